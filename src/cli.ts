@@ -1,0 +1,50 @@
+/**
+ * The only module that touches `process`: argv, exit code, signals, stdio.
+ * Builds the commander program from the command modules and maps errors to exit codes.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { EXIT, InterruptedError, ToolError, exitCodeFor } from './errors.js';
+import type { Io } from './io/io.js';
+import { buildProgram } from './program.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const controller = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => controller.abort(new InterruptedError(signal)));
+}
+
+const io: Io = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  isTTY: process.stderr.isTTY === true,
+  env: process.env,
+  signal: controller.signal,
+  cwd: process.cwd(),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+};
+
+const program: Command = buildProgram(io, pkg.version);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version end with exitCode 0; everything else commander rejects is a usage error.
+    process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (error instanceof ToolError) {
+    process.stderr.write(`registry-rescue: ${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else {
+    process.stderr.write(`registry-rescue: internal error, please report it:\n${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = exitCodeFor(error);
+  }
+}

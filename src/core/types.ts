@@ -1,0 +1,84 @@
+/** Types shared by the pure core, the I/O modules and the renderers. */
+
+/** A validated `sha256:<64 lowercase hex>` digest. */
+export type Digest = `sha256:${string}`;
+
+/** One tag found on disk: `repositories/<repository>/_manifests/tags/<tag>/`. */
+export interface TagRef {
+  repository: string;
+  tag: string;
+}
+
+export type ProblemCode =
+  | 'name-invalid'
+  | 'tag-invalid'
+  | 'link-empty'
+  | 'link-invalid'
+  | 'link-unreadable'
+  | 'manifest-deleted'
+  | 'manifest-missing'
+  | 'manifest-digest-mismatch'
+  | 'manifest-size-mismatch'
+  | 'manifest-unparseable'
+  | 'manifest-unsupported'
+  | 'schema1'
+  | 'child-deleted'
+  | 'child-missing'
+  | 'child-digest-mismatch'
+  | 'child-unparseable'
+  | 'blob-missing'
+  | 'blob-size-mismatch'
+  | 'blob-digest-mismatch'
+  | 'blob-unreadable'
+  | 'foreign-layer'
+  | 'index-descriptor-artifact'
+  | 'filtered'
+  | 'link-failed'
+  | 'layout-failed';
+
+/** A problem with one tag: code for machines, message naming repository, tag, digest and file for people. */
+export interface Problem {
+  code: ProblemCode;
+  message: string;
+  /** The digest at fault (manifest, child or blob). */
+  digest?: string;
+  /** The storage file at fault, relative to the v2 root. */
+  file?: string;
+}
+
+/** `ok`: exportable. `broken`: storage is damaged. `skipped`: intentionally not exported (deleted, filtered, schema1). */
+export type ImageStatus = 'ok' | 'broken' | 'skipped';
+
+export type ImageKind = 'image' | 'index' | 'artifact' | 'schema1' | 'unknown';
+
+/** One file of a skopeo `dir:` layout and the storage blob it comes from. */
+export interface LayoutFile {
+  /** File name inside the layout: `manifest.json`, `<hex>.manifest.json` or `<hex>`. */
+  name: string;
+  digest: Digest;
+  size: number;
+  /** Absolute path of the blob's `data` file in the storage. */
+  source: string;
+}
+
+/** Everything known about one tag after reading the storage. */
+export interface ResolvedImage {
+  repository: string;
+  tag: string;
+  digest?: Digest;
+  mediaType?: string;
+  kind: ImageKind;
+  /** For indexes: `os/arch[/variant]` of each child, in manifest order. */
+  platforms?: string[];
+  /** For artifacts: artifactType, else the config media type. */
+  artifactType?: string;
+  status: ImageStatus;
+  /** Why the image is broken or skipped. Empty when `ok`. */
+  problems: Problem[];
+  /** Worth saying, but the image is still exportable (foreign layers skipped, ...). */
+  warnings: Problem[];
+  /** Sum of the sizes of every distinct file of the layout (manifests included). */
+  size: number;
+  /** The layout's files, deduplicated by name; empty unless `ok`. */
+  files: LayoutFile[];
+}

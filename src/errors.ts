@@ -1,0 +1,55 @@
+/**
+ * Error classes and the one error-to-exit-code map (house style: changesets `ExitError`,
+ * execa's `ExecaError` carrying facts as fields). Per-image problems are never thrown:
+ * they are data (`Problem`) in the image's result. Only run-level failures are thrown.
+ */
+
+/** Exit codes, documented in README.md. */
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  preflight: 3,
+  partial: 4,
+  locked: 75,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export abstract class ToolError extends Error {
+  abstract readonly exitCode: ExitCode;
+}
+
+/** Bad flags, bad tags file, bad config: exit 2. */
+export class UsageError extends ToolError {
+  readonly exitCode = EXIT.usage;
+  override readonly name = 'UsageError';
+}
+
+/** Nothing can start: no storage found, wrong filesystem, skopeo missing, target unreachable: exit 3. */
+export class PreflightError extends ToolError {
+  readonly exitCode = EXIT.preflight;
+  override readonly name = 'PreflightError';
+}
+
+/** A signal stopped the run; in-flight work was cancelled and partial results reported. */
+export class InterruptedError extends ToolError {
+  readonly exitCode: ExitCode;
+  override readonly name = 'InterruptedError';
+  constructor(signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`);
+    this.exitCode = signal === 'SIGINT' ? EXIT.sigint : EXIT.sigterm;
+  }
+}
+
+/** Exit code for anything thrown out of a command. */
+export function exitCodeFor(error: unknown): ExitCode {
+  if (error instanceof ToolError) return error.exitCode;
+  return EXIT.internal;
+}
+
+/** Exit code for a finished run: 4 when any selected image failed or is broken. */
+export function exitCodeForCounts(counts: { failed: number }): ExitCode {
+  return counts.failed > 0 ? EXIT.partial : EXIT.ok;
+}

@@ -1,0 +1,20 @@
+/**
+ * What a command may use of the outside world. `cli.ts` builds the real one from `process`;
+ * tests may build their own. Nothing else in src/ reads `process.*` except through this.
+ */
+export interface Io {
+  /** Results, `--json`, `--format tags`: what a pipe or a file receives. */
+  stdout(text: string): void;
+  /** Progress, warnings, summaries for people. */
+  stderr(text: string): void;
+  /** True when stderr is a terminal (live progress allowed); false under cron. */
+  isTTY: boolean;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Aborted on SIGINT/SIGTERM; the reason is an InterruptedError. */
+  signal: AbortSignal;
+  cwd: string;
+  /** Reads all of standard input (for --dest-password-stdin). */
+  readStdin(): Promise<string>;
+  /** Sets the exit code the process will end with. */
+  setExitCode(code: number): void;
+}

@@ -1,0 +1,24 @@
+/** The commander program: one sub-command per module in src/commands/. */
+import { Command } from 'commander';
+import type { Io } from './io/io.js';
+
+/** Builds the program; errors surface as rejections of parseAsync (exitOverride), mapped in cli.ts. */
+export function buildProgram(io: Io, version: string): Command {
+  const program = new Command('registry-rescue')
+    .description(
+      'Rescue images from a broken Harbor or Docker Distribution registry: read its storage volume offline,\n' +
+        'export every tag as a skopeo dir: layout made of hard links, and push them into a new registry.',
+    )
+    .version(version)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
+    .exitOverride();
+  for (const command of commands(io)) {
+    program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }));
+  }
+  return program;
+}
+
+function commands(_io: Io): Command[] {
+  return [];
+}
