@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { parseLink } from '../src/core/digest.js';
+import { MEDIA, parseManifest } from '../src/core/manifest.js';
+import { planExportItem, planPrune } from '../src/core/plan.js';
+import { repositoryNameProblem, tagProblem } from '../src/core/reference.js';
+import type { ResolvedImage } from '../src/core/types.js';
+
+const H = (c: string) => `sha256:${c.repeat(64)}` as const;
+const enc = (x: unknown) => new TextEncoder().encode(typeof x === 'string' ? x : JSON.stringify(x));
+
+describe('parseLink', () => {
+  it.each([
+    [`sha256:${'a'.repeat(64)}`, { ok: true, digest: H('a') }],
+    [`  sha256:${'a'.repeat(64)}\n`, { ok: true, digest: H('a') }],
+    ['', { ok: false, code: 'link-empty', detail: 'the link file is empty' }],
+    ['sha256:xyz', { ok: false, code: 'link-invalid', detail: 'the link file holds "sha256:xyz", not sha256:<64 hex>' }],
+    [`sha256:${'A'.repeat(64)}`, { ok: false, code: 'link-invalid', detail: `the link file holds "sha256:${'A'.repeat(64)}", not sha256:<64 hex>` }],
+    [`sha256:../../${'a'.repeat(58)}`, { ok: false, code: 'link-invalid', detail: `the link file holds "sha256:../../${'a'.repeat(58)}", not sha256:<64 hex>` }],
+  ])('%j', (text, expected) => expect(parseLink(text)).toEqual(expected));
+});
+
+describe('parseManifest', () => {
+  const config = { mediaType: MEDIA.dockerConfig, digest: H('c'), size: 10 };
+  it('reads a Docker schema2 manifest, skipping nothing', () => {
+    const r = parseManifest(enc({ schemaVersion: 2, mediaType: MEDIA.dockerManifest, config, layers: [{ mediaType: 'x', digest: H('1'), size: 3, urls: ['https://example.invalid/l'] }] }));
+    expect(r).toMatchObject({ ok: true, manifest: { type: 'manifest', mediaType: MEDIA.dockerManifest, implicitMediaType: false, layers: [{ digest: H('1'), urls: ['https://example.invalid/l'] }] } });
+  });
+  it('treats a manifest without mediaType as OCI (Helm charts), an array of manifests as an index', () => {
+    expect(parseManifest(enc({ schemaVersion: 2, config: { ...config, mediaType: 'application/vnd.cncf.helm.config.v1+json' }, layers: [] }))).toMatchObject({ ok: true, manifest: { mediaType: MEDIA.ociManifest, implicitMediaType: true } });
+    const idx = parseManifest(enc({ schemaVersion: 2, manifests: [{ mediaType: MEDIA.ociManifest, digest: H('d'), size: 5, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, artifactType: 'a/b' }] }));
+    expect(idx).toEqual({ ok: true, manifest: { type: 'index', mediaType: MEDIA.ociIndex, manifests: [{ mediaType: MEDIA.ociManifest, digest: H('d'), size: 5, platform: 'linux/arm64/v8', artifactType: 'a/b' }] } });
+  });
+  it('recognises schema1 and refuses what it cannot use', () => {
+    expect(parseManifest(enc({ schemaVersion: 1, name: 'x' }))).toMatchObject({ ok: true, manifest: { type: 'schema1' } });
+    expect(parseManifest(enc('{not json'))).toMatchObject({ ok: false });
+    expect(parseManifest(enc({ schemaVersion: 2, config: { ...config, digest: 'sha256:short' } }))).toEqual({ ok: false, reason: 'config has digest "sha256:short", not sha256:<64 hex>' });
+    expect(parseManifest(enc({ schemaVersion: 2, mediaType: 'text/plain', config }))).toEqual({ ok: false, reason: 'a manifest with media type text/plain' });
+    expect(parseManifest(enc({ schemaVersion: 2 }))).toEqual({ ok: false, reason: 'neither "manifests" nor "config" is present' });
+  });
+});
+
+describe('reference grammar', () => {
+  it.each(['a', 'proj/team/sub/deep/app', 'a-b/c__d/e.f', 'x--y'])('accepts %s', (n) => expect(repositoryNameProblem(n)).toBeUndefined());
+  it.each(['App', 'a//b', '-a', 'a_', 'a/_b', 'a'.repeat(256)])('refuses %s', (n) => expect(repositoryNameProblem(n)).toBeDefined());
+  it('checks tags', () => {
+    expect(tagProblem('v1.2-rc_3')).toBeUndefined();
+    expect(tagProblem('sha256-abc.sig')).toBeUndefined();
+    expect(tagProblem('.hidden')).toBeDefined();
+    expect(tagProblem('x'.repeat(129))).toBeDefined();
+  });
+});
+
+describe('planExportItem', () => {
+  const image = (over: Partial<ResolvedImage> = {}): ResolvedImage => ({
+    repository: 'p/app', tag: '1', digest: H('a'), kind: 'image', status: 'ok', problems: [], warnings: [], size: 30,
+    files: [
+      { name: 'manifest.json', digest: H('a'), size: 10, source: '/s/a' },
+      { name: 'b'.repeat(64), digest: H('b'), size: 20, source: '/s/b' },
+    ],
+    ...over,
+  });
+  it('creates, keeps, rebuilds and skips', () => {
+    expect(planExportItem(image(), undefined)).toMatchObject({ id: 'p/app:1', action: 'create', fileCount: 3, bytes: 30 });
+    expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'b'.repeat(64), 'version'] })).toMatchObject({ action: 'unchanged', files: [] });
+    expect(planExportItem(image(), { manifestDigest: H('f'), names: ['manifest.json', 'version'] })).toMatchObject({ action: 'rebuild', reason: `the tag moved from ${H('f')} to ${H('a')}` });
+    expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
+    expect(planExportItem(image({ status: 'broken', files: [] }), { names: [] })).toMatchObject({ action: 'skip', reason: 'broken; the layout already exported for this tag is left as it was' });
+  });
+  it('prunes layouts whose tag is not present', () => {
+    expect(planPrune(['a:1', 'b:2', 'c:3'], new Set(['b:2']))).toEqual(['a:1', 'c:3']);
+  });
+});
