@@ -1,0 +1,24 @@
+/** Typed progress events from the runs; renderers in src/report/ handle every kind exhaustively. */
+import type { ExportItem } from './plan.js';
+
+export type ExportOutcome = 'created' | 'rebuilt' | 'unchanged' | 'broken' | 'skipped' | 'failed' | 'would-create' | 'would-rebuild';
+
+/** What happened to one image in list/export: data, rendered later. */
+export interface ExportResult {
+  id: string;
+  item: ExportItem;
+  outcome: ExportOutcome;
+  /** Link or write failure, when outcome is `failed`. */
+  error?: string;
+  warnings: string[];
+  ms: number;
+}
+
+export type ProgressEvent =
+  | { kind: 'run:start'; command: string; storage: string; out?: string; dryRun: boolean }
+  | { kind: 'image:exported'; result: ExportResult }
+  | { kind: 'prune:removed'; id: string }
+  | { kind: 'warning'; message: string }
+  | { kind: 'run:done'; ms: number };
+
+export type Emit = (event: ProgressEvent) => void;
