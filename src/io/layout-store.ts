@@ -1,0 +1,141 @@
+/**
+ * The output directory: reads what is already exported and writes layouts atomically. A layout is
+ * assembled in a staging directory beside (never inside) the output tree, then renamed into place,
+ * so skopeo never sees a half-built layout. Every file but `version` is a link to (or copy of) a
+ * storage blob: nothing here ever opens a storage file for writing.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import fg from 'fast-glob';
+import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type ExistingLayout, type LinkMode } from '../core/plan.js';
+import type { LayoutFile } from '../core/types.js';
+
+export interface LayoutStore {
+  out: string;
+  staging: string;
+  readExisting(id: string): Promise<ExistingLayout | undefined>;
+  listExported(): Promise<string[]>;
+  /** Builds the layout and renames it into place; resolves to warnings (e.g. link-limit fallbacks). */
+  write(id: string, files: LayoutFile[], mode: LinkMode): Promise<string[]>;
+  remove(id: string): Promise<void>;
+}
+
+/** Staging lives beside the output directory: same filesystem (rename works), outside what skopeo walks. */
+export function stagingDirFor(out: string): string {
+  return path.join(path.dirname(out), `.${path.basename(out)}.registry-rescue-staging`);
+}
+
+/** A per-file failure with a message naming the file and what to do. */
+export class LinkError extends Error {
+  override readonly name = 'LinkError';
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Opens the output directory (it must already exist). */
+export function openLayoutStore(out: string): LayoutStore {
+  const staging = stagingDirFor(out);
+  const dirOf = (id: string) => path.join(out, id);
+  return {
+    out,
+    staging,
+    async readExisting(id) {
+      let names: string[];
+      try {
+        names = await readdir(dirOf(id));
+      } catch {
+        return undefined;
+      }
+      let manifestDigest: string | undefined;
+      try {
+        manifestDigest = `sha256:${createHash('sha256').update(await readFile(path.join(dirOf(id), 'manifest.json'))).digest('hex')}`;
+      } catch {
+        manifestDigest = undefined;
+      }
+      return { names, ...(manifestDigest ? { manifestDigest } : {}) };
+    },
+    async listExported() {
+      // A layout is a directory named <repository>:<tag> holding manifest.json (skopeo's own rule, sync.go).
+      const found = await fg('**/*:*/manifest.json', { cwd: out, dot: false, followSymbolicLinks: false, onlyFiles: false });
+      return found.map((f) => path.dirname(f)).sort();
+    },
+    async write(id, files, mode) {
+      await mkdir(staging, { recursive: true });
+      const tmp = await mkdtemp(path.join(staging, `${id.replaceAll('/', '_')}.`));
+      const warnings: string[] = [];
+      try {
+        for (const f of files) {
+          const warning = await placeFile(f, path.join(tmp, f.name), mode);
+          if (warning) warnings.push(warning);
+        }
+        await writeFile(path.join(tmp, DIR_VERSION_FILE), DIR_VERSION_CONTENT, { mode: 0o644 });
+        const final = dirOf(id);
+        await mkdir(path.dirname(final), { recursive: true });
+        const old = await moveAside(final, staging);
+        await rename(tmp, final);
+        if (old) await rm(old, { recursive: true, force: true });
+        return warnings;
+      } catch (error) {
+        await rm(tmp, { recursive: true, force: true });
+        throw error;
+      }
+    },
+    async remove(id) {
+      await mkdir(staging, { recursive: true });
+      const old = await moveAside(dirOf(id), staging);
+      if (old) await rm(old, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Renames an existing layout into staging (one atomic step) so it can be replaced or deleted. */
+async function moveAside(dir: string, staging: string): Promise<string | undefined> {
+  const exists = await stat(dir).catch(() => undefined);
+  if (!exists) return undefined;
+  const aside = await mkdtemp(path.join(staging, 'old.'));
+  const target = path.join(aside, 'layout');
+  await rename(dir, target);
+  return aside;
+}
+
+async function placeFile(f: LayoutFile, dest: string, mode: LinkMode): Promise<string | undefined> {
+  try {
+    if (mode === 'symlink') await symlink(f.source, dest);
+    else if (mode === 'copy') await copyFile(f.source, dest, constants.COPYFILE_FICLONE);
+    else await link(f.source, dest);
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
+    if (code === 'EMLINK' && mode === 'hard') {
+      // ext4 allows 65000 links per inode: a base layer shared by more layouts than that cannot be
+      // hard-linked again. A symlink still lets skopeo read it, with no data copied.
+      await symlink(f.source, dest);
+      return `${f.name}: ${f.source} has reached the filesystem's hard-link limit (EMLINK, 65000 on ext4); symlinked instead`;
+    }
+    throw new LinkError(describeLinkError(code, f, mode), code);
+  }
+}
+
+function describeLinkError(code: string, f: LayoutFile, mode: LinkMode): string {
+  const verb = mode === 'hard' ? 'hard-link' : mode === 'symlink' ? 'symlink' : 'copy';
+  const base = `cannot ${verb} ${f.digest} (${f.source})`;
+  switch (code) {
+    case 'EPERM':
+      return `${base}: operation not permitted. With fs.protected_hardlinks=1 only the blob's owner (Harbor: uid 10000) or root may hard-link it; run as that user, or use --link symlink or --link copy`;
+    case 'EXDEV':
+      return `${base}: the output directory is on another filesystem; use --link symlink or --link copy`;
+    case 'ENOENT':
+      return `${base}: the blob disappeared during the export (garbage collection running?)`;
+    case 'ENOSPC':
+      return `${base}: no space left on the output filesystem`;
+    case 'EACCES':
+      return `${base}: permission denied`;
+    default:
+      return `${base}: ${code}`;
+  }
+}

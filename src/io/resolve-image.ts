@@ -1,0 +1,181 @@
+/**
+ * Decides whether one tag is exportable (storage-and-skopeo.md §2.8) and lists its layout files:
+ * link → revision link → manifest blob (sha256 checked) → parsed manifest → every config, layer and
+ * child manifest present with the right size (and, with --verify-blobs, the right sha256).
+ * Every failure becomes a Problem naming the repository, tag, digest and file; nothing throws.
+ */
+import path from 'node:path';
+import { hexOf } from '../core/digest.js';
+import { isImageConfig, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.js';
+import { repositoryNameProblem, tagProblem } from '../core/reference.js';
+import type { Digest, LayoutFile, Problem, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
+import type { StorageReader } from './storage-reader.js';
+
+export interface ResolveOptions {
+  /** Stream every config and layer through sha256 (reads every byte). */
+  verifyBlobs: boolean;
+}
+
+/** Nested indexes deeper than this are refused rather than followed (a loop cannot exist, but be safe). */
+const MAX_INDEX_DEPTH = 4;
+
+/** Resolves one tag into a ResolvedImage: status, problems and the layout's files. */
+export async function resolveImage(reader: StorageReader, ref: TagRef, opts: ResolveOptions): Promise<ResolvedImage> {
+  const image: ResolvedImage = { ...ref, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
+  const who = `${ref.repository}:${ref.tag}`;
+  const rel = (abs: string) => path.relative(reader.v2, abs);
+  const fail = (status: 'broken' | 'skipped', code: ProblemCode, message: string, extra: { digest?: string; file?: string } = {}) => {
+    if (image.status !== 'skipped') image.status = status;
+    image.problems.push({ code, message: `${who}: ${message}`, ...extra });
+  };
+
+  const nameProblem = repositoryNameProblem(ref.repository);
+  if (nameProblem) fail('broken', 'name-invalid', `repository name ${JSON.stringify(ref.repository)} is not valid: ${nameProblem}`);
+  const badTag = tagProblem(ref.tag);
+  if (badTag) fail('broken', 'tag-invalid', `tag ${JSON.stringify(ref.tag)} is not valid: ${badTag}`);
+
+  const linkFile = `repositories/${ref.repository}/_manifests/tags/${ref.tag}/current/link`;
+  const link = await reader.readTagLink(ref.repository, ref.tag);
+  if (!link.ok) {
+    fail('broken', link.code, `cannot read the tag's link: ${link.detail} (${linkFile})`, { file: linkFile });
+    return finish(image, new Map());
+  }
+  const digest = link.digest;
+  image.digest = digest;
+  if (!(await reader.hasRevision(ref.repository, digest))) {
+    fail('skipped', 'manifest-deleted', `manifest ${digest} was deleted through the registry API (no revision link in the repository); not exported`, {
+      digest,
+      file: `repositories/${ref.repository}/_manifests/revisions/sha256/${hexOf(digest)}/link`,
+    });
+    return finish(image, new Map());
+  }
+  const files = new Map<string, LayoutFile>();
+  const top = await loadManifest(reader, digest, 'manifest');
+  if (!top.ok) {
+    fail('broken', top.code, top.message, { digest, file: rel(reader.blobPath(digest)) });
+    return finish(image, files);
+  }
+  const m = top.manifest;
+  image.mediaType = m.mediaType;
+  files.set('manifest.json', { name: 'manifest.json', digest, size: top.size, source: reader.blobPath(digest) });
+  if (m.type === 'schema1') {
+    fail('skipped', 'schema1', `manifest ${digest} is Docker schema1, which Harbor and skopeo --preserve-digests cannot push; not exported`, { digest });
+    image.kind = 'schema1';
+    return finish(image, new Map());
+  }
+  const ctx: Walk = { reader, opts, files, fail, warn: (code, message, d) => image.warnings.push({ code, message: `${who}: ${message}`, digest: d }) };
+  if (m.type === 'index') {
+    image.kind = 'index';
+    image.platforms = m.manifests.map((d) => d.platform ?? 'unknown');
+    await walkIndex(ctx, ref.repository, m, '', 1);
+  } else {
+    const artifactType = m.artifactType ?? (isImageConfig(m.config.mediaType) ? undefined : m.config.mediaType);
+    image.kind = artifactType ? 'artifact' : 'image';
+    if (artifactType) image.artifactType = artifactType;
+    await checkBlobs(ctx, m, '');
+  }
+  return finish(image, files);
+}
+
+interface Walk {
+  reader: StorageReader;
+  opts: ResolveOptions;
+  files: Map<string, LayoutFile>;
+  fail: (status: 'broken', code: ProblemCode, message: string, extra?: { digest?: string; file?: string }) => void;
+  warn: (code: ProblemCode, message: string, digest?: string) => void;
+}
+
+type Loaded = { ok: true; manifest: ParsedManifest; size: number } | { ok: false; code: ProblemCode; message: string };
+
+async function loadManifest(reader: StorageReader, digest: Digest, what: string): Promise<Loaded> {
+  const fact = await reader.readManifest(digest);
+  const file = path.relative(reader.v2, reader.blobPath(digest));
+  if (!fact.ok) {
+    const child = what !== 'manifest';
+    if (fact.error === 'missing') return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} ${digest} is missing (${file})` };
+    if (fact.error === 'digest-mismatch') {
+      return { ok: false, code: child ? 'child-digest-mismatch' : 'manifest-digest-mismatch', message: `${what} ${digest} is corrupt: ${fact.detail} (${file})` };
+    }
+    return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} ${digest} cannot be read: ${fact.detail} (${file})` };
+  }
+  const parsed = parseManifest(fact.bytes);
+  if (!parsed.ok) return { ok: false, code: what === 'manifest' ? 'manifest-unparseable' : 'child-unparseable', message: `${what} ${digest} cannot be parsed: ${parsed.reason} (${file})` };
+  return { ok: true, manifest: parsed.manifest, size: fact.bytes.length };
+}
+
+async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedManifest, { type: 'index' }>, of: string, depth: number): Promise<void> {
+  await Promise.all(
+    index.manifests.map(async (d, i) => {
+      const label = `child ${d.platform ?? `#${i + 1}`} ${d.digest}${of}`;
+      if (d.artifactType !== undefined || d.hasData) {
+        ctx.warn('index-descriptor-artifact', `${label} carries ${d.artifactType !== undefined ? 'artifactType' : 'data'} in its index descriptor: skopeo 1.9.3 cannot push this index without changing its digest`, d.digest);
+      }
+      if (!(await ctx.reader.hasRevision(repository, d.digest))) {
+        ctx.fail('broken', 'child-deleted', `${label} has no revision link in the repository (deleted through the API or by garbage collection)`, { digest: d.digest });
+        return;
+      }
+      const child = await loadManifest(ctx.reader, d.digest, label);
+      if (!child.ok) return ctx.fail('broken', child.code, child.message, { digest: d.digest, file: rel(ctx, d.digest) });
+      if (child.size !== d.size) {
+        return ctx.fail('broken', 'manifest-size-mismatch', `${label} is ${child.size} bytes, its descriptor says ${d.size}`, { digest: d.digest });
+      }
+      ctx.files.set(`${hexOf(d.digest)}.manifest.json`, { name: `${hexOf(d.digest)}.manifest.json`, digest: d.digest, size: child.size, source: ctx.reader.blobPath(d.digest) });
+      const cm = child.manifest;
+      if (cm.type === 'schema1') return ctx.fail('broken', 'schema1', `${label} is Docker schema1 inside an index`, { digest: d.digest });
+      if (cm.type === 'index') {
+        if (depth >= MAX_INDEX_DEPTH) return ctx.fail('broken', 'manifest-unsupported', `${label} nests indexes deeper than ${MAX_INDEX_DEPTH}`, { digest: d.digest });
+        return walkIndex(ctx, repository, cm, ` of ${label}`, depth + 1);
+      }
+      return checkBlobs(ctx, cm, ` of ${label}`);
+    }),
+  );
+}
+
+async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifest' }>, of: string): Promise<void> {
+  const wanted: Array<[string, Descriptor]> = [[`config ${m.config.digest}`, m.config]];
+  m.layers.forEach((d, i) => wanted.push([`layer ${i + 1} ${d.digest}`, d]));
+  await Promise.all(
+    wanted.map(async ([what, d]) => {
+      const label = `${what}${of}`;
+      if (d.urls) {
+        // Foreign / non-distributable layers are not stored by the registry (schema2manifesthandler.go).
+        ctx.warn('foreign-layer', `${label} is a foreign layer (urls: ${d.urls.join(', ')}); it is not in storage and is left to the target to fetch`, d.digest);
+        return;
+      }
+      const fact = await ctx.reader.statBlob(d.digest);
+      const file = rel(ctx, d.digest);
+      if (!fact.ok) {
+        const why = fact.error === 'missing' ? 'is missing' : `cannot be read: ${fact.detail}`;
+        return ctx.fail('broken', 'blob-missing', `${label} ${why} (${file})`, { digest: d.digest, file });
+      }
+      if (fact.size !== d.size) {
+        return ctx.fail('broken', 'blob-size-mismatch', `${label} is ${fact.size} bytes on disk, the manifest says ${d.size} (${file})`, { digest: d.digest, file });
+      }
+      if (ctx.opts.verifyBlobs) {
+        let actual: string;
+        try {
+          actual = await ctx.reader.hashBlob(d.digest);
+        } catch (error) {
+          return ctx.fail('broken', 'blob-unreadable', `${label} cannot be read: ${(error as Error).message} (${file})`, { digest: d.digest, file });
+        }
+        if (actual !== d.digest) return ctx.fail('broken', 'blob-digest-mismatch', `${label} is corrupt: its content hashes to ${actual} (${file})`, { digest: d.digest, file });
+      }
+      const hex = hexOf(d.digest);
+      ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: fact.path });
+    }),
+  );
+}
+
+function rel(ctx: Walk, digest: Digest): string {
+  return path.relative(ctx.reader.v2, ctx.reader.blobPath(digest));
+}
+
+function finish(image: ResolvedImage, files: Map<string, LayoutFile>): ResolvedImage {
+  const all = [...files.values()].sort((a, b) => a.name.localeCompare(b.name));
+  image.size = all.reduce((sum, f) => sum + f.size, 0);
+  image.files = image.status === 'ok' ? all : [];
+  // Problems in a stable order whatever order the concurrent checks finished in.
+  image.problems.sort((a, b) => a.message.localeCompare(b.message));
+  image.warnings.sort((a, b) => a.message.localeCompare(b.message));
+  return image;
+}

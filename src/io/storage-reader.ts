@@ -1,0 +1,111 @@
+/**
+ * Read-only access to a Distribution v2 tree with per-run caches: blobs are global and shared by many
+ * tags, so each manifest is read and hashed once and each blob is stat'ed (or hashed) once per run.
+ * Nothing here opens a file for writing.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { blobDataPath, parseLink, revisionLinkPath, tagLinkPath, type LinkParse } from '../core/digest.js';
+import type { Digest } from '../core/types.js';
+
+/** The largest manifest we read into memory; registries refuse bigger ones (4 MiB in distribution). */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export type BlobFact = { ok: true; size: number; path: string } | { ok: false; error: 'missing' | 'unreadable'; detail: string; path: string };
+export type ManifestFact =
+  | { ok: true; bytes: Buffer; path: string }
+  | { ok: false; error: 'missing' | 'unreadable' | 'digest-mismatch' | 'too-large'; detail: string; path: string };
+export type LinkFact = LinkParse | { ok: false; code: 'link-unreadable'; detail: string };
+
+export interface StorageReader {
+  /** Absolute path of `docker/registry/v2`. */
+  readonly v2: string;
+  readTagLink(repository: string, tag: string): Promise<LinkFact>;
+  hasRevision(repository: string, digest: Digest): Promise<boolean>;
+  /** Reads a manifest blob and checks sha256(bytes) == digest. */
+  readManifest(digest: Digest): Promise<ManifestFact>;
+  statBlob(digest: Digest): Promise<BlobFact>;
+  /** Streams a blob through sha256 (for --verify-blobs); resolves to the computed digest. */
+  hashBlob(digest: Digest): Promise<string>;
+  /** Absolute path of a blob's data file. */
+  blobPath(digest: Digest): string;
+}
+
+/** Creates a reader over `v2` (the `docker/registry/v2` directory). */
+export function createStorageReader(v2: string): StorageReader {
+  const manifests = new Map<Digest, Promise<ManifestFact>>();
+  const blobs = new Map<Digest, Promise<BlobFact>>();
+  const hashes = new Map<Digest, Promise<string>>();
+  const abs = (rel: string) => path.join(v2, rel);
+  const once = <T>(cache: Map<Digest, Promise<T>>, key: Digest, make: () => Promise<T>): Promise<T> => {
+    let p = cache.get(key);
+    if (!p) cache.set(key, (p = make()));
+    return p;
+  };
+
+  return {
+    v2,
+    blobPath: (digest) => abs(blobDataPath(digest)),
+    async readTagLink(repository, tag) {
+      try {
+        return parseLink(await readFile(abs(tagLinkPath(repository, tag)), 'utf8'));
+      } catch (error) {
+        return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
+      }
+    },
+    async hasRevision(repository, digest) {
+      try {
+        return (await stat(abs(revisionLinkPath(repository, digest)))).isFile();
+      } catch {
+        return false;
+      }
+    },
+    readManifest: (digest) =>
+      once(manifests, digest, async () => {
+        const file = abs(blobDataPath(digest));
+        try {
+          const info = await stat(file);
+          if (info.size > MAX_MANIFEST_BYTES) return { ok: false, error: 'too-large', detail: `${info.size} bytes`, path: file };
+          const bytes = await readFile(file);
+          const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+          if (actual !== digest) return { ok: false, error: 'digest-mismatch', detail: `its content hashes to ${actual}`, path: file };
+          return { ok: true, bytes, path: file };
+        } catch (error) {
+          return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
+        }
+      }),
+    statBlob: (digest) =>
+      once(blobs, digest, async () => {
+        const file = abs(blobDataPath(digest));
+        try {
+          const info = await stat(file);
+          if (!info.isFile()) return { ok: false, error: 'unreadable', detail: 'not a regular file', path: file };
+          return { ok: true, size: info.size, path: file };
+        } catch (error) {
+          return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
+        }
+      }),
+    hashBlob: (digest) =>
+      once(hashes, digest, async () => {
+        const hash = createHash('sha256');
+        for await (const chunk of createReadStream(abs(blobDataPath(digest)))) hash.update(chunk as Buffer);
+        return `sha256:${hash.digest('hex')}`;
+      }),
+  };
+}
+
+export function isNotFound(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** `ENOENT: no such file or directory` without the path (messages name the path themselves). */
+export function describeFsError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT') return 'no such file';
+  if (e?.code === 'EACCES') return 'permission denied';
+  if (e?.code === 'EISDIR') return 'is a directory';
+  return e?.code ? `${e.code}: ${e.message.split(',')[0]}` : String(error);
+}
