@@ -1,5 +1,7 @@
 /** The commander program: one sub-command per module in src/commands/. */
 import { Command } from 'commander';
+import { exportCommand } from './commands/export.js';
+import { listCommand } from './commands/list.js';
 import type { Io } from './io/io.js';
 
 /** Builds the program; errors surface as rejections of parseAsync (exitOverride), mapped in cli.ts. */
@@ -19,6 +21,6 @@ export function buildProgram(io: Io, version: string): Command {
   return program;
 }
 
-function commands(_io: Io): Command[] {
-  return [];
+function commands(io: Io): Command[] {
+  return [listCommand(io), exportCommand(io)];
 }

@@ -1,0 +1,58 @@
+/** `registry-rescue export <storage> --out DIR`: one skopeo dir: layout per tag, made of links to the blobs. */
+import { Command } from 'commander';
+import { exitCodeForCounts } from '../errors.js';
+import type { Io } from '../io/io.js';
+import { renderExportText, renderJson, renderSummaryText } from '../report/render-export.js';
+import { createProgress } from '../report/progress.js';
+import { runExport } from '../run-export.js';
+import { addLinkOption, addSelectionOptions, type SelectionFlags } from './shared.js';
+
+interface ExportFlags extends SelectionFlags {
+  out: string;
+  dryRun?: boolean;
+  json?: boolean;
+  prune?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+/** Builds the `export` command. */
+export function exportCommand(io: Io): Command {
+  const command = new Command('export')
+    .description('write DIR/<repository>:<tag>/ as a skopeo dir: layout for every exportable tag (hard links, no data copied)')
+    .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
+    .requiredOption('--out <dir>', 'output directory (on the storage filesystem for --link hard, outside docker/registry/v2)')
+    .option('--dry-run', 'print what would be created (per image: dir, files, bytes, problems) and touch nothing')
+    .option('--json', 'print the result as one JSON object { images, summary }')
+    .option('--prune', 'remove layouts in DIR whose tag is gone from the storage (or was deleted through the API)')
+    .option('-v, --verbose', 'also list unchanged layouts')
+    .option('-q, --quiet', 'no progress on stderr');
+  addLinkOption(addSelectionOptions(command)).addHelpText(
+    'after',
+    `
+Examples:
+  registry-rescue export /data/registry --out /data/registry-rescue --dry-run
+  registry-rescue export /data/registry --out /data/registry-rescue --tags-file rescue.tags --prune
+  registry-rescue export /mnt/harbor-pvc --out /tmp/rescue --link symlink      # read-only volume or other filesystem`,
+  );
+  return command.action(async (storage: string, flags: ExportFlags) => {
+    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
+    const started = performance.now();
+    const dryRun = flags.dryRun === true;
+    progress.event({ kind: 'run:start', command: 'export', storage, out: flags.out, dryRun });
+    const { results, summary, ctx } = await runExport(
+      { storage, out: flags.out, tagsFile: flags.tagsFile, exclude: flags.exclude, dryRun, prune: flags.prune === true, link: flags.link ?? 'hard', verifyBlobs: flags.verifyBlobs },
+      { cwd: io.cwd, signal: io.signal, emit: (e) => progress.event(e) },
+    );
+    progress.event({ kind: 'run:done', ms: performance.now() - started });
+    progress.close();
+    const out = ctx.store?.out ?? flags.out;
+    if (flags.json) {
+      io.stdout(renderJson(results, summary, { storage: ctx.storage.v2, out, dryRun }));
+    } else {
+      io.stdout(renderExportText(results, out, { dryRun, verbose: flags.verbose === true }));
+      io.stdout(renderSummaryText(summary, { command: 'export', dryRun }));
+    }
+    io.setExitCode(exitCodeForCounts({ failed: summary.broken + summary.failed }));
+  });
+}

@@ -1,0 +1,201 @@
+/**
+ * The list/export pipeline: scan tags → select → resolve → plan → (dry run: stop | write layout).
+ * Streams: an image's result is yielded as soon as its layout is in place, so `sync` can push it
+ * while the rest is still being exported.
+ */
+import { randomUUID } from 'node:crypto';
+import { access, constants, link, mkdir, readdir, realpath, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { PreflightError, UsageError } from './errors.js';
+import type { Emit, ExportResult } from './core/events.js';
+import { mapConcurrent } from './core/map-concurrent.js';
+import { layoutId, planExportItem, planPrune, type LinkMode } from './core/plan.js';
+import { createSelector, parseSelector, parseTagsFile, type Selection } from './core/selection.js';
+import { summarizeExport, type ExportSummary } from './core/summary.js';
+import type { TagRef } from './core/types.js';
+import { openLayoutStore, stagingDirFor, type LayoutStore } from './io/layout-store.js';
+import { resolveImage } from './io/resolve-image.js';
+import { locateStorage, scanTags, type StorageRoot } from './io/scan-storage.js';
+import { createStorageReader } from './io/storage-reader.js';
+
+/** File-system work in flight at once: enough to hide latency, few enough for 2 cores and a busy disk. */
+export const FS_CONCURRENCY = 32;
+
+export interface ExportOptions {
+  storage: string;
+  /** Output directory; absent for `list`. */
+  out?: string;
+  tagsFile?: string;
+  exclude: string[];
+  dryRun: boolean;
+  prune: boolean;
+  link: LinkMode;
+  verifyBlobs: boolean;
+}
+
+export interface ExportContext {
+  storage: StorageRoot;
+  selection: Selection;
+  store?: LayoutStore;
+  opts: ExportOptions;
+  signal: AbortSignal;
+  emit: Emit;
+  /** Filled while streaming. */
+  counts: { tags: number; filteredOut: number; present: Set<string> };
+  selector: ReturnType<typeof createSelector>;
+}
+
+/** Everything that can fail before the first image: storage, tags file, output directory. */
+export async function prepareExport(opts: ExportOptions, deps: { cwd: string; signal: AbortSignal; emit: Emit }): Promise<ExportContext> {
+  const storage = await locateStorage(opts.storage, deps.cwd);
+  const selection: Selection = { exclude: opts.exclude.map((e, i) => parseSelector(e, `--exclude #${i + 1}`)) };
+  if (opts.tagsFile !== undefined) {
+    const file = path.resolve(deps.cwd, opts.tagsFile);
+    const content = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read the tags file ${file}: ${error.code ?? error.message}`);
+    });
+    selection.include = parseTagsFile(content, path.basename(file));
+  }
+  let store: LayoutStore | undefined;
+  if (opts.out !== undefined) {
+    const out = path.resolve(deps.cwd, opts.out);
+    await checkOutput(storage, out, opts);
+    store = openLayoutStore(out);
+  }
+  return {
+    storage, selection, store, opts, signal: deps.signal, emit: deps.emit,
+    counts: { tags: 0, filteredOut: 0, present: new Set() },
+    selector: createSelector(selection),
+  };
+}
+
+/** Streams one result per selected tag, writing layouts unless this is a dry run (or a list). */
+export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportResult> {
+  const reader = createStorageReader(ctx.storage.v2);
+  const { counts, selector, store, opts } = ctx;
+  async function* selected(): AsyncGenerator<TagRef> {
+    for await (const ref of scanTags(ctx.storage.v2)) {
+      if (ctx.signal.aborted) return;
+      counts.tags++;
+      counts.present.add(layoutId(ref.repository, ref.tag));
+      if (selector.select(ref).selected) yield ref;
+      else counts.filteredOut++;
+    }
+  }
+  yield* mapConcurrent(selected(), FS_CONCURRENCY, async (ref): Promise<ExportResult> => {
+    const started = performance.now();
+    const image = await resolveImage(reader, ref, { verifyBlobs: opts.verifyBlobs });
+    if (image.problems.some((p) => p.code === 'manifest-deleted')) counts.present.delete(layoutId(ref.repository, ref.tag));
+    const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag)) : undefined;
+    const item = planExportItem(image, existing);
+    const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };
+    if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';
+    else if (item.action === 'unchanged' || !store) result.outcome = 'unchanged';
+    else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
+    else {
+      try {
+        result.warnings.push(...(await store.write(item.id, item.files, opts.link)));
+        result.outcome = item.action === 'create' ? 'created' : 'rebuilt';
+      } catch (error) {
+        result.outcome = 'failed';
+        result.error = `${item.id}: ${(error as Error).message}`;
+      }
+    }
+    result.ms = performance.now() - started;
+    ctx.emit({ kind: 'image:exported', result });
+    return result;
+  });
+}
+
+/** After the stream: prune (unless dry run), tags-file bookkeeping, totals. */
+export async function finishExport(ctx: ExportContext, results: ExportResult[]): Promise<ExportSummary> {
+  const summary = summarizeExport(results, ctx.counts);
+  if (ctx.opts.prune && ctx.store && !ctx.signal.aborted) {
+    const stale = planPrune(await ctx.store.listExported(), ctx.counts.present);
+    for (const id of stale) {
+      if (!ctx.opts.dryRun) await ctx.store.remove(id);
+      ctx.emit({ kind: 'prune:removed', id });
+    }
+    summary.pruned = stale;
+  }
+  for (const entry of ctx.selector.unmatched()) {
+    if (entry.exact) summary.missingFromStorage.push(entry.text);
+    else summary.unmatchedEntries.push(entry.text);
+  }
+  return summary;
+}
+
+/** Runs list/export to the end and collects results sorted by layout id. */
+export async function runExport(opts: ExportOptions, deps: { cwd: string; signal: AbortSignal; emit: Emit }) {
+  const ctx = await prepareExport(opts, deps);
+  const results: ExportResult[] = [];
+  for await (const r of exportImages(ctx)) results.push(r);
+  results.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const summary = await finishExport(ctx, results);
+  return { ctx, results, summary };
+}
+
+/**
+ * Refuses an output directory the export cannot use, before touching anything: inside the registry
+ * tree, unwritable, or (for hard links) on another filesystem or where fs.protected_hardlinks forbids links.
+ */
+async function checkOutput(storage: StorageRoot, out: string, opts: ExportOptions): Promise<void> {
+  const v2 = await realpath(storage.v2);
+  const realOut = await realpathOfNearest(out);
+  if (realOut === v2 || realOut.startsWith(v2 + path.sep)) {
+    throw new PreflightError(`the output directory ${out} is inside the registry storage ${storage.v2}; choose a directory outside docker/registry/v2 (for example ${path.join(storage.root, 'registry-rescue-export')})`);
+  }
+  if (opts.dryRun) return;
+  try {
+    await mkdir(out, { recursive: true });
+    await access(out, constants.W_OK);
+    await mkdir(stagingDirFor(out), { recursive: true });
+  } catch (error) {
+    throw new PreflightError(`the output directory ${out} cannot be created or written (${(error as NodeJS.ErrnoException).code ?? error}); choose a writable directory`);
+  }
+  if (opts.link !== 'hard') return;
+  const [outDev, blobsDev] = await Promise.all([stat(out), stat(path.join(storage.v2, 'blobs'))]);
+  const alternatives = 'use --link symlink (no data copied; works across filesystems and with a read-only volume) or --link copy';
+  if (outDev.dev !== blobsDev.dev) {
+    throw new PreflightError(`hard links need the output directory on the storage's filesystem, but ${out} is on another one than ${storage.v2}; put --out on the same volume (for example ${path.join(storage.root, 'registry-rescue-export')}), or ${alternatives}`);
+  }
+  const probe = await findOneBlob(storage.v2);
+  if (probe) {
+    const target = path.join(stagingDirFor(out), `probe-${randomUUID()}`);
+    try {
+      await link(probe, target);
+      await unlink(target);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === 'EPERM' ? 'operation not permitted (fs.protected_hardlinks=1 lets only the blobs\' owner, uid 10000 on Harbor, or root link them)' : code;
+      throw new PreflightError(`cannot hard-link blobs from ${storage.v2} into ${out}: ${why}; run as root or the blobs' owner, or ${alternatives}`);
+    }
+  }
+}
+
+async function realpathOfNearest(p: string): Promise<string> {
+  let current = p;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(await realpath(current), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return p;
+      rest.push(path.basename(current));
+      current = parent;
+    }
+  }
+}
+
+async function findOneBlob(v2: string): Promise<string | undefined> {
+  const root = path.join(v2, 'blobs/sha256');
+  for (const prefix of await readdir(root).catch(() => [] as string[])) {
+    for (const hex of await readdir(path.join(root, prefix)).catch(() => [] as string[])) {
+      const data = path.join(root, prefix, hex, 'data');
+      if (await stat(data).then((s) => s.isFile(), () => false)) return data;
+    }
+  }
+  return undefined;
+}
