@@ -1,0 +1,177 @@
+/**
+ * Why a `skopeo sync` failed, read from its stderr (pure). skopeo 1.9.3 exits 1 for every failure, so the
+ * logrus lines are the only source of the cause (storage-and-skopeo.md §5.8).
+ */
+
+export type SkopeoFailureReason =
+  | 'parallel-push-race'
+  | 'unauthorized'
+  | 'denied'
+  | 'proxy-project'
+  | 'tls-untrusted'
+  | 'unreachable'
+  | 'corrupt-source'
+  | 'missing-file'
+  | 'preserve-digests'
+  | 'invalid-reference'
+  | 'manifest-unknown'
+  | 'timeout'
+  | 'unknown';
+
+/** A classified failure: `transient` means running the same command again may succeed. */
+export interface SkopeoFailure {
+  reason: SkopeoFailureReason;
+  transient: boolean;
+  /** The error text skopeo logged (unescaped, without the `Error copying ref "dir:…": ` prefix). */
+  message: string;
+}
+
+interface Rule {
+  reason: SkopeoFailureReason;
+  transient: boolean;
+  test: RegExp;
+}
+
+/**
+ * First match wins, so specific fragments come before generic ones: the race and proxy texts also contain
+ * "500"/"denied", and TLS or auth failures are often wrapped in "trying to reuse blob …".
+ */
+const RULES: readonly Rule[] = [
+  // §5.3: a bad name aborts the whole run before any copy.
+  { reason: 'invalid-reference', transient: false, test: /invalid reference format|Cannot obtain a valid image reference/ },
+  { reason: 'preserve-digests', transient: false, test: /Instructed to preserve digests/ },
+  // §3.3: Harbor proxy-cache projects refuse pushes ("denied: can not push artifact to a proxy project: p").
+  { reason: 'proxy-project', transient: false, test: /can not push artifact to a proxy project/ },
+  // §5.6: half-written link read by a parallel push; --retry-times does not retry it, a re-run does.
+  {
+    reason: 'parallel-push-race',
+    transient: true,
+    test: /failed to read from destination repository.*\b500\b|invalid checksum digest format/,
+  },
+  // §3.3: Harbor tokens expire after 30 min during long pushes (harbor#18860, #10325): a re-run gets a new one.
+  { reason: 'unauthorized', transient: true, test: /token (?:is )?expired/i },
+  // Bad or missing credentials, or a missing Harbor project (§3.3): retrying does not help.
+  { reason: 'unauthorized', transient: false, test: /unauthorized|authentication required|\b401 Unauthorized/i },
+  // A registry refusal ("denied: requested access to the resource is denied"), not a local EACCES.
+  { reason: 'denied', transient: false, test: /\bdenied: |requested access to the resource is denied|\b403 Forbidden/ },
+  {
+    reason: 'tls-untrusted',
+    transient: false,
+    test: /x509:|certificate signed by unknown authority|server gave HTTP response to HTTPS client|tls: /,
+  },
+  {
+    reason: 'timeout',
+    transient: true,
+    test: /context deadline exceeded|Client\.Timeout exceeded|timeout awaiting response headers|TLS handshake timeout/,
+  },
+  {
+    reason: 'unreachable',
+    transient: true,
+    test: /connection refused|no such host|network is unreachable|no route to host|connection reset by peer|i\/o timeout|broken pipe|\b50[234]\b (?:\()?(?:Bad Gateway|Service Unavailable|Gateway Timeout)/,
+  },
+  // §4.2: layer, config or child content does not hash to its name.
+  {
+    reason: 'corrupt-source',
+    transient: false,
+    test: /Digest did not match|does not match expected|Manifest does not match provided manifest digest/,
+  },
+  { reason: 'missing-file', transient: false, test: /no such file or directory/ },
+  { reason: 'manifest-unknown', transient: false, test: /manifest unknown|MANIFEST_UNKNOWN/i },
+  // Other 5xx and rate limits: the server's trouble, worth one more try; no more specific reason exists.
+  {
+    reason: 'unknown',
+    transient: true,
+    test: /\b5\d\d \(?(?:Internal Server Error|[A-Z][a-z]+)|HTTP status: 5\d\d|\b429\b|toomanyrequests/,
+  },
+];
+
+const SYNC_FAILED = /^Sync failed due to previous reported error/;
+const COPY_PREFIX = /^Error copying ref "(?:[^"\\]|\\.)*": /;
+const MAX_MESSAGE = 2000;
+
+/** Classifies a failed skopeo run from its stderr; `timedOut` (our own timeout) wins over the text. */
+export function classifySkopeoFailure(stderr: string, opts: { timedOut?: boolean } = {}): SkopeoFailure {
+  const message = extractMessage(stderr);
+  if (opts.timedOut) {
+    return { reason: 'timeout', transient: true, message: message || 'skopeo was stopped by the timeout' };
+  }
+  // The message is the cause; fall back to all of stderr only when it says nothing we know.
+  for (const text of [message, stderr]) {
+    const rule = RULES.find((r) => r.test.test(text));
+    if (rule) return { reason: rule.reason, transient: rule.transient, message };
+  }
+  return { reason: 'unknown', transient: false, message };
+}
+
+/**
+ * The error skopeo logged: the per-image `level=error … error="…"` (with `--keep-going`), else the last
+ * `level=fatal msg="…"`, else a panic headline or the last non-empty line.
+ */
+export function extractMessage(stderr: string): string {
+  let fatal: string | undefined;
+  let error: string | undefined;
+  const lines = stderr.split(/\r?\n/);
+  for (const line of lines) {
+    const fields = parseLogfmt(line);
+    const level = fields.get('level');
+    if (level === 'fatal' && fields.has('msg')) fatal = fields.get('msg');
+    if (level === 'error') error = fields.get('error') ?? fields.get('msg') ?? error;
+  }
+  let message = fatal !== undefined && !SYNC_FAILED.test(fatal) ? fatal : (error ?? fatal);
+  const plain = lines.map((l) => l.trim()).filter(Boolean);
+  // No logrus line: a Go panic ("panic: …" then a stack) or a usage error; take its headline.
+  message ??= plain.find((l) => /^(?:panic|fatal error|Error):/.test(l)) ?? plain.at(-1) ?? '';
+  message = message.replace(COPY_PREFIX, '').trim();
+  return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
+}
+
+/** Parses a logrus text line (`time="…" level=fatal msg="…"`): values are bare or Go-quoted (`%q`). */
+function parseLogfmt(line: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const m of line.matchAll(/(?:^|\s)([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
+    const raw = m[2] as string;
+    fields.set(m[1] as string, raw.startsWith('"') ? unquoteGo(raw.slice(1, -1)) : raw);
+  }
+  return fields;
+}
+
+const SIMPLE_ESCAPES: Record<string, string> = {
+  a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"', "'": "'",
+};
+
+const HEX_DIGITS: Record<string, number> = { x: 2, u: 4, U: 8 };
+
+/** Undoes Go's strconv.Quote escaping (logrus quotes values with `%q`); `\xNN` are raw bytes. */
+function unquoteGo(s: string): string {
+  const bytes: number[] = [];
+  const encoder = new TextEncoder();
+  const text = (t: string): void => {
+    bytes.push(...encoder.encode(t));
+  };
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i] as string;
+    const e = s[i + 1];
+    if (c !== '\\' || e === undefined) {
+      text(c);
+      i += 1;
+      continue;
+    }
+    const digits = HEX_DIGITS[e];
+    const hex = digits === undefined ? '' : s.slice(i + 2, i + 2 + digits);
+    if (e in SIMPLE_ESCAPES) {
+      text(SIMPLE_ESCAPES[e] as string);
+      i += 2;
+    } else if (digits !== undefined && hex.length === digits && /^[0-9a-fA-F]+$/.test(hex)) {
+      const v = Number.parseInt(hex, 16);
+      if (e === 'x') bytes.push(v);
+      else text(v <= 0x10ffff ? String.fromCodePoint(v) : '\uFFFD');
+      i += 2 + digits;
+    } else {
+      text(`\\${e}`);
+      i += 2;
+    }
+  }
+  // Invalid UTF-8 from \xNN escapes decodes to U+FFFD instead of failing.
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}

@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { classifySkopeoFailure, extractMessage, type SkopeoFailureReason } from '../src/core/skopeo-failure.js';
+
+// logrus quotes values like Go's %q; for these ASCII texts JSON.stringify produces the same bytes.
+const T = 'time="2025-05-01T10:00:00Z"';
+const fatal = (msg: string): string => `${T} level=fatal msg=${JSON.stringify(msg)}`;
+const copyFailed = (err: string): string => fatal(`Error copying ref "dir:/srv/export/proj/app:1.0": ${err}`);
+const H = '127.0.0.1:35123';
+
+// Texts from docs/storage-and-skopeo.md §2.5, §2.4, §3.3, §4.2, §5.3, §5.6, §5.7, §5.8 (skopeo 1.9.3).
+const CASES: [string, string, SkopeoFailureReason, boolean][] = [
+  [
+    'parallel push race (§5.6)',
+    'trying to reuse blob sha256:c7e5aa at destination: failed to read from destination repository par/same: 500 (Internal Server Error)',
+    'parallel-push-race', true,
+  ],
+  [
+    'unauthorized (§5.8)',
+    `checking whether a blob sha256:c7e5aa exists in ${H}/d5/app: unauthorized: authentication required`,
+    'unauthorized', false,
+  ],
+  ['expired token (§3.3)', 'writing manifest: unauthorized: token is expired', 'unauthorized', true],
+  [
+    'x509 (§5.8)',
+    `trying to reuse blob sha256:c7e5aa at destination: pinging container registry ${H}: Get "https://${H}/v2/": x509: certificate signed by unknown authority`,
+    'tls-untrusted', false,
+  ],
+  [
+    'plain http target with TLS verification on',
+    `pinging container registry ${H}: Get "https://${H}/v2/": http: server gave HTTP response to HTTPS client`,
+    'tls-untrusted', false,
+  ],
+  [
+    'connection refused (§5.8)',
+    `trying to reuse blob sha256:c7e5aa at destination: pinging container registry ${H}: Get "https://${H}/v2/": dial tcp ${H}: connect: connection refused`,
+    'unreachable', true,
+  ],
+  ['502 from a proxy', 'writing manifest: received unexpected HTTP status: 502 Bad Gateway', 'unreachable', true],
+  [
+    'layer digest mismatch (§4.2)',
+    'writing blob: Patch "http://h/v2/x/blobs/uploads/u": happened during read: Digest did not match, expected sha256:726c, got sha256:233d',
+    'corrupt-source', false,
+  ],
+  [
+    'config digest mismatch (§4.2)',
+    'reading config blob sha256:f5a6: Download config.json digest sha256:ca3d does not match expected sha256:f5a6',
+    'corrupt-source', false,
+  ],
+  [
+    'child manifest mismatch (§4.2)',
+    'copying image 2/2 from manifest list: Manifest does not match provided manifest digest sha256:b92e',
+    'corrupt-source', false,
+  ],
+  [
+    'missing layer (§4.2)',
+    'reading blob sha256:1423: open /srv/export/proj/app:1.0/1423: no such file or directory',
+    'missing-file', false,
+  ],
+  [
+    'missing child manifest (§4.2)',
+    'copying image 2/2 from manifest list: determining manifest MIME type for dir:ex/mmiss: open ex/mmiss/b92e.manifest.json: no such file or directory',
+    'missing-file', false,
+  ],
+  [
+    'artifactType index with --preserve-digests (§5.4)',
+    'Manifest list must be converted to type "application/vnd.oci.image.index.v1+json" to be written to destination, but we cannot modify it: "Instructed to preserve digests"',
+    'preserve-digests', false,
+  ],
+  [
+    'deleted index child (§2.5)',
+    `reading manifest sha256:3c54 in ${H}/multi/oci-index: manifest unknown: manifest unknown`,
+    'manifest-unknown', false,
+  ],
+  ['Harbor proxy project (§3.3)', 'writing manifest: denied: can not push artifact to a proxy project: dockerhub', 'proxy-project', false],
+  ['denied', 'writing manifest: denied: requested access to the resource is denied', 'denied', false],
+  [
+    'schema1 rejected (§2.4): a 500 that is not the race',
+    `writing manifest: uploading manifest v1 to ${H}/schema1/test: received unexpected HTTP status: 500 Internal Server Error`,
+    'unknown', true,
+  ],
+  ['local permission problem is not a registry denial', 'open /srv/export/app:1/abc: permission denied', 'unknown', false],
+];
+
+describe('classifySkopeoFailure', () => {
+  it.each(CASES)('%s', (_name, err, reason, transient) => {
+    const result = classifySkopeoFailure(`${T} level=info msg="Copying image ref 1/1"\n${copyFailed(err)}\n`);
+    expect(result).toEqual({ reason, transient, message: err });
+  });
+
+  it('classifies an invalid name that aborted the whole run (§5.3)', () => {
+    const msg = `Cannot obtain a valid image reference for transport "docker" and reference "//${H}/st/App:1.0": invalid reference format: repository name must be lowercase`;
+    expect(classifySkopeoFailure(fatal(msg))).toEqual({ reason: 'invalid-reference', transient: false, message: msg });
+  });
+
+  it('reads the per-image error with --keep-going, not the generic fatal line (§5.8)', () => {
+    const stderr = [
+      `${T} level=error msg="Error copying ref \\"dir:/e/proj/app:1.0\\"" error="reading blob sha256:726c: open /e/proj/app:1.0/726c: no such file or directory"`,
+      fatal('Sync failed due to previous reported error(s) for one or more images'),
+    ].join('\n');
+    expect(classifySkopeoFailure(stderr)).toEqual({
+      reason: 'missing-file',
+      transient: false,
+      message: 'reading blob sha256:726c: open /e/proj/app:1.0/726c: no such file or directory',
+    });
+  });
+
+  it('prefers the fatal cause over earlier retry warnings', () => {
+    const stderr = [
+      `${T} level=warning msg="Failed, retrying in 1s ... (1/2). Error: dial tcp ${H}: connect: connection refused"`,
+      copyFailed(`checking whether a blob sha256:c7 exists in ${H}/d5/app: unauthorized: authentication required`),
+    ].join('\n');
+    expect(classifySkopeoFailure(stderr).reason).toBe('unauthorized');
+  });
+
+  it('unescapes Go quoting, including multi-line errors (§5.7 malformed auth.json)', () => {
+    const stderr = `${T} level=fatal msg="Error copying ref \\"dir:/e/a:1\\": getting username and password: 1 error occurred:\\n\\t* reading JSON file \\"auth-bad.json\\": unmarshaling JSON at \\"auth-bad.json\\": unexpected end of JSON input\\n\\n"`;
+    const result = classifySkopeoFailure(stderr);
+    expect(result.message).toBe(
+      'getting username and password: 1 error occurred:\n\t* reading JSON file "auth-bad.json": unmarshaling JSON at "auth-bad.json": unexpected end of JSON input',
+    );
+    expect(result).toMatchObject({ reason: 'unknown', transient: false });
+  });
+
+  it.each([
+    ['\\u00e9t\\u00e9 \\U0001F600', 'été 😀'],
+    ['caf\\xc3\\xa9', 'café'],
+    ['bad \\xff byte', 'bad \uFFFD byte'],
+    ['back\\\\slash \\q', 'back\\slash \\q'],
+  ])('unescapes %s', (quoted, expected) => {
+    expect(extractMessage(`${T} level=fatal msg="${quoted}"`)).toBe(expected);
+  });
+
+  it('reads unquoted values and non-logrus output', () => {
+    expect(extractMessage(`${T} level=fatal msg=boom`)).toBe('boom');
+    const panic = 'panic: runtime error: index out of range\n\ngoroutine 1 [running]:\n  main.go:1\n';
+    expect(extractMessage(panic)).toBe('panic: runtime error: index out of range');
+    expect(extractMessage('some output\nlast words\n')).toBe('last words');
+    expect(classifySkopeoFailure('')).toEqual({ reason: 'unknown', transient: false, message: '' });
+  });
+
+  it('falls back to all of stderr when the message says nothing known', () => {
+    const stderr = `${T} level=warning msg="Failed, retrying: dial tcp ${H}: connect: connection refused"\n${fatal('something odd')}`;
+    expect(classifySkopeoFailure(stderr)).toEqual({ reason: 'unreachable', transient: true, message: 'something odd' });
+  });
+
+  it('reports our own timeout as a transient timeout', () => {
+    expect(classifySkopeoFailure('', { timedOut: true })).toEqual({
+      reason: 'timeout',
+      transient: true,
+      message: 'skopeo was stopped by the timeout',
+    });
+    expect(classifySkopeoFailure(copyFailed('context deadline exceeded')).reason).toBe('timeout');
+  });
+
+  it('caps very long messages', () => {
+    expect(extractMessage(fatal('x'.repeat(5000))).length).toBe(2001);
+  });
+});

@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { classifySkopeoFailure } from '../src/core/skopeo-failure.js';
+import { PreflightError } from '../src/errors.js';
+import { preflightSkopeo, runSkopeo } from '../src/io/skopeo.js';
+import { makeTempDir, requireTool } from './helpers/registry.js';
+
+const BIN = path.join(import.meta.dirname, 'bin');
+const fake = (name: string): string => path.join(BIN, `${name}.js`);
+
+/** Runs `fn` with PATH replaced, restoring it afterwards (execa reads process.env at spawn time). */
+async function withPath<R>(value: string, fn: () => Promise<R>): Promise<R> {
+  const saved = process.env.PATH;
+  process.env.PATH = value;
+  try {
+    return await fn();
+  } finally {
+    process.env.PATH = saved;
+  }
+}
+
+describe('preflightSkopeo', () => {
+  it('accepts the real skopeo on PATH (>= 1.9)', async () => {
+    requireTool('skopeo');
+    const { bin, version } = await preflightSkopeo();
+    expect(bin).toBe('skopeo');
+    expect(version).toMatch(/^1\.(9|[1-9]\d)\.\d+$|^[2-9]\./);
+  });
+
+  it('refuses skopeo older than 1.9', async () => {
+    const error = await preflightSkopeo(fake('skopeo-old')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PreflightError);
+    expect((error as PreflightError).message).toMatch(/skopeo 1\.4\.0 .* is too old: 1\.9 or newer is needed/);
+    expect((error as PreflightError).exitCode).toBe(3);
+  });
+
+  it('says how to install skopeo when it is not on PATH', async () => {
+    const error = await withPath('/nonexistent', () => preflightSkopeo()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PreflightError);
+    expect((error as Error).message).toBe(
+      'skopeo not found on PATH; install it: apt-get install -y skopeo, or pass --skopeo PATH',
+    );
+  });
+
+  it('names a missing --skopeo path', async () => {
+    await expect(preflightSkopeo('/nonexistent/skopeo')).rejects.toThrow(
+      'skopeo not found at /nonexistent/skopeo; install it: apt-get install -y skopeo, or pass --skopeo PATH',
+    );
+  });
+
+  it('reports a skopeo that fails or prints no version', async () => {
+    await expect(preflightSkopeo(fake('skopeo-fatal'))).rejects.toThrow(/--version failed: .*fake failure/);
+    const dir = await makeTempDir('rr-preflight');
+    await expect(preflightSkopeo(path.join(dir))).rejects.toThrow(PreflightError); // a directory: EACCES
+    await expect(preflightSkopeo('true')).rejects.toThrow(/^true --version printed no skopeo version: "true \(GNU/);
+    await expect(preflightSkopeo(fake('skopeo-hang'), { timeoutMs: 300 })).rejects.toThrow(
+      /skopeo-hang\.js --version did not answer within 300 ms/,
+    );
+  });
+});
+
+describe('runSkopeo', () => {
+  it('returns a skopeo failure as data, with the fatal line on stderr', async () => {
+    const r = await runSkopeo(fake('skopeo-fatal'), ['sync'], {
+      env: { SKOPEO_FATAL_MSG: 'Error copying ref "dir:/e/a:1": unauthorized: authentication required' },
+    });
+    expect(r).toMatchObject({ ok: false, exitCode: 1, canceled: false, timedOut: false, stdout: '' });
+    expect(classifySkopeoFailure(r.stderr)).toEqual({
+      reason: 'unauthorized',
+      transient: false,
+      message: 'unauthorized: authentication required',
+    });
+    expect(r.ms).toBeGreaterThan(0);
+  });
+
+  it('passes argv untouched and adds env to the inherited environment', async () => {
+    requireTool('skopeo');
+    const dir = await makeTempDir('rr-record');
+    const record = path.join(dir, 'argv.jsonl');
+    const args = ['--insecure-policy', '--version'];
+    const r = await runSkopeo(fake('skopeo-record'), args, { env: { SKOPEO_RECORD_FILE: record } });
+    expect(r).toMatchObject({ ok: true, exitCode: 0, canceled: false, timedOut: false });
+    expect(r.stdout).toMatch(/^skopeo version /);
+    expect(readFileSync(record, 'utf8')).toBe(`${JSON.stringify(args)}\n`);
+  });
+
+  it('kills a hanging skopeo at the timeout', async () => {
+    const r = await runSkopeo(fake('skopeo-hang'), ['sync'], { timeoutMs: 300 });
+    expect(r).toMatchObject({ ok: false, exitCode: undefined, canceled: false, timedOut: true });
+    expect(r.ms).toBeGreaterThanOrEqual(290);
+    expect(r.ms).toBeLessThan(5000);
+    expect(classifySkopeoFailure(r.stderr, r).reason).toBe('timeout');
+  });
+
+  it('kills a running skopeo when the signal aborts', async () => {
+    const ac = new AbortController();
+    const dir = await makeTempDir('rr-hang');
+    const pidFile = path.join(dir, 'pid');
+    setTimeout(() => ac.abort(new Error('SIGTERM')), 300);
+    const r = await runSkopeo(fake('skopeo-hang'), ['sync'], {
+      signal: ac.signal,
+      env: { SKOPEO_HANG_PID_FILE: pidFile },
+      timeoutMs: 30_000,
+    });
+    expect(r).toMatchObject({ ok: false, canceled: true, timedOut: false, stdout: 'hanging' });
+    expect(r.ms).toBeLessThan(5000);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow(); // really gone
+  });
+
+  it('does not start at all when already aborted', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const dir = await makeTempDir('rr-abort');
+    const record = path.join(dir, 'argv.jsonl');
+    const r = await runSkopeo(fake('skopeo-record'), ['--version'], { signal: ac.signal, env: { SKOPEO_RECORD_FILE: record } });
+    expect(r).toEqual({ ok: false, exitCode: undefined, canceled: true, timedOut: false, stdout: '', stderr: '', ms: 0 });
+    expect(() => readFileSync(record)).toThrow(/ENOENT/);
+  });
+
+  it('does not throw when the binary is missing', async () => {
+    const r = await runSkopeo('/nonexistent/skopeo', ['sync']);
+    expect(r).toMatchObject({ ok: false, exitCode: undefined, canceled: false, timedOut: false });
+    expect(r.stderr).toMatch(/ENOENT/);
+  });
+});
