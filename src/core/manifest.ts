@@ -127,9 +127,24 @@ function formatPlatform(p: Record<string, unknown>): string {
   return parts.length > 0 ? parts.join('/') : 'unknown';
 }
 
-/** An image's config media types; anything else makes a manifest an artifact (Helm, cosign, SBOMs...). */
+/** An image's config media types; anything else makes a manifest an artifact (Helm, SBOMs...). */
 export function isImageConfig(mediaType: string): boolean {
   return mediaType === MEDIA.dockerConfig || mediaType === MEDIA.ociConfig;
+}
+
+/** Filesystem layer media types (tar, compressed or not, foreign or not). */
+export function isImageLayer(mediaType: string): boolean {
+  return mediaType.startsWith('application/vnd.oci.image.layer.') || mediaType.startsWith('application/vnd.docker.image.rootfs.');
+}
+
+/**
+ * The artifact type of a manifest, or undefined for a container image: `artifactType`, else a non-image
+ * config media type (Helm), else the first non-filesystem layer type (cosign signatures keep an image config).
+ */
+export function artifactTypeOf(m: { config: Descriptor; layers: Descriptor[]; artifactType?: string }): string | undefined {
+  if (m.artifactType !== undefined) return m.artifactType;
+  if (!isImageConfig(m.config.mediaType)) return m.config.mediaType;
+  return m.layers.find((l) => !isImageLayer(l.mediaType))?.mediaType;
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {

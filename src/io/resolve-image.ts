@@ -6,9 +6,9 @@
  */
 import path from 'node:path';
 import { hexOf } from '../core/digest.js';
-import { isImageConfig, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.js';
+import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.js';
 import { repositoryNameProblem, tagProblem } from '../core/reference.js';
-import type { Digest, LayoutFile, Problem, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
+import type { Digest, LayoutFile, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
 import type { StorageReader } from './storage-reader.js';
 
 export interface ResolveOptions {
@@ -50,7 +50,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     return finish(image, new Map());
   }
   const files = new Map<string, LayoutFile>();
-  const top = await loadManifest(reader, digest, 'manifest');
+  const top = await loadManifest(reader, digest, `manifest ${digest}`, false);
   if (!top.ok) {
     fail('broken', top.code, top.message, { digest, file: rel(reader.blobPath(digest)) });
     return finish(image, files);
@@ -69,7 +69,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     image.platforms = m.manifests.map((d) => d.platform ?? 'unknown');
     await walkIndex(ctx, ref.repository, m, '', 1);
   } else {
-    const artifactType = m.artifactType ?? (isImageConfig(m.config.mediaType) ? undefined : m.config.mediaType);
+    const artifactType = artifactTypeOf(m);
     image.kind = artifactType ? 'artifact' : 'image';
     if (artifactType) image.artifactType = artifactType;
     await checkBlobs(ctx, m, '');
@@ -87,19 +87,19 @@ interface Walk {
 
 type Loaded = { ok: true; manifest: ParsedManifest; size: number } | { ok: false; code: ProblemCode; message: string };
 
-async function loadManifest(reader: StorageReader, digest: Digest, what: string): Promise<Loaded> {
+/** Reads and parses a manifest; `what` names it in messages (`manifest sha256:…`, `child linux/arm64 sha256:… of …`). */
+async function loadManifest(reader: StorageReader, digest: Digest, what: string, child: boolean): Promise<Loaded> {
   const fact = await reader.readManifest(digest);
   const file = path.relative(reader.v2, reader.blobPath(digest));
   if (!fact.ok) {
-    const child = what !== 'manifest';
-    if (fact.error === 'missing') return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} ${digest} is missing (${file})` };
+    if (fact.error === 'missing') return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} is missing (${file})` };
     if (fact.error === 'digest-mismatch') {
-      return { ok: false, code: child ? 'child-digest-mismatch' : 'manifest-digest-mismatch', message: `${what} ${digest} is corrupt: ${fact.detail} (${file})` };
+      return { ok: false, code: child ? 'child-digest-mismatch' : 'manifest-digest-mismatch', message: `${what} is corrupt: ${fact.detail} (${file})` };
     }
-    return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} ${digest} cannot be read: ${fact.detail} (${file})` };
+    return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} cannot be read: ${fact.detail} (${file})` };
   }
   const parsed = parseManifest(fact.bytes);
-  if (!parsed.ok) return { ok: false, code: what === 'manifest' ? 'manifest-unparseable' : 'child-unparseable', message: `${what} ${digest} cannot be parsed: ${parsed.reason} (${file})` };
+  if (!parsed.ok) return { ok: false, code: child ? 'child-unparseable' : 'manifest-unparseable', message: `${what} cannot be parsed: ${parsed.reason} (${file})` };
   return { ok: true, manifest: parsed.manifest, size: fact.bytes.length };
 }
 
@@ -114,7 +114,7 @@ async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedMan
         ctx.fail('broken', 'child-deleted', `${label} has no revision link in the repository (deleted through the API or by garbage collection)`, { digest: d.digest });
         return;
       }
-      const child = await loadManifest(ctx.reader, d.digest, label);
+      const child = await loadManifest(ctx.reader, d.digest, label, true);
       if (!child.ok) return ctx.fail('broken', child.code, child.message, { digest: d.digest, file: rel(ctx, d.digest) });
       if (child.size !== d.size) {
         return ctx.fail('broken', 'manifest-size-mismatch', `${label} is ${child.size} bytes, its descriptor says ${d.size}`, { digest: d.digest });

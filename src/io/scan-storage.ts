@@ -19,7 +19,8 @@ export interface StorageRoot {
   root: string;
 }
 
-const CANDIDATES = ['docker/registry/v2', 'registry/v2', 'v2', ''];
+// The volume root, …/docker/registry, or …/docker/registry/v2 (the forms people copy from Harbor's docs and PVC mounts).
+const CANDIDATES = ['docker/registry/v2', 'v2', ''];
 
 /** Accepts the volume root, `…/docker/registry` or `…/docker/registry/v2`; anything else is a PreflightError. */
 export async function locateStorage(given: string, cwd: string): Promise<StorageRoot> {
@@ -52,7 +53,7 @@ export async function* scanTags(v2: string): AsyncGenerator<TagRef> {
     followSymbolicLinks: false,
     dot: false,
     // Never walk into blobs-link trees, uploads, revisions, or a tag's own current/ and index/ history.
-    ignore: ['**/_layers/**', '**/_uploads/**', '**/_manifests/revisions/**', '**/_manifests/tags/*/**'],
+    ignore: ['**/_layers/**', '**/_uploads/**', '**/_manifests/revisions/**', '**/_manifests/tags/*/index/**', '**/_manifests/tags/*/current/**'],
   });
   for await (const entry of stream) {
     const rel = String(entry);
