@@ -1,0 +1,204 @@
+/**
+ * Registry credentials, read the way skopeo reads them, but strict where skopeo is silent:
+ * a missing or unparseable auth file, an entry skopeo would ignore (`username`/`password`
+ * without `auth`) and a credential-helper entry are refused with a message naming the file.
+ * Key matching follows containers/image pkg/docker/config/config.go (`findCredentialsInFile`).
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PreflightError, UsageError } from '../errors.js';
+
+/** A username and password for one registry, with where they came from (for messages, never the password). */
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+  /** e.g. `auth file "/etc/auth.json" (entry "127.0.0.1:5000")`. */
+  readonly source: string;
+}
+
+export interface ResolveCredentialsOptions {
+  /** `--authfile` / `--dest-authfile`, already resolved against the working directory. */
+  authFile?: string;
+  env: Readonly<Record<string, string | undefined>>;
+  /** `host[:port]` exactly as in image references. */
+  host: string;
+  /** Narrows auth-file lookup to `host/repository…` keys first, as skopeo does per image. */
+  repository?: string;
+  /** Password read from standard input (`--dest-password-stdin`); goes with REGISTRY_RESCUE_USERNAME. */
+  passwordFromStdin?: string;
+}
+
+interface AuthEntry {
+  auth?: unknown;
+  username?: unknown;
+  password?: unknown;
+  identitytoken?: unknown;
+}
+
+export const ENV_AUTH_FILE = 'REGISTRY_AUTH_FILE';
+export const ENV_USERNAME = 'REGISTRY_RESCUE_USERNAME';
+export const ENV_PASSWORD = 'REGISTRY_RESCUE_PASSWORD';
+
+/** Finds credentials for `host`: explicit auth file, then REGISTRY_AUTH_FILE, then the username/password variables. */
+export async function resolveCredentials(opts: ResolveCredentialsOptions): Promise<Credentials | undefined> {
+  const authFile = opts.authFile ?? nonEmpty(opts.env[ENV_AUTH_FILE]);
+  if (authFile !== undefined) {
+    const fromFile = await credentialsFromAuthFile(authFile, opts.host, opts.repository);
+    if (fromFile) return fromFile;
+  }
+  return credentialsFromEnv(opts);
+}
+
+function credentialsFromEnv(opts: ResolveCredentialsOptions): Credentials | undefined {
+  const username = nonEmpty(opts.env[ENV_USERNAME]);
+  // A terminal or `echo` adds a newline that is not part of the password (docker login strips it too).
+  const stdinPassword = opts.passwordFromStdin?.replace(/\r?\n$/, '');
+  const password = stdinPassword ?? opts.env[ENV_PASSWORD];
+  if (username === undefined && password === undefined) return undefined;
+  if (username === undefined) throw new UsageError(`a password was given but ${ENV_USERNAME} is not set`);
+  if (password === undefined || password === '') {
+    throw new UsageError(`${ENV_USERNAME} is set but no password: set ${ENV_PASSWORD} or pass it on standard input`);
+  }
+  const source = stdinPassword !== undefined ? `${ENV_USERNAME} and standard input` : `${ENV_USERNAME}/${ENV_PASSWORD}`;
+  return { username, password, source };
+}
+
+/** Reads one auth file (containers-auth.json or docker config.json) and returns the entry skopeo would use. */
+export async function credentialsFromAuthFile(file: string, host: string, repository?: string): Promise<Credentials | undefined> {
+  const auths = await readAuths(file);
+  if (auths.helpers.includes(host)) {
+    throw new PreflightError(`auth file "${file}" sends ${host} to a credential helper ("credHelpers"), which registry-rescue does not run`);
+  }
+  const key = findAuthKey(Object.keys(auths.entries), host, repository, auths.legacy);
+  if (key === undefined) return undefined;
+  return decodeEntry(file, key, auths.entries[key] as AuthEntry);
+}
+
+interface AuthFile {
+  entries: Record<string, unknown>;
+  legacy: boolean;
+  helpers: string[];
+}
+
+async function readAuths(file: string): Promise<AuthFile> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (error as Error).message})`;
+    // skopeo silently ignores a missing auth file and then fails with "unauthorized": say it now.
+    throw new PreflightError(`auth file "${file}" ${why}`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new PreflightError(`auth file "${file}" is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (!isObject(parsed)) throw new PreflightError(`auth file "${file}" must hold a JSON object`);
+  if (parsed.auths === undefined && parsed.credHelpers === undefined && parsed.credsStore === undefined) {
+    // The old ~/.dockercfg format: the entries are the top-level object.
+    return { entries: parsed, legacy: true, helpers: [] };
+  }
+  if (parsed.auths !== undefined && !isObject(parsed.auths)) {
+    throw new PreflightError(`auth file "${file}": "auths" must be an object`);
+  }
+  const helpers = isObject(parsed.credHelpers) ? Object.keys(parsed.credHelpers) : [];
+  return { entries: (parsed.auths as Record<string, unknown> | undefined) ?? {}, legacy: false, helpers };
+}
+
+/**
+ * The key skopeo would pick: `host/repo/…` down to `host` exactly (the longest prefix wins),
+ * then keys written as URLs (`https://host/v1/`), compared by their host part.
+ */
+export function findAuthKey(keys: readonly string[], host: string, repository?: string, legacy = false): string | undefined {
+  if (!legacy) {
+    let candidate = repository ? `${host}/${repository}` : host;
+    for (;;) {
+      if (keys.includes(candidate)) return candidate;
+      const slash = candidate.lastIndexOf('/');
+      if (slash < 0) break;
+      candidate = candidate.slice(0, slash);
+    }
+  } else if (keys.includes(host)) {
+    return host;
+  }
+  return keys.find((key) => normalizeAuthKey(key, legacy) === host);
+}
+
+function normalizeAuthKey(key: string, legacy: boolean): string {
+  const stripped = key.replace(/^https?:\/\//, '');
+  return legacy || stripped !== key ? (stripped.split('/')[0] ?? '') : stripped;
+}
+
+function decodeEntry(file: string, key: string, entry: AuthEntry): Credentials | undefined {
+  const where = `auth file "${file}" (entry "${key}")`;
+  if (!isObject(entry)) throw new PreflightError(`${where} must be an object`);
+  if (entry.auth === undefined || entry.auth === '') {
+    if (entry.username !== undefined || entry.password !== undefined) {
+      // skopeo ignores these fields and would fail later with "unauthorized".
+      throw new PreflightError(
+        `${where} has "username"/"password" but no "auth" field, which skopeo ignores; ` +
+          `write "auth": base64 of "user:password" instead`,
+      );
+    }
+    if (entry.identitytoken !== undefined) {
+      throw new PreflightError(`${where} holds an identity token; registry-rescue needs a username and password ("auth")`);
+    }
+    return undefined; // `{}`: docker's marker for a credential helper, skopeo moves on too
+  }
+  if (typeof entry.auth !== 'string') throw new PreflightError(`${where}: "auth" must be a string`);
+  const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  // Never quote the decoded text: it would print the password.
+  if (colon <= 0) throw new PreflightError(`${where}: "auth" is not base64 of "user:password"`);
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1).replace(/\0+$/, ''), source: where };
+}
+
+/** The value of an `Authorization: Basic …` header (also the `auth` field of an auth file). */
+export function basicAuthValue(creds: Pick<Credentials, 'username' | 'password'>): string {
+  return Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64');
+}
+
+/** A private auth file for skopeo's `--authfile`; dispose() removes it and its directory. */
+export async function writeTempAuthFile(
+  host: string,
+  creds: Pick<Credentials, 'username' | 'password'>,
+): Promise<{ path: string; dispose(): Promise<void> }> {
+  // mkdtemp creates the directory with mode 0700, so no other user can even list it.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'registry-rescue-auth-'));
+  const file = path.join(dir, 'auth.json');
+  try {
+    const body = JSON.stringify({ auths: { [host]: { auth: basicAuthValue(creds) } } });
+    await writeFile(file, `${body}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  let disposed: Promise<void> | undefined;
+  return { path: file, dispose: () => (disposed ??= rm(dir, { recursive: true, force: true })) };
+}
+
+/** The strings that must never appear in output: the password and the base64 forms that carry it. */
+export function secretsOf(creds: Pick<Credentials, 'username' | 'password'> | undefined): string[] {
+  if (!creds || creds.password === '') return [];
+  return [creds.password, basicAuthValue(creds), encodeURIComponent(creds.password)];
+}
+
+/** Replaces every occurrence of each secret in `text` with `***` (longest secrets first). */
+export function redact(text: string, secrets: readonly string[]): string {
+  const sorted = secrets.filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  let out = text;
+  for (const secret of sorted) out = out.split(secret).join('***');
+  return out;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}

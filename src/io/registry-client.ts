@@ -1,0 +1,188 @@
+/**
+ * A small Docker Registry HTTP API v2 client (https://distribution.github.io/distribution/spec/api/)
+ * for sync, verify and tags: ping, manifest HEAD/GET, catalog and tag lists with pagination.
+ * Authentication lives in registry-auth.ts, connections and error mapping in http-transport.ts.
+ */
+import { createHash } from 'node:crypto';
+import { PreflightError } from '../errors.js';
+import type { Credentials } from './credentials.js';
+import { redact, secretsOf } from './credentials.js';
+import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type HttpResponse } from './http-transport.js';
+import { RegistryAuth, parseChallenges } from './registry-auth.js';
+import { RegistryHttpError, authError, type FlagPrefix } from './registry-errors.js';
+
+/** Every manifest type we may meet; a registry answers 404 for a type not accepted (docker v1 included). */
+export const MANIFEST_MEDIA_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  'application/vnd.docker.distribution.manifest.v1+json',
+] as const;
+
+/** Entries asked per catalog/tags page (Distribution's default maximum is 1000). */
+export const DEFAULT_PAGE_SIZE = 100;
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+const CATALOG_HINT =
+  'the catalog needs an account allowed to list it (on Harbor: a system administrator, ' +
+  "or a robot account with 'list repository' permission on every project)";
+
+export interface RegistryClientOptions {
+  /** `host[:port]`. */
+  host: string;
+  /** Plain http instead of https. */
+  insecure?: boolean;
+  tlsVerify: boolean;
+  /** Like skopeo's --cert-dir: `*.crt` files are trusted CAs. */
+  certDir?: string;
+  credentials?: Credentials;
+  signal?: AbortSignal;
+  timeoutMs: number;
+  pageSize?: number;
+  /** Which flags messages suggest (default `dest-`). */
+  flags?: FlagPrefix;
+}
+
+export interface ManifestHead {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface Manifest {
+  body: Buffer;
+  digest: string;
+  mediaType: string;
+}
+
+export interface RegistryClient {
+  readonly host: string;
+  /** GET /v2/: throws a typed PreflightError when the registry cannot be used at all. */
+  ping(): Promise<void>;
+  /** HEAD a manifest by tag or digest; undefined when it does not exist. */
+  headManifest(repository: string, reference: string): Promise<ManifestHead | undefined>;
+  /** GET a manifest; its digest is computed from the body (and checked when `reference` is a digest). */
+  getManifest(repository: string, reference: string): Promise<Manifest>;
+  /** Every repository of /v2/_catalog, following pagination. */
+  catalog(): AsyncIterable<string>;
+  /** Every tag of a repository, following pagination; nothing when the repository is unknown. */
+  tags(repository: string): AsyncIterable<string>;
+  /** Closes idle connections. */
+  close(): void;
+}
+
+type Method = 'GET' | 'HEAD';
+
+/** Creates a client for one registry host; no request is made until a method is called. */
+export function createRegistryClient(opts: RegistryClientOptions): RegistryClient {
+  const flags = opts.flags ?? 'dest-';
+  const baseUrl = new URL(`${opts.insecure ? 'http' : 'https'}://${opts.host}`);
+  const { tlsVerify, certDir, timeoutMs, signal } = opts;
+  const transport = createTransport({ baseUrl, tlsVerify, certDir, timeoutMs, signal, flags });
+  const auth = new RegistryAuth(transport, opts.credentials);
+  const secrets = secretsOf(opts.credentials);
+  const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
+
+  /** One request with authentication: one retry after a 401 that taught us something. */
+  async function call(method: Method, url: string, scope: string, action: string, accept?: string): Promise<HttpResponse> {
+    const send = async (): Promise<[HttpResponse, string | undefined]> => {
+      const authorization = auth.headerFor(scope);
+      const headers: Record<string, string> = {};
+      if (authorization) headers.authorization = authorization;
+      if (accept) headers.accept = accept;
+      return [await transport.request({ method, url, headers }), authorization];
+    };
+    const [first, sent] = await send();
+    let res = first;
+    if (res.status === 401 && (await auth.handleUnauthorized(res, scope, sent))) [res] = await send();
+    if (res.status === 401 || res.status === 403) {
+      const insufficientScope = parseChallenges(res.headers['www-authenticate']).some((c) => c.params.error === 'insufficient_scope');
+      const hint = scope.startsWith('registry:catalog') ? CATALOG_HINT : undefined;
+      const who = { username: opts.credentials?.username, source: opts.credentials?.source };
+      throw authError({ host: transport.host, status: res.status, ...who, insufficientScope, action, flags, hint });
+    }
+    return res;
+  }
+
+  function unexpected(res: HttpResponse, method: Method): RegistryHttpError {
+    return new RegistryHttpError(transport.host, method, pathOf(res.url), res.status, redact(bodyExcerpt(res), secrets));
+  }
+
+  async function getManifest(repository: string, reference: string): Promise<Manifest> {
+    const res = await call('GET', manifestPath(repository, reference), pullScope(repository), `read ${repository}`, ACCEPT);
+    if (res.status !== 200) throw unexpected(res, 'GET');
+    const digest = `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
+    if (reference.startsWith('sha256:') && reference !== digest) {
+      throw new RegistryHttpError(transport.host, 'GET', pathOf(res.url), res.status, `manifest body hashes to ${digest}`);
+    }
+    return { body: res.body, digest, mediaType: contentType(res) };
+  }
+
+  async function* paginate(firstUrl: string, scope: string, action: string, field: 'repositories' | 'tags'): AsyncGenerator<string> {
+    const seen = new Set<string>();
+    for (let url: string | undefined = firstUrl; url !== undefined && !seen.has(url); ) {
+      seen.add(url); // a registry repeating its Link would loop forever
+      const res = await call('GET', url, scope, action);
+      if (res.status === 404 && field === 'tags') return; // unknown repository: no tags
+      if (res.status !== 200) throw unexpected(res, 'GET');
+      const list = (parseJson(res, 'GET') as Record<string, unknown>)[field];
+      if (list !== null && list !== undefined && !Array.isArray(list)) throw unexpected(res, 'GET');
+      for (const item of (list ?? []) as unknown[]) if (typeof item === 'string') yield item;
+      const next = nextLink(res.headers.link);
+      url = next === undefined ? undefined : pathOf(new URL(next, res.url));
+    }
+  }
+
+  return {
+    host: transport.host,
+    async ping() {
+      const res = await call('GET', '/v2/', '', 'access the registry');
+      if (res.status !== 200) {
+        throw new PreflightError(`${transport.host} is not a Docker registry: GET /v2/ answered HTTP ${res.status}`);
+      }
+    },
+    async headManifest(repository, reference) {
+      const res = await call('HEAD', manifestPath(repository, reference), pullScope(repository), `read ${repository}`, ACCEPT);
+      if (res.status === 404) return undefined;
+      if (res.status !== 200) throw unexpected(res, 'HEAD');
+      const digest = headerString(res, 'docker-content-digest');
+      if (!digest) {
+        // Not every registry sends the header on HEAD: hash the body instead.
+        const manifest = await getManifest(repository, reference);
+        return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.body.length };
+      }
+      return { digest, mediaType: contentType(res), size: Number(res.headers['content-length'] ?? -1) };
+    },
+    getManifest,
+    catalog: () => paginate(`/v2/_catalog?n=${pageSize}`, 'registry:catalog:*', 'list the catalog', 'repositories'),
+    tags: (repository) =>
+      paginate(`/v2/${encodeRepository(repository)}/tags/list?n=${pageSize}`, pullScope(repository), `list tags of ${repository}`, 'tags'),
+    close: () => transport.close(),
+  };
+}
+
+const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
+
+function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
+
+/** Repository names are path components joined by `/`; each component is encoded on its own. */
+function encodeRepository(repository: string): string {
+  return repository.split('/').map(encodeURIComponent).join('/');
+}
+
+function manifestPath(repository: string, reference: string): string {
+  return `/v2/${encodeRepository(repository)}/manifests/${encodeURIComponent(reference).replace('%3A', ':')}`;
+}
+
+function headerString(res: HttpResponse, name: string): string | undefined {
+  const value = res.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function contentType(res: HttpResponse): string {
+  return (headerString(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+}
