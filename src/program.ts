@@ -2,6 +2,9 @@
 import { Command } from 'commander';
 import { exportCommand } from './commands/export.js';
 import { listCommand } from './commands/list.js';
+import { syncCommand } from './commands/sync.js';
+import { tagsCommand } from './commands/tags.js';
+import { verifyCommand } from './commands/verify.js';
 import type { Io } from './io/io.js';
 
 /** Builds the program; errors surface as rejections of parseAsync (exitOverride), mapped in cli.ts. */
@@ -22,5 +25,5 @@ export function buildProgram(io: Io, version: string): Command {
 }
 
 function commands(io: Io): Command[] {
-  return [listCommand(io), exportCommand(io)];
+  return [listCommand(io), exportCommand(io), syncCommand(io), verifyCommand(io), tagsCommand(io)];
 }

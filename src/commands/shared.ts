@@ -39,3 +39,10 @@ export interface SelectionFlags {
   verifyBlobs: boolean;
   link?: LinkMode;
 }
+
+/** Parses `--flag=false` / `--flag=true` (a bare `--flag` means true), as skopeo's boolean flags do. */
+export function parseBool(value: string | undefined): boolean {
+  if (value === undefined || value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new UsageError(`expected true or false, not ${JSON.stringify(value)}`);
+}

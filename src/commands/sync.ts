@@ -1,0 +1,120 @@
+/** `registry-rescue sync <storage> --to host[:port][/prefix]`: export and push every tag, digests preserved. */
+import path from 'node:path';
+import { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import type { Io } from '../io/io.js';
+import { writeFileAtomic } from '../io/write-atomic.js';
+import { createProgress } from '../report/progress.js';
+import { renderSyncLine, renderSyncReport, renderSyncSummary } from '../report/render-sync.js';
+import { DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, exitCodeForSync, runSync } from '../run-sync.js';
+import { addLinkOption, addSelectionOptions, parseBool, positiveInt, type SelectionFlags } from './shared.js';
+
+interface SyncFlags extends SelectionFlags {
+  to: string;
+  out?: string;
+  concurrency?: string;
+  retries?: string;
+  dryRun?: boolean;
+  report?: string;
+  createProjects?: boolean;
+  destAuthfile?: string;
+  destCertDir?: string;
+  destTlsVerify: boolean;
+  destPasswordStdin?: boolean;
+  skopeo: string;
+  json?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+/** Adds the target registry options shared by sync and verify. */
+export function addTargetOptions(command: Command): Command {
+  return command
+    .requiredOption('--to <target>', 'target registry host[:port], optionally with a repository prefix: harbor.example.com/rescued')
+    .option('--dest-authfile <file>', 'auth file (containers auth.json / docker config.json) for the target; default $REGISTRY_AUTH_FILE, else REGISTRY_RESCUE_USERNAME/REGISTRY_RESCUE_PASSWORD')
+    .option('--dest-password-stdin', 'read the password for REGISTRY_RESCUE_USERNAME from standard input')
+    .option('--dest-cert-dir <dir>', 'directory with the CA certificate (ca.crt) of the target')
+    .option('--dest-tls-verify [bool]', 'verify the target\'s TLS certificate (--dest-tls-verify=false to skip; plain http is then allowed)', parseBool, true);
+}
+
+/** Builds the `sync` command. */
+export function syncCommand(io: Io): Command {
+  const command = new Command('sync')
+    .description('export every tag and push it into a target registry with skopeo sync: concurrent, digest-preserving, incremental, verified')
+    .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
+    .option('--out <dir>', 'where layouts are exported (default: <storage>/registry-rescue-export, beside docker/)')
+    .option('--concurrency <n>', `skopeo processes at once, never two into one repository (default ${DEFAULT_SYNC_CONCURRENCY})`)
+    .option('--retries <n>', `retries of a transient failure (connection, 5xx, expired token) (default ${DEFAULT_RETRIES})`)
+    .option('--dry-run', 'show every target reference and skopeo command line, and what would be skipped; touch nothing, contact nothing')
+    .option('--report <file>', 'write the per-image result as JSON to FILE (atomically)')
+    .option('--create-projects', 'create missing Harbor projects (private) before their first push')
+    .option('--skopeo <path>', 'the skopeo binary', 'skopeo')
+    .option('--json', 'print the report JSON on stdout instead of text')
+    .option('-v, --verbose', 'also list up-to-date images')
+    .option('-q, --quiet', 'no progress on stderr');
+  addLinkOption(addSelectionOptions(addTargetOptions(command))).addHelpText(
+    'after',
+    `
+Credentials never go on the command line: use --dest-authfile, REGISTRY_AUTH_FILE, or
+REGISTRY_RESCUE_USERNAME with REGISTRY_RESCUE_PASSWORD (or --dest-password-stdin).
+
+Examples:
+  registry-rescue sync /data/registry --to harbor-new.example.com --dest-authfile /root/auth.json --dry-run
+  registry-rescue sync /data/registry --to harbor-new.example.com --create-projects --report /var/log/rescue.json
+  REGISTRY_RESCUE_USERNAME=admin registry-rescue sync /data/registry --to 10.0.0.5:443/rescued \\
+      --dest-cert-dir /etc/harbor-ca --dest-password-stdin < /root/harbor-password`,
+  );
+  return command.action(async (storage: string, flags: SyncFlags) => {
+    if (flags.destPasswordStdin && flags.destAuthfile) throw new UsageError('--dest-password-stdin and --dest-authfile exclude each other');
+    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true });
+    const verbose = flags.verbose === true || flags.dryRun === true;
+    const startedAt = new Date().toISOString();
+    progress.event({ kind: 'run:start', command: 'sync', storage, ...(flags.out ? { out: flags.out } : {}), dryRun: flags.dryRun === true });
+    const run = await runSync(
+      {
+        storage,
+        to: flags.to,
+        ...(flags.out !== undefined ? { out: flags.out } : {}),
+        tagsFile: flags.tagsFile,
+        exclude: flags.exclude,
+        dryRun: flags.dryRun === true,
+        prune: false,
+        link: flags.link ?? 'hard',
+        verifyBlobs: flags.verifyBlobs,
+        concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY),
+        retries: positiveInt('--retries', flags.retries, DEFAULT_RETRIES, 0),
+        createProjects: flags.createProjects === true,
+        destTlsVerify: flags.destTlsVerify,
+        skopeo: flags.skopeo,
+        ...(flags.destAuthfile !== undefined ? { destAuthFile: flags.destAuthfile } : {}),
+        ...(flags.destCertDir !== undefined ? { destCertDir: flags.destCertDir } : {}),
+        ...(flags.destPasswordStdin ? { passwordFromStdin: await io.readStdin() } : {}),
+      },
+      {
+        cwd: io.cwd,
+        env: io.env,
+        signal: io.signal,
+        emit: (e) => progress.event(e),
+        warn: (message) => progress.event({ kind: 'warning', message }),
+        onResult: (r) => {
+          if (flags.json) return;
+          const line = renderSyncLine(r, { verbose });
+          if (line) {
+            progress.close();
+            io.stdout(line);
+          }
+        },
+      },
+    );
+    progress.event({ kind: 'run:done', ms: run.summary.ms });
+    progress.close();
+    const report = renderSyncReport({
+      command: 'sync', storage: run.storage, target: flags.to, out: run.out, dryRun: flags.dryRun === true,
+      startedAt, finishedAt: new Date().toISOString(), results: run.results, summary: run.summary,
+    });
+    if (flags.report) await writeFileAtomic(path.resolve(io.cwd, flags.report), report);
+    if (flags.json) io.stdout(report);
+    else io.stdout(renderSyncSummary(run.results, run.summary, { dryRun: flags.dryRun === true, target: flags.to }));
+    io.setExitCode(exitCodeForSync(run.summary));
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * What `sync` does with one exported image (pure): push it, or record why not. The dry run renders
+ * these decisions, including the exact skopeo argv; the real run executes them.
+ */
+import type { ExportResult } from './events.js';
+import { buildSyncArgs, targetFor, type PushTarget } from './target.js';
+
+export type SyncStatus = 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'would-sync';
+
+/** Per-image outcome of sync: data for the report and the exit code. */
+export interface SyncResult {
+  id: string;
+  source: string;
+  target: string;
+  digest: string | null;
+  status: SyncStatus;
+  reason?: string;
+  attempts: number;
+  ms: number;
+  bytes: number;
+  /** The skopeo command line (dry run and failures), credentials never included. */
+  command?: string;
+}
+
+export interface PushJob {
+  id: string;
+  export: ExportResult;
+  digest: string;
+  targetRepository: string;
+  reference: string;
+  tag: string;
+  /** The first path component of the target repository: the Harbor project. */
+  project: string;
+  args: string[];
+}
+
+export interface PushSettings {
+  target: PushTarget;
+  /** Absolute output directory holding `<repository>:<tag>` layouts. */
+  out: string;
+  tlsVerify: boolean;
+  certDir?: string;
+  /** Path of the auth file skopeo will read (a placeholder in dry runs). */
+  authFile?: string;
+  retryTimes: number;
+}
+
+/** Decides whether an exported image is pushed, and builds its skopeo argv. */
+export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | { result: SyncResult } {
+  const { image } = r.item;
+  const t = targetFor(image.repository, image.tag, s.target);
+  const base: SyncResult = { id: r.id, source: r.id, target: t.reference, digest: image.digest ?? null, status: 'skipped', attempts: 0, ms: 0, bytes: image.size };
+  if (image.status === 'skipped') return { result: { ...base, reason: image.problems.map((p) => p.message).join('; ') } };
+  if (image.status === 'broken') return { result: { ...base, status: 'broken', reason: image.problems.map((p) => p.message).join('; ') } };
+  if (r.outcome === 'failed') return { result: { ...base, status: 'failed', reason: r.error ?? 'the layout could not be written' } };
+  if (t.problem) return { result: { ...base, status: 'failed', reason: t.problem } };
+  const unpushable = image.warnings.filter((w) => w.code === 'index-descriptor-artifact');
+  if (unpushable.length > 0) {
+    return {
+      result: {
+        ...base,
+        status: 'failed',
+        reason: `not pushed: skopeo 1.9.3 cannot push this index without changing its digest (${unpushable.map((w) => w.message).join('; ')})`,
+      },
+    };
+  }
+  const layoutDir = `${s.out}/${r.id}`;
+  const args = buildSyncArgs({
+    layoutDir,
+    target: s.target,
+    targetRepository: t.repository,
+    tlsVerify: s.tlsVerify,
+    retryTimes: s.retryTimes,
+    ...(s.certDir !== undefined ? { certDir: s.certDir } : {}),
+    ...(s.authFile !== undefined ? { authFile: s.authFile } : {}),
+  });
+  return {
+    job: {
+      id: r.id,
+      export: r,
+      digest: image.digest as string,
+      targetRepository: t.repository,
+      reference: t.reference,
+      tag: image.tag,
+      project: t.repository.split('/')[0] as string,
+      args,
+    },
+  };
+}
+
+export interface SyncSummary {
+  selected: number;
+  synced: number;
+  upToDate: number;
+  skipped: number;
+  broken: number;
+  failed: number;
+  canceled: number;
+  wouldSync: number;
+  /** Bytes of the images synced in this run (blobs the target already had included). */
+  bytesSynced: number;
+  ms: number;
+}
+
+/** Adds up per-image sync results. */
+export function summarizeSync(results: SyncResult[], ms: number): SyncSummary {
+  const count = (s: SyncStatus) => results.filter((r) => r.status === s).length;
+  return {
+    selected: results.length,
+    synced: count('synced'),
+    upToDate: count('up-to-date'),
+    skipped: count('skipped'),
+    broken: count('broken'),
+    failed: count('failed'),
+    canceled: count('canceled'),
+    wouldSync: count('would-sync'),
+    bytesSynced: results.filter((r) => r.status === 'synced').reduce((n, r) => n + r.bytes, 0),
+    ms,
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * The push target: a registry client that has answered `/v2/`, and (for Harbor) its projects.
+ * Plain http is used only when TLS verification is off and the target does not speak TLS, as skopeo does.
+ */
+import { stat } from 'node:fs/promises';
+import { PreflightError } from '../errors.js';
+import type { Credentials } from './credentials.js';
+import { createHarborApi, type HarborApi } from './harbor-api.js';
+import { createRegistryClient, type RegistryClient } from './registry-client.js';
+import { RegistryTlsError } from './registry-errors.js';
+
+/** HEAD and GET requests against the target; a stuck request must not stall a DR run forever. */
+export const TARGET_TIMEOUT_MS = 60_000;
+
+export interface TargetConnection {
+  client: RegistryClient;
+  /** True when the target speaks plain http. */
+  insecure: boolean;
+  /** Lazily created Harbor API client (same scheme, credentials and TLS settings). */
+  harbor(): HarborApi;
+  close(): void;
+}
+
+export interface ConnectOptions {
+  host: string;
+  tlsVerify: boolean;
+  certDir?: string;
+  credentials?: Credentials;
+  signal: AbortSignal;
+}
+
+/** Checks the cert dir, pings the target, and falls back to plain http only when TLS verification is off. */
+export async function connectTarget(opts: ConnectOptions): Promise<TargetConnection> {
+  if (opts.certDir !== undefined) {
+    // skopeo silently ignores a missing --dest-cert-dir and then fails with x509 errors (storage-and-skopeo.md §5.7).
+    const info = await stat(opts.certDir).catch(() => undefined);
+    if (!info?.isDirectory()) throw new PreflightError(`--dest-cert-dir ${opts.certDir} does not exist or is not a directory`);
+  }
+  const make = (insecure: boolean) =>
+    createRegistryClient({ host: opts.host, insecure, tlsVerify: opts.tlsVerify, certDir: opts.certDir, credentials: opts.credentials, signal: opts.signal, timeoutMs: TARGET_TIMEOUT_MS });
+  let insecure = false;
+  let client = make(false);
+  try {
+    await client.ping();
+  } catch (error) {
+    if (!(error instanceof RegistryTlsError && error.reason === 'not-tls' && !opts.tlsVerify)) throw error;
+    client.close();
+    insecure = true;
+    client = make(true);
+    await client.ping();
+  }
+  let harbor: HarborApi | undefined;
+  return {
+    client,
+    insecure,
+    harbor: () =>
+      (harbor ??= createHarborApi({
+        url: new URL(`${insecure ? 'http' : 'https'}://${opts.host}`),
+        tlsVerify: opts.tlsVerify,
+        certDir: opts.certDir,
+        credentials: opts.credentials,
+        signal: opts.signal,
+        timeoutMs: TARGET_TIMEOUT_MS,
+      })),
+    close: () => {
+      client.close();
+      harbor?.close();
+    },
+  };
+}
+
+export interface ProjectState {
+  exists: boolean;
+  /** Why pushes into this project cannot work (proxy cache, creation refused). */
+  refusal?: string;
+}
+
+/**
+ * Per Harbor project, once: create it when asked (Harbor creates no project on push, harbor#6892) and
+ * find proxy-cache projects, which refuse pushes.
+ */
+export function createProjectGuard(conn: TargetConnection, opts: { create: boolean }): (project: string) => Promise<ProjectState> {
+  const memo = new Map<string, Promise<ProjectState>>();
+  const check = async (project: string): Promise<ProjectState> => {
+    const api = conn.harbor();
+    let found = await api.getProject(project);
+    if (!found && opts.create) {
+      await api.createProject(project, { public: false });
+      found = await api.getProject(project);
+      if (!found) return { exists: false, refusal: `Harbor project ${project} could not be created` };
+    }
+    if (!found) return { exists: false };
+    if (found.registryId !== null) {
+      return { exists: true, refusal: `Harbor project ${project} is a proxy cache, which refuses pushes; exclude it or push under another --to prefix` };
+    }
+    return { exists: true };
+  };
+  return (project) => {
+    let p = memo.get(project);
+    if (!p) {
+      p = check(project).catch((error: Error) => ({ exists: false, refusal: `Harbor project ${project}: ${error.message}` }));
+      memo.set(project, p);
+    }
+    return p;
+  };
+}
