@@ -17,7 +17,21 @@ export function buildProgram(io: Io, version: string): Command {
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+The flow: storage -> tags -> manifests -> plan -> dir: layouts -> skopeo sync -> report
+
+Examples:
+  registry-rescue list /data/registry                                  # what is on the volume, what is broken
+  registry-rescue tags --from https://harbor.example.com --output rescue.tags   # while Harbor's API still answers
+  registry-rescue export /data/registry --out /data/rescue --tags-file rescue.tags --dry-run
+  registry-rescue sync /data/registry --to harbor-new.example.com --tags-file rescue.tags --create-projects
+  registry-rescue verify /data/registry --to harbor-new.example.com --tags-file rescue.tags
+
+Exit codes: 0 all selected tags done, 4 some broken or failed, 2 usage, 3 preflight (storage, target, skopeo).`,
+    );
   for (const command of commands(io)) {
     program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }));
   }

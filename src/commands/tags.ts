@@ -2,14 +2,14 @@
  * `registry-rescue tags`: lists every `repository:tag` of a LIVE registry, to feed `--tags-file`.
  * For Harbor this is the way to leave out tags its database deleted but its storage still holds.
  */
-import { randomUUID } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { PreflightError, UsageError } from '../errors.js';
 import { resolveCredentials, type Credentials } from '../io/credentials.js';
 import { createHarborApi } from '../io/harbor-api.js';
 import type { Io } from '../io/io.js';
+import { writeFileAtomic } from '../io/write-atomic.js';
+import { collect, parseBool } from './shared.js';
 import { asPreflight, listHarborTags, listRegistryTags, type TagListing } from '../io/list-tags.js';
 import { DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT_MS, createRegistryClient } from '../io/registry-client.js';
 
@@ -40,6 +40,17 @@ export function tagsCommand(io: Io): Command {
     .option('--tls-verify [bool]', 'verify the registry certificate (--tls-verify=false to skip)', parseBool, true)
     .option('--include-proxy-cache', 'also list Harbor proxy-cache projects', false)
     .option('--page-size <n>', 'entries asked per page', parsePageSize, DEFAULT_PAGE_SIZE)
+    .addHelpText(
+      'after',
+      `
+Credentials: --authfile, REGISTRY_AUTH_FILE, or REGISTRY_RESCUE_USERNAME + REGISTRY_RESCUE_PASSWORD.
+Harbor's full list needs a system administrator or a robot account allowed to list every project.
+
+Examples:
+  registry-rescue tags --from https://harbor.example.com --authfile /root/harbor-auth.json --output rescue.tags
+  registry-rescue tags --from https://harbor.example.com --project library --project team-a --format json
+  registry-rescue tags --from http://127.0.0.1:5000 > rescue.tags      # a plain Docker Distribution registry`,
+    )
     .action(async (opts: TagsOptions) => {
       await runTags(io, opts);
     });
@@ -153,30 +164,17 @@ export function parseSource(value: string): URL {
   return url;
 }
 
-/** Writes a temp file next to `file`, then renames it over: readers never see half a list. */
+/** Writes the list atomically: readers never see half a list. */
 async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
   try {
-    await writeFile(temp, text, { flag: 'wx' });
-    await rename(temp, file);
+    await writeFileAtomic(file, text);
   } catch (error) {
-    await rm(temp, { force: true });
     throw new PreflightError(`cannot write ${file}: ${(error as Error).message}`, { cause: error });
   }
 }
 
 function resolvePath(io: Io, file: string | undefined): string | undefined {
   return file === undefined ? undefined : path.resolve(io.cwd, file);
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function parseBool(value: string | boolean): boolean {
-  if (value === true || value === 'true') return true;
-  if (value === 'false') return false;
-  throw new UsageError(`expected true or false, got ${JSON.stringify(value)}`);
 }
 
 function parsePageSize(value: string): number {

@@ -10,16 +10,10 @@ import { redact, secretsOf } from './credentials.js';
 import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type HttpResponse } from './http-transport.js';
 import { RegistryAuth, parseChallenges } from './registry-auth.js';
 import { RegistryHttpError, authError, type FlagPrefix } from './registry-errors.js';
+import { MANIFEST_MEDIA_TYPES } from '../core/manifest.js';
 
 /** Every manifest type we may meet; a registry answers 404 for a type not accepted (docker v1 included). */
-export const MANIFEST_MEDIA_TYPES = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.v1+prettyjws',
-  'application/vnd.docker.distribution.manifest.v1+json',
-] as const;
+export { MANIFEST_MEDIA_TYPES };
 
 /** Entries asked per catalog/tags page (Distribution's default maximum is 1000). */
 export const DEFAULT_PAGE_SIZE = 100;

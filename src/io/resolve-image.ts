@@ -43,7 +43,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   const digest = link.digest;
   image.digest = digest;
   if (!(await reader.hasRevision(ref.repository, digest))) {
-    fail('skipped', 'manifest-deleted', `manifest ${digest} was deleted through the registry API (no revision link in the repository); not exported`, {
+    fail('skipped', 'manifest-deleted', `manifest ${digest} has no revision link in the repository, so it was deleted (through the registry API, Harbor or by hand) and only its tag directory is left; not exported`, {
       digest,
       file: `repositories/${ref.repository}/_manifests/revisions/sha256/${hexOf(digest)}/link`,
     });

@@ -41,18 +41,26 @@ export function describeKind(image: ResolvedImage): string {
 
 const STATUS_COLOR = { ok: chalk.green, broken: chalk.red, skipped: chalk.yellow } as const;
 
-/** The `list` table: one line per tag, problems indented under it. */
+/** A problem message without the `repository:tag: ` it starts with, for lines already under that reference. */
+function local(message: string, id: string): string {
+  return message.startsWith(`${id}: `) ? message.slice(id.length + 2) : message;
+}
+
+/** The `list` table: one line per tag (the full digest last, where a narrow terminal may cut it), problems under it. */
 export function renderListText(results: ExportResult[], color: boolean): string {
   const c = color ? STATUS_COLOR : { ok: String, broken: String, skipped: String };
-  const lines: string[] = [];
   const width = Math.min(60, Math.max(10, ...results.map((r) => r.id.length)));
-  for (const r of results) {
+  const kinds = results.map((r) => (r.item.image.kind === 'unknown' ? '-' : describeKind(r.item.image)));
+  const kindWidth = Math.min(50, Math.max(4, ...kinds.map((k) => k.length)));
+  const lines: string[] = [];
+  if (results.length > 0) lines.push(`${'STATUS'.padEnd(7)} ${'REFERENCE'.padEnd(width)}  ${'KIND'.padEnd(kindWidth)}  ${'SIZE'.padStart(8)}  DIGEST`);
+  results.forEach((r, i) => {
     const { image } = r.item;
     const status = c[image.status](image.status.padEnd(7));
-    lines.push(`${status} ${r.id.padEnd(width)}  ${(image.digest ?? '-').padEnd(71)}  ${formatBytes(image.size).padStart(8)}  ${describeKind(image)}`);
-    for (const p of image.problems) lines.push(`        ${p.message}`);
-    for (const w of r.warnings) lines.push(`        warning: ${w}`);
-  }
+    lines.push(`${status} ${r.id.padEnd(width)}  ${(kinds[i] ?? '').padEnd(kindWidth)}  ${formatBytes(image.size).padStart(8)}  ${image.digest ?? '-'}`);
+    for (const p of image.problems) lines.push(`        ${local(p.message, r.id)}`);
+    for (const w of r.warnings) lines.push(`        warning: ${local(w, r.id)}`);
+  });
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
@@ -75,9 +83,9 @@ export function renderExportText(results: ExportResult[], out: string, opts: { d
     const { item } = r;
     const where = item.action === 'skip' ? '' : `  ${out}/${r.id}  ${item.fileCount} files  ${formatBytes(item.bytes)}`;
     lines.push(`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${item.reason})` : ''}`);
-    for (const p of item.problems) lines.push(`              ${p.message}`);
-    if (r.error) lines.push(`              ${r.error}`);
-    for (const w of r.warnings) lines.push(`              warning: ${w}`);
+    for (const p of item.problems) lines.push(`              ${local(p.message, r.id)}`);
+    if (r.error) lines.push(`              ${local(r.error, r.id)}`);
+    for (const w of r.warnings) lines.push(`              warning: ${local(w, r.id)}`);
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
