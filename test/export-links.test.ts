@@ -1,0 +1,69 @@
+// Hard-link limits of real filesystems: ext4's 65000 links per inode (EMLINK) and
+// fs.protected_hardlinks (EPERM for a user who does not own the blobs). Both run on the real
+// kernel; each test states the condition it needs and is skipped, by name, where it cannot hold.
+import { execFileSync } from 'node:child_process';
+import { chmod, chown, link, lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, blobPath, cli, copyFixture, expectedTags } from './helpers/cli.js';
+
+const fsType = (p: string) => execFileSync('stat', ['-f', '-c', '%T', p], { encoding: 'utf8' }).trim();
+const isRoot = process.getuid?.() === 0;
+const protectedHardlinks = await readFile('/proc/sys/fs/protected_hardlinks', 'utf8').then((s) => s.trim() === '1', () => false);
+const NOBODY = 65534;
+
+describe('hard-link limits', () => {
+  it.runIf(fsType('/tmp') === 'ext2/ext3')('a blob at ext4\'s link limit (EMLINK) is symlinked instead, with a warning', async () => {
+    const { dir, storage, v2 } = await copyFixture();
+    const t = (await expectedTags()).find((x) => x.status === 'ok' && x.repository === 'proj/b/app')!;
+    const manifest = JSON.parse(await readFile(blobPath(v2, t.digest!), 'utf8'));
+    const layer = manifest.layers[0].digest as string;
+    // Use up the layer's link count the way 65000 exported layouts would.
+    const filler = path.join(dir, 'filler');
+    await mkdir(filler);
+    let n = 0;
+    for (;;) {
+      try {
+        await link(blobPath(v2, layer), path.join(filler, String(n++)));
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe('EMLINK');
+        break;
+      }
+    }
+    await writeFile(path.join(dir, 'one.tags'), `${t.repository}:${t.tag}\n`);
+    const out = path.join(dir, 'out');
+    const r = await cli(['export', storage, '--out', out, '--tags-file', path.join(dir, 'one.tags'), '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const image = JSON.parse(r.stdout).images[0];
+    expect(image.outcome).toBe('created');
+    expect(image.warnings.join('\n')).toContain('hard-link limit (EMLINK');
+    const file = path.join(out, `${t.repository}:${t.tag}`, layer.slice(7));
+    expect((await lstat(file)).isSymbolicLink()).toBe(true);
+    expect(await readlink(file)).toBe(blobPath(v2, layer));
+  }, 120_000);
+
+  it.runIf(isRoot && protectedHardlinks)('a user who does not own the blobs gets a clear preflight error (EPERM), and --link symlink works', async () => {
+    const { dir, storage } = await copyFixture();
+    await chmod(dir, 0o755);
+    const area = path.join(dir, 'nobody');
+    await mkdir(area);
+    await chown(area, NOBODY, NOBODY);
+    const asNobody = (args: string[]) => {
+      try {
+        const stdout = execFileSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'node', BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        return { exitCode: 0, stdout, stderr: '' };
+      } catch (error) {
+        const e = error as { status: number; stdout: string; stderr: string };
+        return { exitCode: e.status, stdout: e.stdout, stderr: e.stderr };
+      }
+    };
+    const hard = asNobody(['export', storage, '--out', path.join(area, 'out'), '-q']);
+    expect(hard.exitCode, hard.stderr).toBe(3);
+    expect(hard.stderr).toContain('operation not permitted (fs.protected_hardlinks=1');
+    expect(hard.stderr).toContain('--link symlink');
+    const sym = asNobody(['export', storage, '--out', path.join(area, 'out'), '--link', 'symlink', '-q', '--verify-blobs']);
+    expect(sym.exitCode, sym.stderr).toBe(4);
+    const ok = (await expectedTags()).filter((x) => x.status === 'ok');
+    for (const t of ok) expect((await lstat(path.join(area, 'out', `${t.repository}:${t.tag}`, 'manifest.json'))).isSymbolicLink()).toBe(true);
+  });
+});
