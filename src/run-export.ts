@@ -95,7 +95,7 @@ export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportRe
     else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
     else {
       try {
-        result.warnings.push(...(await store.write(item.id, item.files, opts.link)));
+        result.warnings.push(...(await store.write(item.id, item.files, opts.link, item.action === 'rebuild')));
         result.outcome = item.action === 'create' ? 'created' : 'rebuilt';
       } catch (error) {
         result.outcome = 'failed';
@@ -110,6 +110,7 @@ export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportRe
 
 /** After the stream: prune (unless dry run), tags-file bookkeeping, totals. */
 export async function finishExport(ctx: ExportContext, results: ExportResult[]): Promise<ExportSummary> {
+  await ctx.store?.close();
   const summary = summarizeExport(results, ctx.counts);
   if (ctx.opts.prune && ctx.store && !ctx.signal.aborted) {
     const stale = planPrune(await ctx.store.listExported(), ctx.counts.present);

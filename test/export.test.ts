@@ -50,9 +50,12 @@ describe('list', () => {
   it('names the file, digest and descriptor at fault', async () => {
     const { storage } = await copyFixture();
     const r = await cli(['list', '--verify-blobs', storage]);
+    // Each broken tag has its row, and the line under it names the descriptor, digest and file.
     for (const t of expected.filter((x) => x.status === 'broken')) {
-      expect(r.stdout).toContain(`${idOf(t)}: `);
+      expect(r.stdout).toMatch(new RegExp(`^broken +${idOf(t).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `, 'm'));
     }
+    const json = JSON.parse((await cli(['list', '--verify-blobs', storage, '--json'])).stdout);
+    for (const i of json.images.filter((x: any) => x.status === 'broken')) expect(i.problems[0].message.startsWith(`${idOf(i)}: `)).toBe(true);
     expect(r.stdout).toMatch(/layer 2 sha256:[0-9a-f]{64} is missing \(blobs\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}\/data\)/);
     expect(r.stdout).toMatch(/the link file is empty \(repositories\/.*\/current\/link\)/);
   });

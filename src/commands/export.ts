@@ -25,7 +25,7 @@ export function exportCommand(io: Io): Command {
     .option('--dry-run', 'print what would be created (per image: dir, files, bytes, problems) and touch nothing')
     .option('--json', 'print the result as one JSON object { images, summary }')
     .option('--prune', 'remove layouts in DIR whose tag is gone from the storage (or was deleted through the API)')
-    .option('-v, --verbose', 'also list unchanged layouts')
+    .option('-v, --verbose', 'also list created and unchanged layouts')
     .option('-q, --quiet', 'no progress on stderr');
   addLinkOption(addSelectionOptions(command)).addHelpText(
     'after',

@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename } from './fast-fs.js';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type ExistingLayout, type LinkMode } from '../core/plan.js';
@@ -17,8 +18,10 @@ export interface LayoutStore {
   staging: string;
   readExisting(id: string): Promise<ExistingLayout | undefined>;
   listExported(): Promise<string[]>;
-  /** Builds the layout and renames it into place; resolves to warnings (e.g. link-limit fallbacks). */
-  write(id: string, files: LayoutFile[], mode: LinkMode): Promise<string[]>;
+  /** Builds the layout and renames it into place (over the old one when `replace`); resolves to warnings (e.g. link-limit fallbacks). */
+  write(id: string, files: LayoutFile[], mode: LinkMode, replace: boolean): Promise<string[]>;
+  /** Removes per-run scratch files from the staging directory. */
+  close(): Promise<void>;
   remove(id: string): Promise<void>;
 }
 
@@ -41,6 +44,21 @@ export class LinkError extends Error {
 export function openLayoutStore(out: string): LayoutStore {
   const staging = stagingDirFor(out);
   const dirOf = (id: string) => path.join(out, id);
+  // Directories known to exist: repositories hold many tags, so each parent is created once per run.
+  const made = new Map<string, Promise<unknown>>();
+  const ensureDir = (dir: string) => {
+    let p = made.get(dir);
+    if (!p) made.set(dir, (p = mkdir(dir, { recursive: true })));
+    return p;
+  };
+  let template: Promise<string> | undefined;
+  // One `version` file per run, hard-linked into each layout: it is ours, not a registry blob.
+  const versionTemplate = () =>
+    (template ??= ensureDir(staging).then(async () => {
+      const dir = await mkdtemp(path.join(staging, 'version.'));
+      await writeFile(path.join(dir, DIR_VERSION_FILE), DIR_VERSION_CONTENT, { mode: 0o644 });
+      return path.join(dir, DIR_VERSION_FILE);
+    }));
   return {
     out,
     staging,
@@ -64,8 +82,8 @@ export function openLayoutStore(out: string): LayoutStore {
       const found = await fg('**/*:*/manifest.json', { cwd: out, dot: false, followSymbolicLinks: false, onlyFiles: false });
       return found.map((f) => path.dirname(f)).sort();
     },
-    async write(id, files, mode) {
-      await mkdir(staging, { recursive: true });
+    async write(id, files, mode, replace) {
+      const template = await versionTemplate();
       const tmp = await mkdtemp(path.join(staging, `${id.replaceAll('/', '_')}.`));
       const warnings: string[] = [];
       try {
@@ -73,9 +91,18 @@ export function openLayoutStore(out: string): LayoutStore {
           const warning = await placeFile(f, path.join(tmp, f.name), mode);
           if (warning) warnings.push(warning);
         }
-        await writeFile(path.join(tmp, DIR_VERSION_FILE), DIR_VERSION_CONTENT, { mode: 0o644 });
+        await placeVersion(template, path.join(tmp, DIR_VERSION_FILE));
         const final = dirOf(id);
-        await mkdir(path.dirname(final), { recursive: true });
+        await ensureDir(path.dirname(final));
+        if (!replace) {
+          try {
+            await rename(tmp, final);
+            return warnings;
+          } catch (error) {
+            // Someone created it since we looked: replace it like a rebuild.
+            if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+          }
+        }
         const old = await moveAside(final, staging);
         await rename(tmp, final);
         if (old) await rm(old, { recursive: true, force: true });
@@ -84,6 +111,9 @@ export function openLayoutStore(out: string): LayoutStore {
         await rm(tmp, { recursive: true, force: true });
         throw error;
       }
+    },
+    async close() {
+      if (template) await rm(path.dirname(await template), { recursive: true, force: true });
     },
     async remove(id) {
       await mkdir(staging, { recursive: true });
@@ -101,6 +131,15 @@ async function moveAside(dir: string, staging: string): Promise<string | undefin
   const target = path.join(aside, 'layout');
   await rename(dir, target);
   return aside;
+}
+
+/** Links the run's version file into a layout, or writes one when the template is at its link limit. */
+async function placeVersion(template: string, dest: string): Promise<void> {
+  try {
+    await link(template, dest);
+  } catch {
+    await writeFile(dest, DIR_VERSION_CONTENT, { mode: 0o644 });
+  }
 }
 
 async function placeFile(f: LayoutFile, dest: string, mode: LinkMode): Promise<string | undefined> {

@@ -75,11 +75,11 @@ const OUTCOME_WORD: Record<ExportResult['outcome'], string> = {
   'would-rebuild': 'would rebuild',
 };
 
-/** The `export` report: every image in a dry run; otherwise only what changed or failed. */
+/** The `export` report: every image in a dry run or with --verbose; otherwise what needs a look (rebuilt, broken, skipped, failed). */
 export function renderExportText(results: ExportResult[], out: string, opts: { dryRun: boolean; verbose: boolean }): string {
   const lines: string[] = [];
   for (const r of results) {
-    if (!opts.dryRun && !opts.verbose && r.outcome === 'unchanged') continue;
+    if (!opts.dryRun && !opts.verbose && (r.outcome === 'unchanged' || r.outcome === 'created')) continue;
     const { item } = r;
     const where = item.action === 'skip' ? '' : `  ${out}/${r.id}  ${item.fileCount} files  ${formatBytes(item.bytes)}`;
     lines.push(`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${item.reason})` : ''}`);
