@@ -20,7 +20,9 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => controller.abort(new InterruptedError(signal)));
+  // `on`, not `once`: execa's cleanup (signal-exit) re-raises a signal no other listener handles, which would
+  // kill us before the partial report is written once a skopeo process has been started.
+  process.on(signal, () => controller.abort(new InterruptedError(signal)));
 }
 
 const io: Io = {
@@ -44,6 +46,11 @@ const program: Command = buildProgram(io, pkg.version);
 
 try {
   await program.parseAsync(process.argv);
+  // Commands stop scheduling work on abort and still report what they did; the exit code says why they stopped.
+  if (controller.signal.aborted && controller.signal.reason instanceof InterruptedError) {
+    process.stderr.write(`registry-rescue: ${controller.signal.reason.message}; the report above covers what was done\n`);
+    process.exitCode = controller.signal.reason.exitCode;
+  }
 } catch (error) {
   if (error instanceof CommanderError) {
     // --help and --version end with exitCode 0; everything else commander rejects is a usage error.

@@ -1,0 +1,63 @@
+// SIGTERM during a sync: in-flight skopeo processes are stopped, nothing new starts, the report of
+// what was done is still written, and the exit code is 143 (130 for SIGINT).
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { BIN, copyFixture } from './helpers/cli.js';
+import { startRegistry } from './helpers/registry.js';
+
+const HANG = path.resolve(import.meta.dirname, 'bin/skopeo-hang-sync.js');
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('interrupting sync', () => {
+  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    it(`${signal} stops in-flight pushes, writes the partial report and exits ${code}`, async () => {
+      const reg = await startRegistry();
+      try {
+        const { dir, storage } = await copyFixture();
+        const pids = path.join(dir, 'pids');
+        const report = path.join(dir, 'report.json');
+        const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '--concurrency', '2', '--report', report, '-q'], {
+          reject: false,
+          env: { SKOPEO_HANG_PID_FILE: pids },
+        });
+        const hung = await waitFor('two pushes in flight', async () => {
+          const list = (await readFile(pids, 'utf8')).trim().split('\n').map(Number);
+          return list.length >= 2 ? list : undefined;
+        });
+        child.kill(signal);
+        const r = await child;
+        expect(r.exitCode, String(r.stderr)).toBe(code);
+        expect(String(r.stderr)).toContain(`interrupted by ${signal}`);
+        for (const pid of hung) await waitFor(`skopeo ${pid} to end`, async () => (alive(pid) ? undefined : true), 15_000);
+        // No further push started after the signal.
+        expect((await readFile(pids, 'utf8')).trim().split('\n')).toHaveLength(hung.length);
+        const doc = JSON.parse(await readFile(report, 'utf8'));
+        const statuses = doc.images.map((i: { status: string }) => i.status);
+        expect(statuses.filter((s: string) => s === 'canceled').length).toBeGreaterThanOrEqual(2);
+        expect(statuses).not.toContain('synced');
+        expect((await stat(report)).isFile()).toBe(true);
+      } finally {
+        await reg.stop();
+      }
+    });
+  }
+});
