@@ -4,7 +4,7 @@
  * depth, including one inside another repository's directory. The walk never descends into
  * `_layers`, `_uploads`, `_manifests/revisions` or a tag's own subtree.
  */
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { PreflightError } from '../errors.js';
@@ -35,7 +35,9 @@ export async function locateStorage(given: string, cwd: string): Promise<Storage
     const repos = await stat(path.join(v2, 'repositories')).catch(() => undefined);
     const blobs = await stat(path.join(v2, 'blobs')).catch(() => undefined);
     if (repos?.isDirectory() && blobs?.isDirectory()) {
-      return { given: abs, v2, root: path.resolve(v2, '../../..') };
+      // The real path, so symlinked layouts point at the blobs themselves, not through a link that may move.
+      const real = await realpath(v2);
+      return { given: abs, v2: real, root: path.resolve(real, '../../..') };
     }
   }
   throw new PreflightError(

@@ -1,0 +1,114 @@
+// Damage a real registry would not write by itself, made on a copy of the fixture storage the way
+// disks and hands make it: a layer of one index child gone, a subject that is gone, a foreign layer,
+// names outside the reference grammar, a repository reached through a symlinked storage path.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, symlink, writeFile, lstat, readlink, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { blobPath, cli, copyFixture, expectedTags } from './helpers/cli.js';
+
+const idOf = (t: { repository: string; tag: string }) => `${t.repository}:${t.tag}`;
+async function listJson(storage: string, extra: string[] = []) {
+  const r = await cli(['list', storage, '--json', ...extra]);
+  return { exitCode: r.exitCode, images: new Map((JSON.parse(r.stdout).images as any[]).map((i) => [idOf(i), i])) };
+}
+
+/** Stores `body` as a blob and tags it in `repository`, as a push would (blob, revision link, tag link). */
+async function pushOnDisk(v2: string, repository: string, tag: string, body: string): Promise<string> {
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  await mkdir(path.dirname(blobPath(v2, digest)), { recursive: true });
+  await writeFile(blobPath(v2, digest), body);
+  const repo = path.join(v2, 'repositories', repository, '_manifests');
+  await mkdir(path.join(repo, 'revisions/sha256', digest.slice(7)), { recursive: true });
+  await writeFile(path.join(repo, 'revisions/sha256', digest.slice(7), 'link'), digest);
+  await mkdir(path.join(repo, 'tags', tag, 'current'), { recursive: true });
+  await writeFile(path.join(repo, 'tags', tag, 'current/link'), digest);
+  return digest;
+}
+
+describe('damage and oddities', () => {
+  it('names the layer, the child platform and both digests when a child\'s layer is missing', async () => {
+    const { storage, v2 } = await copyFixture();
+    const t = (await expectedTags()).find((x) => idOf(x) === 'multi/oci-index:1.0')!;
+    const index = JSON.parse(await readFile(blobPath(v2, t.digest!), 'utf8'));
+    const arm = index.manifests.find((m: any) => m.platform.architecture === 'arm64');
+    const child = JSON.parse(await readFile(blobPath(v2, arm.digest), 'utf8'));
+    const layer = child.layers[child.layers.length - 1].digest;
+    await rm(blobPath(v2, layer));
+    const { images } = await listJson(storage);
+    const got = images.get(idOf(t));
+    expect(got.status).toBe('broken');
+    expect(got.problems).toEqual([
+      {
+        code: 'blob-missing',
+        message: `${idOf(t)}: layer ${child.layers.length} ${layer} of child linux/arm64 ${arm.digest} is missing (blobs/sha256/${layer.slice(7, 9)}/${layer.slice(7)}/data)`,
+        digest: layer,
+        file: `blobs/sha256/${layer.slice(7, 9)}/${layer.slice(7)}/data`,
+      },
+    ]);
+  });
+
+  it('treats subject as a reference: a referrer stays exportable when its subject is gone', async () => {
+    const { storage, v2 } = await copyFixture();
+    const sbom = (await expectedTags()).find((x) => idOf(x) === 'proj/team/app:1.0-sbom')!;
+    const subject = (sbom as any).subject as string;
+    await rm(blobPath(v2, subject));
+    const { images } = await listJson(storage);
+    expect(images.get(idOf(sbom)).status).toBe('ok');
+    expect(images.get('proj/team/app:1.0').status).toBe('broken');
+  });
+
+  it('skips foreign layers (urls) with a warning and exports the rest', async () => {
+    const { storage, v2, dir } = await copyFixture();
+    const base = (await expectedTags()).find((x) => idOf(x) === 'proj/a/app:1.0')!;
+    const m = JSON.parse(await readFile(blobPath(v2, base.digest!), 'utf8'));
+    const foreign = { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: `sha256:${'f'.repeat(64)}`, size: 1234, urls: ['https://example.invalid/layer.tar.gz'] };
+    m.layers = [foreign, ...m.layers];
+    const digest = await pushOnDisk(v2, 'proj/a/app', 'windows', JSON.stringify(m));
+    const { images } = await listJson(storage);
+    const got = images.get('proj/a/app:windows');
+    expect(got.status).toBe('ok');
+    expect(got.digest).toBe(digest);
+    expect(got.warnings.join('\n')).toContain(`layer 1 ${foreign.digest} is a foreign layer (urls: https://example.invalid/layer.tar.gz)`);
+    const out = path.join(dir, 'out');
+    await writeFile(path.join(dir, 'one.tags'), 'proj/a/app:windows\n');
+    const r = await cli(['export', storage, '--out', out, '--tags-file', path.join(dir, 'one.tags'), '-q']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    await expect(lstat(path.join(out, 'proj/a/app:windows', 'f'.repeat(64)))).rejects.toThrow();
+  });
+
+  it('reports repository names and tags outside the reference grammar', async () => {
+    const { storage, v2 } = await copyFixture();
+    const body = await readFile(blobPath(v2, (await expectedTags()).find((x) => idOf(x) === 'proj/a/app:1.0')!.digest!), 'utf8');
+    await pushOnDisk(v2, 'Upper/Case', '1.0', body);
+    await pushOnDisk(v2, 'proj/a/app', '-bad-tag', body);
+    const { images, exitCode } = await listJson(storage);
+    expect(exitCode).toBe(4);
+    expect(images.get('Upper/Case:1.0').problems.map((p: any) => p.code)).toEqual(['name-invalid']);
+    expect(images.get('Upper/Case:1.0').problems[0].message).toContain('path component "Upper" is not valid');
+    expect(images.get('proj/a/app:-bad-tag').problems.map((p: any) => p.code)).toEqual(['tag-invalid']);
+  });
+
+  it('never descends into _uploads, _layers or revisions, and skips _-prefixed directories', async () => {
+    const { storage, v2 } = await copyFixture();
+    const body = await readFile(blobPath(v2, (await expectedTags()).find((x) => idOf(x) === 'proj/a/app:1.0')!.digest!), 'utf8');
+    // Tag-like trees where a careless walk would find them.
+    await pushOnDisk(v2, 'proj/a/app/_uploads/x', 'ghost', body);
+    await pushOnDisk(v2, 'proj/a/app/_layers/y', 'ghost', body);
+    await pushOnDisk(v2, 'proj/_hidden', 'ghost', body);
+    const { images } = await listJson(storage);
+    expect([...images.keys()].filter((k) => k.includes('ghost'))).toEqual([]);
+    expect(images.size).toBe((await expectedTags()).length);
+  });
+
+  it('symlinks point at the real blobs when the storage path goes through a symlink', async () => {
+    const { dir, storage, v2 } = await copyFixture();
+    await rename(storage, path.join(dir, 'real-storage'));
+    await symlink(path.join(dir, 'real-storage'), storage);
+    const out = path.join(dir, 'out');
+    await cli(['export', storage, '--out', out, '--link', 'symlink', '-q']);
+    const target = await readlink(path.join(out, 'proj/a/app:1.0', 'manifest.json'));
+    expect(target.startsWith(await realpath(path.join(dir, 'real-storage')))).toBe(true);
+    expect(target.startsWith(v2)).toBe(false);
+  });
+});
