@@ -103,6 +103,9 @@ export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportRe
       }
     }
     result.ms = performance.now() - started;
+    // The file lists are done with once the layout is written; results of 500k tags must not hold them.
+    item.files = [];
+    image.files = [];
     ctx.emit({ kind: 'image:exported', result });
     return result;
   });

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { exitCodeForCounts } from '../errors.js';
 import type { Io } from '../io/io.js';
-import { renderExportText, renderJson, renderSummaryText } from '../report/render-export.js';
+import { renderExportText, writeJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { runExport } from '../run-export.js';
 import { addLinkOption, addSelectionOptions, type SelectionFlags } from './shared.js';
@@ -48,7 +48,7 @@ Examples:
     progress.close();
     const out = ctx.store?.out ?? flags.out;
     if (flags.json) {
-      io.stdout(renderJson(results, summary, { storage: ctx.storage.v2, out, dryRun }));
+      writeJson(io.stdout, results, summary, { storage: ctx.storage.v2, out, dryRun });
     } else {
       io.stdout(renderExportText(results, out, { dryRun, verbose: flags.verbose === true }));
       io.stdout(renderSummaryText(summary, { command: 'export', dryRun }));

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { exitCodeForCounts } from '../errors.js';
 import type { Io } from '../io/io.js';
-import { renderJson, renderListText, renderSummaryText } from '../report/render-export.js';
+import { writeJson, renderListText, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { runExport } from '../run-export.js';
 import { addSelectionOptions, type SelectionFlags } from './shared.js';
@@ -39,7 +39,7 @@ Examples:
     progress.event({ kind: 'run:done', ms: performance.now() - started });
     progress.close();
     if (flags.json) {
-      io.stdout(renderJson(results, summary, { storage: ctx.storage.v2 }));
+      writeJson(io.stdout, results, summary, { storage: ctx.storage.v2 });
     } else if (flags.format === 'tags') {
       io.stdout(results.filter((r) => r.item.image.status === 'ok').map((r) => `${r.id}\n`).join(''));
       if (!flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true }));

@@ -26,10 +26,16 @@ export function imageJson(result: ExportResult, out?: string) {
   };
 }
 
-/** The whole run as one JSON document. */
-export function renderJson(results: ExportResult[], summary: ExportSummary, extra: Record<string, unknown>): string {
+/**
+ * The whole run as one JSON document `{ ...extra, images, summary }`, written image by image so that
+ * 500k tags never become one giant string.
+ */
+export function writeJson(write: (text: string) => void, results: ExportResult[], summary: ExportSummary, extra: Record<string, unknown>): void {
   const out = typeof extra.out === 'string' ? extra.out : undefined;
-  return `${JSON.stringify({ ...extra, images: results.map((r) => imageJson(r, out)), summary }, null, 2)}\n`;
+  const head = JSON.stringify(extra, null, 2);
+  write(`${head.slice(0, -2)}${head.length > 2 ? ',\n' : '\n'}  "images": [`);
+  results.forEach((r, i) => write(`${i === 0 ? '\n' : ',\n'}    ${JSON.stringify(imageJson(r, out), null, 2).replaceAll('\n', '\n    ')}`));
+  write(`${results.length > 0 ? '\n  ' : ''}],\n  "summary": ${JSON.stringify(summary, null, 2).replaceAll('\n', '\n  ')}\n}\n`);
 }
 
 /** `image`, `index linux/amd64,linux/arm64`, `artifact application/vnd.cncf.helm.config.v1+json`. */
