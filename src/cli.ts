@@ -22,7 +22,12 @@ const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   // `on`, not `once`: execa's cleanup (signal-exit) re-raises a signal no other listener handles, which would
   // kill us before the partial report is written once a skopeo process has been started.
-  process.on(signal, () => controller.abort(new InterruptedError(signal)));
+  process.on(signal, () => {
+    const reason = new InterruptedError(signal);
+    // A second signal means "now": skip the orderly shutdown (child processes still get theirs from execa).
+    if (controller.signal.aborted) process.exit(reason.exitCode);
+    controller.abort(reason);
+  });
 }
 
 const io: Io = {

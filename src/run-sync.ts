@@ -4,13 +4,13 @@
  * skopeo sync with retries on transient failures → HEAD again to verify the digest.
  */
 import path from 'node:path';
-import { EXIT } from './errors.js';
+import { EXIT, PreflightError } from './errors.js';
 import type { Emit } from './core/events.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure } from './core/skopeo-failure.js';
 import { planPush, summarizeSync, type PushJob, type SyncResult, type SyncSummary } from './core/sync-plan.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
-import { redact, resolveCredentials, secretsOf, writeTempAuthFile, ENV_PASSWORD, type Credentials } from './io/credentials.js';
+import { redact, resolveCredentials, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './io/credentials.js';
 import { preflightSkopeo, runSkopeo } from './io/skopeo.js';
 import { connectTarget, createProjectGuard, type ProjectState, type TargetConnection } from './io/target-registry.js';
 import { exportImages, prepareExport, finishExport, type ExportOptions } from './run-export.js';
@@ -70,32 +70,36 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
   const certDir = opts.destCertDir !== undefined ? path.resolve(deps.cwd, opts.destCertDir) : undefined;
 
   let conn: TargetConnection | undefined;
-  let credentials: Credentials | undefined;
   let auth: { path: string; dispose(): Promise<void> } | undefined;
   let guard: ((project: string) => Promise<ProjectState>) | undefined;
+  // A preflight failure found while pushing (skopeo missing or too old) stops the run and is rethrown (exit 3).
+  const stop = new AbortController();
+  let stopped: PreflightError | undefined;
+  const signal = AbortSignal.any([deps.signal, stop.signal]);
   try {
-    const ctx = await prepareExport({ ...opts, out }, deps);
+    // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
+    const credentials = await resolveCredentials({
+      authFile: opts.destAuthFile !== undefined ? path.resolve(deps.cwd, opts.destAuthFile) : undefined,
+      env: deps.env,
+      host: target.host,
+      ...(opts.passwordFromStdin !== undefined ? { passwordFromStdin: opts.passwordFromStdin } : {}),
+    });
     if (!dryRun) {
-      await preflightSkopeo(opts.skopeo);
-      credentials = await resolveCredentials({
-        authFile: opts.destAuthFile !== undefined ? path.resolve(deps.cwd, opts.destAuthFile) : undefined,
-        env: deps.env,
-        host: target.host,
-        ...(opts.passwordFromStdin !== undefined ? { passwordFromStdin: opts.passwordFromStdin } : {}),
-      });
+      // Before prepareExport: a target that cannot be used leaves nothing behind (no export directory).
       conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
       if (credentials) auth = await writeTempAuthFile(target.host, credentials);
       const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
       if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
       else if (opts.createProjects) deps.warn(`${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there`);
     }
+    const ctx = await prepareExport({ ...opts, out }, deps);
     const settings = {
       target,
       out: ctx.store?.out ?? out,
       tlsVerify: opts.destTlsVerify,
       retryTimes: opts.retries,
       ...(certDir !== undefined ? { certDir } : {}),
-      ...(auth ? { authFile: auth.path } : dryRun ? { authFile: AUTHFILE_PLACEHOLDER } : {}),
+      ...(auth ? { authFile: auth.path } : dryRun && credentials ? { authFile: AUTHFILE_PLACEHOLDER } : {}),
     };
     const secrets = secretsOf(credentials);
     const results: SyncResult[] = [];
@@ -114,9 +118,22 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
         else yield decision.job;
       }
     }
-    const keyed = await runKeyed(jobs(), { concurrency: opts.concurrency, keyOf: (j) => j.targetRepository, signal: deps.signal }, (job) =>
-      push(job, { conn: conn as TargetConnection, opts, guard, signal: deps.signal, skopeoEnv: { [ENV_PASSWORD]: undefined } }),
-    );
+    // skopeo is checked before the first push, not up front: a run with everything up to date starts no process.
+    let skopeoChecked: Promise<unknown> | undefined;
+    const ensureSkopeo = async (): Promise<boolean> => {
+      try {
+        await (skopeoChecked ??= preflightSkopeo(opts.skopeo));
+        return true;
+      } catch (error) {
+        if (!(error instanceof PreflightError)) throw error;
+        stopped ??= error;
+        stop.abort(error);
+        return false;
+      }
+    };
+    const context: PushContext = { conn: conn as TargetConnection, opts, guard, signal, ensureSkopeo, skopeoEnv: { [ENV_PASSWORD]: undefined } };
+    const keyed = await runKeyed(jobs(), { concurrency: opts.concurrency, keyOf: (j) => j.targetRepository, signal }, (job) => push(job, context));
+    if (stopped) throw stopped;
     for (const k of keyed) {
       if (k.status === 'done') record(k.value);
       else if (k.status === 'canceled') record({ ...base(k.item), status: 'canceled', reason: 'the run was interrupted before this image started' });
@@ -141,6 +158,8 @@ interface PushContext {
   opts: SyncOptions;
   guard: ((project: string) => Promise<ProjectState>) | undefined;
   signal: AbortSignal;
+  /** Runs the skopeo preflight once; false when it failed (the run is then stopping). */
+  ensureSkopeo: () => Promise<boolean>;
   skopeoEnv: Record<string, string | undefined>;
 }
 
@@ -153,6 +172,7 @@ async function push(job: PushJob, c: PushContext): Promise<SyncResult> {
     if (project?.refusal) return done('failed', { reason: project.refusal });
     const before = await c.conn.client.headManifest(job.targetRepository, job.tag);
     if (before?.digest === job.digest) return done('up-to-date');
+    if (!(await c.ensureSkopeo())) return done('canceled', { reason: 'skopeo cannot run' });
     const { value: run, attempts } = await retryWithBackoff((_attempt) => runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: ITEM_TIMEOUT_MS, env: c.skopeoEnv }), {
       retries: c.opts.retries,
       baseMs: RETRY_BASE_MS,
@@ -164,8 +184,8 @@ async function push(job: PushJob, c: PushContext): Promise<SyncResult> {
     if (!run.ok) {
       const failure = classifySkopeoFailure(run.stderr, { timedOut: run.timedOut });
       let reason = `skopeo failed (${failure.reason}): ${failure.message}`;
-      if (failure.reason === 'unauthorized' && project && !project.exists) {
-        reason += `; Harbor project ${job.project} does not exist (Harbor answers "unauthorized" then): create it or pass --create-projects`;
+      if (failure.reason === 'unauthorized' && project) {
+        reason += `; Harbor also answers "unauthorized" when the account may not push into project ${job.project}`;
       }
       return done('failed', { attempts, reason, command });
     }

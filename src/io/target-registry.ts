@@ -43,6 +43,15 @@ export async function connectTarget(opts: ConnectOptions): Promise<TargetConnect
   try {
     await client.ping();
   } catch (error) {
+    if (error instanceof RegistryTlsError && error.reason === 'not-tls' && opts.tlsVerify) {
+      // `--to` takes no scheme (target.ts), so the generic "use http://…" advice would not work here.
+      throw new RegistryTlsError(
+        opts.host, 'not-tls', error.code,
+        `${opts.host} speaks plain HTTP, not HTTPS, and TLS verification is on; to push over plain http ` +
+          'pass --dest-tls-verify=false (skopeo then falls back to http, as registry-rescue does)',
+        { cause: error },
+      );
+    }
     if (!(error instanceof RegistryTlsError && error.reason === 'not-tls' && !opts.tlsVerify)) throw error;
     client.close();
     insecure = true;
@@ -89,7 +98,13 @@ export function createProjectGuard(conn: TargetConnection, opts: { create: boole
       found = await api.getProject(project);
       if (!found) return { exists: false, refusal: `Harbor project ${project} could not be created` };
     }
-    if (!found) return { exists: false };
+    if (!found) {
+      // Harbor would answer the push with a bare "unauthorized" (§3.3): say what is really wrong, start no skopeo.
+      return {
+        exists: false,
+        refusal: `Harbor project ${project} does not exist and Harbor creates no project on push (it answers "unauthorized"): create it, or pass --create-projects`,
+      };
+    }
     if (found.registryId !== null) {
       return { exists: true, refusal: `Harbor project ${project} is a proxy cache, which refuses pushes; exclude it or push under another --to prefix` };
     }

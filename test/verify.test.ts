@@ -1,0 +1,107 @@
+/**
+ * `verify` end to end: the real CLI against a real docker-registry (plain http) on 127.0.0.1 filled by a real
+ * `sync` (skopeo 1.9.3), then changed behind its back through the registry API: one tag deleted by digest
+ * (storage-and-skopeo.md §2.5), one tag overwritten with another image.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
+import { makeTempDir, registryRequest, requireTool, skopeo, startRegistry, type TestRegistry } from './helpers/registry.js';
+import { getManifest, idOf, writeTagsFile } from './helpers/sync.js';
+
+interface VerifyJson {
+  storage: string;
+  target: string;
+  images: Array<{ id: string; source: string; target: string; sourceDigest: string | null; targetDigest: string | null; status: string; reason?: string }>;
+  summary: Record<string, number>;
+}
+
+describe('verify against a synced registry', () => {
+  let reg: TestRegistry;
+  let fx: { dir: string; storage: string; v2: string };
+  let tags: ExpectedTag[];
+  let ok: ExpectedTag[];
+  let okTagsFile: string;
+
+  beforeAll(async () => {
+    requireTool('skopeo');
+    requireTool('docker-registry');
+    reg = await startRegistry();
+    fx = await copyFixture();
+    tags = await expectedTags();
+    ok = tags.filter((t) => t.status === 'ok');
+    okTagsFile = await writeTagsFile(path.join(await makeTempDir('rr-verify'), 'ok.txt'), ok);
+    const r = await cli(['sync', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--verify-blobs', '-q']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(4);
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  const verify = async (extra: string[] = []) => {
+    const r = await cli(['verify', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--verify-blobs', '--json', ...extra]);
+    let doc: VerifyJson | undefined;
+    expect(() => (doc = JSON.parse(r.stdout) as VerifyJson), r.stdout + r.stderr).not.toThrow();
+    return { ...r, doc: doc as unknown as VerifyJson, byId: new Map((doc as unknown as VerifyJson).images.map((i) => [i.id, i])) };
+  };
+
+  it('right after a sync: ok for every ok tag, broken-at-source for broken ones, exit 4 (0 with only ok tags)', async () => {
+    const r = await verify();
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.doc.target).toBe(reg.host);
+    expect([...r.byId.keys()].sort()).toEqual(tags.map(idOf).sort());
+    for (const t of tags) {
+      const image = r.byId.get(idOf(t));
+      const want = { ok: 'ok', broken: 'broken-at-source', skipped: 'skipped' }[t.status];
+      expect(image, idOf(t)).toMatchObject({ status: want, source: idOf(t), target: `${reg.host}/${idOf(t)}`, sourceDigest: t.digest });
+      if (t.status === 'ok') expect(image?.targetDigest, idOf(t)).toBe(t.digest);
+      else expect(image?.reason, idOf(t)).toMatch(/\S/);
+    }
+    expect(r.doc.summary).toMatchObject({ ok: ok.length, missing: 0, different: 0, 'broken-at-source': 9, skipped: 3, error: 0, selected: tags.length });
+
+    const only = await verify(['--tags-file', okTagsFile]);
+    expect(only.exitCode, only.stderr).toBe(0);
+    expect(only.doc.summary).toMatchObject({ ok: ok.length, selected: ok.length });
+
+    const text = await cli(['verify', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile]);
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toBe(`${ok.length} tags checked against ${reg.host}: ${ok.length} ok, 0 missing, 0 different, 0 broken at source, 0 skipped, 0 errors`); // execa strips the final newline
+  });
+
+  it('reports a tag deleted from the target as missing, and one holding another image as different', async () => {
+    // A digest no other tag shares: DELETE by digest removes every tag on it (§2.5).
+    const gone = ok.find((t) => t.repository === 'proj/team/sub/deep/app') as ExpectedTag;
+    expect(ok.filter((t) => t.digest === gone.digest)).toHaveLength(1);
+    const del = await registryRequest(reg, `/v2/${gone.repository}/manifests/${gone.digest}`, { method: 'DELETE' });
+    expect(del.status).toBe(202);
+    expect((await getManifest(reg, gone.repository, gone.tag)).status).toBe(404);
+
+    // proj/b/app:1.0 now holds proj/a/app:1.0's image.
+    const other = ok.find((t) => idOf(t) === 'proj/a/app:1.0') as ExpectedTag;
+    const changed = ok.find((t) => idOf(t) === 'proj/b/app:1.0') as ExpectedTag;
+    expect(other.digest).not.toBe(changed.digest);
+    const copy = await skopeo([
+      'copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false',
+      `docker://${reg.host}/${idOf(other)}`, `docker://${reg.host}/${idOf(changed)}`,
+    ]);
+    expect(copy.exitCode, copy.stderr).toBe(0);
+
+    const r = await verify(['--tags-file', okTagsFile]);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.byId.get(idOf(gone))).toMatchObject({ status: 'missing', sourceDigest: gone.digest, targetDigest: null });
+    expect(r.byId.get(idOf(changed))).toMatchObject({ status: 'different', sourceDigest: changed.digest, targetDigest: other.digest });
+    expect(r.doc.summary).toMatchObject({ ok: ok.length - 2, missing: 1, different: 1, 'broken-at-source': 0 });
+    for (const t of ok.filter((x) => x !== gone && x !== changed)) expect(r.byId.get(idOf(t))?.status, idOf(t)).toBe('ok');
+
+    const text = await cli(['verify', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile]);
+    expect(text.exitCode).toBe(4);
+    expect(text.stdout).toContain(`missing          ${idOf(gone)} -> ${reg.host}/${idOf(gone)}\n`);
+    expect(text.stdout).toContain(`different        ${idOf(changed)} -> ${reg.host}/${idOf(changed)}\n                 target has ${other.digest}, source ${changed.digest}\n`);
+
+    // A later sync repairs both (the target's tag is not the source digest, so it is pushed again).
+    const fix = await cli(['sync', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile]);
+    expect(fix.exitCode, fix.stderr + fix.stdout).toBe(0);
+    expect(fix.stdout).toMatch(new RegExp(`^2 synced, ${ok.length - 2} up to date`, 'm'));
+    expect((await verify(['--tags-file', okTagsFile])).exitCode).toBe(0);
+  });
+});
