@@ -46,8 +46,6 @@ export interface SyncDeps {
   env: Readonly<Record<string, string | undefined>>;
   signal: AbortSignal;
   emit: Emit;
-  onResult: (r: SyncResult) => void;
-  warn: (message: string) => void;
 }
 
 export interface SyncRun {
@@ -90,7 +88,7 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
       if (credentials) auth = await writeTempAuthFile(target.host, credentials);
       const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
       if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
-      else if (opts.createProjects) deps.warn(`${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there`);
+      else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
     const ctx = await prepareExport({ ...opts, out }, deps);
     const settings = {
@@ -106,7 +104,7 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
     const record = (r: SyncResult) => {
       const clean = { ...r, ...(r.reason !== undefined ? { reason: redact(r.reason, secrets) } : {}) };
       results.push(clean);
-      deps.onResult(clean);
+      deps.emit({ kind: 'image:synced', result: clean });
     };
     const exported: ExportResult[] = [];
     async function* jobs(): AsyncGenerator<PushJob> {

@@ -94,11 +94,10 @@ Examples:
         cwd: io.cwd,
         env: io.env,
         signal: io.signal,
-        emit: (e) => progress.event(e),
-        warn: (message) => progress.event({ kind: 'warning', message }),
-        onResult: (r) => {
-          if (flags.json) return;
-          const line = renderSyncLine(r, { verbose });
+        emit: (e) => {
+          progress.event(e);
+          if (e.kind !== 'image:synced' || flags.json) return;
+          const line = renderSyncLine(e.result, { verbose });
           if (line) {
             progress.close();
             io.stdout(line);
@@ -110,11 +109,11 @@ Examples:
     progress.close();
     const report = renderSyncReport({
       command: 'sync', storage: run.storage, target: flags.to, out: run.out, dryRun: flags.dryRun === true,
-      startedAt, finishedAt: new Date().toISOString(), results: run.results, summary: run.summary,
+      startedAt, finishedAt: new Date().toISOString(), results: run.results, summary: run.summary, selection: run.exportSummary,
     });
     if (flags.report) await writeFileAtomic(path.resolve(io.cwd, flags.report), report);
     if (flags.json) io.stdout(report);
-    else io.stdout(renderSyncSummary(run.results, run.summary, { dryRun: flags.dryRun === true, target: flags.to }));
+    else io.stdout(renderSyncSummary(run.results, run.summary, { dryRun: flags.dryRun === true, target: flags.to, selection: run.exportSummary }));
     io.setExitCode(exitCodeForSync(run.summary));
   });
 }

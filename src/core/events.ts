@@ -1,5 +1,6 @@
 /** Typed progress events from the runs; renderers in src/report/ handle every kind exhaustively. */
 import type { ExportItem } from './plan.js';
+import type { SyncResult } from './sync-plan.js';
 
 export type ExportOutcome = 'created' | 'rebuilt' | 'unchanged' | 'broken' | 'skipped' | 'failed' | 'would-create' | 'would-rebuild';
 
@@ -17,6 +18,7 @@ export interface ExportResult {
 export type ProgressEvent =
   | { kind: 'run:start'; command: string; storage: string; out?: string; dryRun: boolean }
   | { kind: 'image:exported'; result: ExportResult }
+  | { kind: 'image:synced'; result: SyncResult }
   | { kind: 'prune:removed'; id: string }
   | { kind: 'warning'; message: string }
   | { kind: 'run:done'; ms: number };

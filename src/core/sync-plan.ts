@@ -115,6 +115,6 @@ export function summarizeSync(results: SyncResult[], ms: number): SyncSummary {
     canceled: count('canceled'),
     wouldSync: count('would-sync'),
     bytesSynced: results.filter((r) => r.status === 'synced').reduce((n, r) => n + r.bytes, 0),
-    ms,
+    ms: Math.round(ms),
   };
 }

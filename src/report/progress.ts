@@ -32,6 +32,9 @@ export function createProgress(out: (text: string) => void, opts: { isTTY: boole
       if (e.result.outcome === 'failed') counts.failed++;
       tick();
     },
+    'image:synced': (e) => {
+      if (e.result.status === 'failed') counts.failed++;
+    },
     'prune:removed': () => {},
     warning: (e) => {
       clear();

@@ -96,6 +96,17 @@ export function renderExportText(results: ExportResult[], out: string, opts: { d
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
+/** What the tags file and --exclude did: storage tags left out, listed tags the storage lacks, entries matching nothing. */
+export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries'>): string[] {
+  const lines: string[] = [];
+  if (summary.filteredOut > 0) lines.push(`${summary.filteredOut} tags in storage were left out by the tags file or --exclude`);
+  if (summary.missingFromStorage.length > 0) {
+    lines.push(`${summary.missingFromStorage.length} listed tags are not in the storage (lost by the registry?): ${summary.missingFromStorage.join(', ')}`);
+  }
+  if (summary.unmatchedEntries.length > 0) lines.push(`tags-file entries that matched nothing: ${summary.unmatchedEntries.join(', ')}`);
+  return lines;
+}
+
 /** Totals and the tags-file bookkeeping, for people. */
 export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean }): string {
   const o = summary.outcomes;
@@ -109,11 +120,7 @@ export function renderSummaryText(summary: ExportSummary, opts: { command: 'list
       : `${o.created} created, ${o.rebuilt} rebuilt, ${o.unchanged} unchanged`;
     lines.push(`${head}: ${done}, ${summary.broken} broken, ${summary.skipped} skipped, ${summary.failed} failed; ${summary.files} files, ${formatBytes(summary.bytes)}${opts.dryRun ? ' (dry run: nothing was written)' : ''}`);
   }
-  if (summary.filteredOut > 0) lines.push(`${summary.filteredOut} tags in storage were left out by the tags file or --exclude`);
-  if (summary.missingFromStorage.length > 0) {
-    lines.push(`${summary.missingFromStorage.length} listed tags are not in the storage (lost by the registry?): ${summary.missingFromStorage.join(', ')}`);
-  }
-  if (summary.unmatchedEntries.length > 0) lines.push(`tags-file entries that matched nothing: ${summary.unmatchedEntries.join(', ')}`);
+  lines.push(...selectionLines(summary));
   if (summary.pruned.length > 0) lines.push(`${opts.dryRun ? 'would prune' : 'pruned'} ${summary.pruned.length} layouts whose tag is gone: ${summary.pruned.join(', ')}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 /** Renders sync and verify results for people and machines. */
 import type { SyncResult, SyncSummary } from '../core/sync-plan.js';
-import { formatBytes } from '../core/summary.js';
+import { formatBytes, type ExportSummary } from '../core/summary.js';
+import { selectionLines } from './render-export.js';
 
 export const REPORT_VERSION = 1;
 
@@ -17,7 +18,7 @@ export function renderSyncLine(r: SyncResult, opts: { verbose: boolean }): strin
 }
 
 /** The closing summary: counts, bytes, duration, then every failure with its reason. */
-export function renderSyncSummary(results: SyncResult[], s: SyncSummary, opts: { dryRun: boolean; target: string }): string {
+export function renderSyncSummary(results: SyncResult[], s: SyncSummary, opts: { dryRun: boolean; target: string; selection: ExportSummary }): string {
   const lines: string[] = [];
   if (opts.dryRun) {
     lines.push(`dry run: ${s.wouldSync} images would be pushed to ${opts.target}, ${s.skipped} skipped, ${s.broken} broken, ${s.failed} cannot be pushed; nothing was written or sent`);
@@ -27,6 +28,7 @@ export function renderSyncSummary(results: SyncResult[], s: SyncSummary, opts: {
         `${s.canceled > 0 ? `, ${s.canceled} canceled` : ''}; ${formatBytes(s.bytesSynced)} synced to ${opts.target} in ${(s.ms / 1000).toFixed(1)} s`,
     );
   }
+  lines.push(...selectionLines(opts.selection));
   const bad = results.filter((r) => r.status === 'failed' || r.status === 'broken' || r.status === 'canceled');
   if (bad.length > 0) {
     lines.push(`${bad.length} images need attention:`);
@@ -36,6 +38,10 @@ export function renderSyncSummary(results: SyncResult[], s: SyncSummary, opts: {
 }
 
 /** The --report document: per image source, target, digest, status, reason, attempts, duration. */
-export function renderSyncReport(doc: { command: string; storage: string; target: string; out: string; dryRun: boolean; startedAt: string; finishedAt: string; results: SyncResult[]; summary: SyncSummary }): string {
-  return `${JSON.stringify({ version: REPORT_VERSION, ...doc, images: doc.results, results: undefined }, null, 2)}\n`;
+export function renderSyncReport(doc: {
+  command: string; storage: string; target: string; out: string; dryRun: boolean; startedAt: string; finishedAt: string;
+  results: SyncResult[]; summary: SyncSummary; selection: Pick<ExportSummary, 'tags' | 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries'>;
+}): string {
+  const { results, selection, ...rest } = doc;
+  return `${JSON.stringify({ version: REPORT_VERSION, ...rest, selection: { tagsInStorage: selection.tags, filteredOut: selection.filteredOut, missingFromStorage: selection.missingFromStorage, unmatchedEntries: selection.unmatchedEntries }, images: results }, null, 2)}\n`;
 }

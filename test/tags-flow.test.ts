@@ -1,0 +1,49 @@
+// The rescue flow of the README: a tag list taken from a live registry (`tags`) drives list and sync,
+// which report the listed tags the storage lost and how many storage tags the list left out.
+import { appendFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, copyFixture, expectedTags } from './helpers/cli.js';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+
+let reg: TestRegistry;
+beforeAll(async () => {
+  reg = await startRegistry();
+});
+afterAll(async () => {
+  await reg?.stop();
+});
+
+describe('tags -> --tags-file', () => {
+  it('lists what the live registry has, and list/sync report what the storage lacks and what the list left out', async () => {
+    const { dir, storage } = await copyFixture();
+    const all = await expectedTags();
+    const wanted = all.filter((t) => t.status === 'ok' && t.repository.startsWith('proj/'));
+    const seed = path.join(dir, 'seed.tags');
+    await appendFile(seed, 'proj/**\n');
+    const first = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', seed, '-q']);
+    expect(first.exitCode, first.stderr).toBe(0);
+
+    const file = path.join(dir, 'rescue.tags');
+    const listed = await cli(['tags', '--from', reg.url, '--output', file]);
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    expect([...lines].sort()).toEqual(wanted.map((t) => `${t.repository}:${t.tag}`).sort());
+
+    // A tag the live registry knows but the storage lost.
+    await appendFile(file, 'proj/lost/app:1.0\n');
+    const list = JSON.parse((await cli(['list', storage, '--json', '--tags-file', file])).stdout);
+    expect(list.summary.missingFromStorage).toEqual(['proj/lost/app:1.0']);
+    expect(list.summary.filteredOut).toBe(all.length - wanted.length);
+    expect(list.images).toHaveLength(wanted.length);
+
+    const report = path.join(dir, 'report.json');
+    const again = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', file, '--report', report]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).toContain('1 listed tags are not in the storage (lost by the registry?): proj/lost/app:1.0');
+    expect(again.stdout).toContain(`${all.length - wanted.length} tags in storage were left out by the tags file`);
+    const doc = JSON.parse(await readFile(report, 'utf8'));
+    expect(doc.selection).toEqual({ tagsInStorage: all.length, filteredOut: all.length - wanted.length, missingFromStorage: ['proj/lost/app:1.0'], unmatchedEntries: [] });
+    expect(doc.images.map((i: { status: string }) => i.status)).toEqual(wanted.map(() => 'up-to-date'));
+  });
+});
