@@ -1,11 +1,10 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../src/io/credentials.js';
 import { parseChallenges } from '../src/io/registry-auth.js';
 import { MANIFEST_MEDIA_TYPES, createRegistryClient, type RegistryClientOptions } from '../src/io/registry-client.js';
 import { RegistryAuthError, RegistryConnectionError, RegistryTlsError } from '../src/io/registry-errors.js';
 import { startFakeHarbor, type FakeHarbor } from './helpers/fake-harbor.js';
-import { startRegistry } from './helpers/registry.js';
+import { closedPort, startRegistry } from './helpers/registry.js';
 
 const ADMIN = { username: 'admin', password: 'Harbor12345-secret' };
 const creds = (username: string, password: string): Credentials => ({ username, password, source: 'test' });
@@ -16,14 +15,6 @@ async function collect(items: AsyncIterable<string>): Promise<string[]> {
   return out;
 }
 
-/** A port on 127.0.0.1 with nothing listening. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('parseChallenges', () => {
   it('reads Bearer and Basic challenges with quoted and bare values', () => {

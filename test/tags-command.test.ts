@@ -6,14 +6,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTempAuthFile } from '../src/io/credentials.js';
 import { startFakeHarbor, type FakeHarbor } from './helpers/fake-harbor.js';
-import { makeTempDir, skopeo, startRegistry, type TestRegistry } from './helpers/registry.js';
+import { closedPort, makeTempDir, skopeo, startRegistry, type TestRegistry } from './helpers/registry.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin/registry-rescue.js');
@@ -47,13 +46,6 @@ async function makeImageDir(dir: string): Promise<string> {
   return dir;
 }
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(() => {
   if (!existsSync(path.join(ROOT, 'dist/commands/tags.js'))) throw new Error('build first: npx tsc -p .');

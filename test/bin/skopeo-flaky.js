@@ -4,9 +4,8 @@
 // SKOPEO_FLAKY_FAILURES calls (default 1) print SKOPEO_FLAKY_STDERR (default: the HTTP 500 parallel-push race of
 // storage-and-skopeo.md §5.6, as skopeo 1.9.3 logs it) and exit 1, or with SKOPEO_FLAKY_HANG=1 hang until a
 // signal; later calls exec the real skopeo with the same argv, stdio and exit code.
-import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execRealSkopeo } from './real-skopeo.js';
 
 const RACE =
   'time="2025-01-01T00:00:00Z" level=fatal msg="Error copying ref \\"dir:/x/app:1.0\\": trying to reuse blob ' +
@@ -34,38 +33,8 @@ function failsNow() {
   return n <= Number(process.env.SKOPEO_FLAKY_FAILURES ?? 1);
 }
 
-function execReal() {
-  const here = import.meta.dirname;
-  const real = (process.env.PATH ?? '')
-    .split(path.delimiter)
-    .filter((dir) => dir && path.resolve(dir) !== here)
-    .map((dir) => path.join(dir, 'skopeo'))
-    .find((candidate) => {
-      try {
-        accessSync(candidate, constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-  if (!real) {
-    process.stderr.write('skopeo-flaky: no real skopeo on PATH\n');
-    process.exit(127);
-  }
-  const child = spawn(real, args, { stdio: 'inherit' });
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => {
-    if (signal) {
-      process.removeAllListeners(signal);
-      process.kill(process.pid, signal);
-    } else {
-      process.exit(code ?? 1);
-    }
-  });
-}
-
 if (!failsNow()) {
-  execReal();
+  execRealSkopeo('skopeo-flaky', args);
 } else if (process.env.SKOPEO_FLAKY_HANG === '1') {
   if (process.env.SKOPEO_FLAKY_PID_FILE) writeFileSync(process.env.SKOPEO_FLAKY_PID_FILE, String(process.pid));
   process.stdout.write('hanging\n');

@@ -7,9 +7,8 @@
 // skopeo has exited: { event: "end", at, pid, code }. Tests prove with it that the auth file skopeo got was
 // private (mode "600"), that no password travelled in the environment, and which pushes overlapped in time.
 // It never records a variable's value.
-import { spawn } from 'node:child_process';
-import { accessSync, appendFileSync, constants, statSync } from 'node:fs';
-import path from 'node:path';
+import { appendFileSync, statSync } from 'node:fs';
+import { execRealSkopeo } from './real-skopeo.js';
 
 const args = process.argv.slice(2);
 const file = process.env.SKOPEO_RECORD_FILE;
@@ -37,32 +36,6 @@ if (details) {
   appendFileSync(details, `${JSON.stringify({ event: 'start', at: Date.now(), argv: args, pid: process.pid, authFiles, env })}\n`);
 }
 
-const here = import.meta.dirname;
-const real = (process.env.PATH ?? '')
-  .split(path.delimiter)
-  .filter((dir) => dir && path.resolve(dir) !== here)
-  .map((dir) => path.join(dir, 'skopeo'))
-  .find((candidate) => {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-if (!real) {
-  process.stderr.write('skopeo-record: no real skopeo on PATH\n');
-  process.exit(127);
-}
-const child = spawn(real, args, { stdio: 'inherit' });
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-child.on('exit', (code, signal) => {
+execRealSkopeo('skopeo-record', args, (code, signal) => {
   if (details) appendFileSync(details, `${JSON.stringify({ event: 'end', at: Date.now(), pid: process.pid, code, signal })}\n`);
-  if (signal) {
-    // Die the same way (our forwarding handlers must not swallow the re-raised signal).
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
-  } else {
-    process.exit(code ?? 1);
-  }
 });

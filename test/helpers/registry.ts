@@ -436,3 +436,6 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   await rm(dir, { recursive: true, force: true });
   throw lastError;
 }
+
+/** A port on 127.0.0.1 where nothing listens (bound, then closed again): an unreachable target. */
+export const closedPort = findFreePort;

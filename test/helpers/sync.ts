@@ -4,7 +4,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { blobPath, ROOT, type ExpectedTag } from './cli.js';
@@ -147,18 +146,6 @@ export function targetRepositoryOf(argv: string[]): string {
 /** Only the `skopeo sync` calls of a record (the preflight runs `skopeo --version`). */
 export const syncCalls = (argvs: string[][]): string[][] => argvs.filter((a) => a.includes('sync'));
 
-/** A port on 127.0.0.1 where nothing listens (bound, then closed again). */
-export async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One image of a `sync --report` document. */
 export interface ReportImage {
@@ -192,3 +179,5 @@ export async function readReport(file: string): Promise<SyncReport> {
 export function byId(report: SyncReport): Map<string, ReportImage> {
   return new Map(report.images.map((i) => [i.id, i]));
 }
+
+export { closedPort } from './registry.js';
