@@ -156,7 +156,9 @@ async function checkOutput(storage: StorageRoot, out: string, opts: ExportOption
     await access(out, constants.W_OK);
     await mkdir(stagingDirFor(out), { recursive: true });
   } catch (error) {
-    throw new PreflightError(`the output directory ${out} cannot be created or written (${(error as NodeJS.ErrnoException).code ?? error}); choose a writable directory`);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    const hint = code === 'EROFS' ? 'the filesystem is read-only: put --out on a writable one and use --link symlink' : 'choose a writable directory with --out';
+    throw new PreflightError(`the output directory ${out} (and its staging directory beside it) cannot be created or written (${code}); ${hint}`);
   }
   if (opts.link !== 'hard') return;
   const [outDev, blobsDev] = await Promise.all([stat(out), stat(path.join(storage.v2, 'blobs'))]);

@@ -1,6 +1,6 @@
 // The rescue flow of the README: a tag list taken from a live registry (`tags`) drives list and sync,
 // which report the listed tags the storage lost and how many storage tags the list left out.
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, copyFixture, expectedTags } from './helpers/cli.js';
@@ -45,5 +45,21 @@ describe('tags -> --tags-file', () => {
     const doc = JSON.parse(await readFile(report, 'utf8'));
     expect(doc.selection).toEqual({ tagsInStorage: all.length, filteredOut: all.length - wanted.length, missingFromStorage: ['proj/lost/app:1.0'], unmatchedEntries: [] });
     expect(doc.images.map((i: { status: string }) => i.status)).toEqual(wanted.map(() => 'up-to-date'));
+  });
+});
+
+describe('sync --prune', () => {
+  it('removes the exported layout of a tag that is gone from the storage, and keeps the others', async () => {
+    const { dir, storage, v2 } = await copyFixture();
+    const out = path.join(dir, 'out');
+    const file = path.join(dir, 'a.tags');
+    await appendFile(file, 'proj/a/app\nproj/b/app\n');
+    const first = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', file, '--out', out, '-q']);
+    expect(first.exitCode, first.stderr).toBe(0);
+    await rm(path.join(v2, 'repositories/proj/b/app/_manifests/tags/1.0'), { recursive: true });
+    const second = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', file, '--out', out, '--prune', '-q']);
+    expect(second.exitCode, second.stderr).toBe(0);
+    await expect(stat(path.join(out, 'proj/b/app:1.0'))).rejects.toThrow(/ENOENT/);
+    expect((await stat(path.join(out, 'proj/a/app:1.0', 'manifest.json'))).isFile()).toBe(true);
   });
 });

@@ -17,6 +17,7 @@ interface SyncFlags extends SelectionFlags {
   dryRun?: boolean;
   report?: string;
   createProjects?: boolean;
+  prune?: boolean;
   destAuthfile?: string;
   destCertDir?: string;
   destTlsVerify: boolean;
@@ -47,6 +48,7 @@ export function syncCommand(io: Io): Command {
     .option('--retries <n>', `retries of a transient failure (connection, 5xx, expired token) (default ${DEFAULT_RETRIES})`)
     .option('--dry-run', 'show every target reference and skopeo command line, and what would be skipped; touch nothing, contact nothing')
     .option('--report <file>', 'write the per-image result as JSON to FILE (atomically)')
+    .option('--prune', 'remove exported layouts whose tag is gone from the storage (as export --prune)')
     .option('--create-projects', 'create missing Harbor projects (private) before their first push')
     .option('--skopeo <path>', 'the skopeo binary', 'skopeo')
     .option('--json', 'print the report JSON on stdout instead of text')
@@ -78,7 +80,7 @@ Examples:
         tagsFile: flags.tagsFile,
         exclude: flags.exclude,
         dryRun: flags.dryRun === true,
-        prune: false,
+        prune: flags.prune === true,
         link: flags.link ?? 'hard',
         verifyBlobs: flags.verifyBlobs,
         concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY),
