@@ -1,11 +1,10 @@
 // Damage a real registry would not write by itself, made on a copy of the fixture storage the way
 // disks and hands make it: a layer of one index child gone, a subject that is gone, a foreign layer,
 // names outside the reference grammar, a repository reached through a symlinked storage path.
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, symlink, writeFile, lstat, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { blobPath, cli, copyFixture, expectedTags } from './helpers/cli.js';
+import { blobPath, cli, copyFixture, expectedTags, pushOnDisk } from './helpers/cli.js';
 
 const idOf = (t: { repository: string; tag: string }) => `${t.repository}:${t.tag}`;
 async function listJson(storage: string, extra: string[] = []) {
@@ -13,18 +12,6 @@ async function listJson(storage: string, extra: string[] = []) {
   return { exitCode: r.exitCode, images: new Map((JSON.parse(r.stdout).images as any[]).map((i) => [idOf(i), i])) };
 }
 
-/** Stores `body` as a blob and tags it in `repository`, as a push would (blob, revision link, tag link). */
-async function pushOnDisk(v2: string, repository: string, tag: string, body: string): Promise<string> {
-  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-  await mkdir(path.dirname(blobPath(v2, digest)), { recursive: true });
-  await writeFile(blobPath(v2, digest), body);
-  const repo = path.join(v2, 'repositories', repository, '_manifests');
-  await mkdir(path.join(repo, 'revisions/sha256', digest.slice(7)), { recursive: true });
-  await writeFile(path.join(repo, 'revisions/sha256', digest.slice(7), 'link'), digest);
-  await mkdir(path.join(repo, 'tags', tag, 'current'), { recursive: true });
-  await writeFile(path.join(repo, 'tags', tag, 'current/link'), digest);
-  return digest;
-}
 
 describe('damage and oddities', () => {
   it('names the layer, the child platform and both digests when a child\'s layer is missing', async () => {

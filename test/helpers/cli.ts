@@ -1,6 +1,6 @@
 /** Runs the real CLI (node bin/registry-rescue.js, built by `npm test`'s tsc step) and copies fixture storage. */
 import { createHash } from 'node:crypto';
-import { cp, lstat, readFile, readdir } from 'node:fs/promises';
+import { cp, lstat, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { makeTempDir } from './registry.js';
@@ -77,4 +77,17 @@ export async function snapshotTree(root: string): Promise<Map<string, string>> {
 export function blobPath(v2: string, digest: string): string {
   const hex = digest.replace(/^sha256:/, '');
   return path.join(v2, 'blobs/sha256', hex.slice(0, 2), hex, 'data');
+}
+
+/** Stores `body` as a blob and tags it in `repository`, as a push would (blob, revision link, tag link). */
+export async function pushOnDisk(v2: string, repository: string, tag: string, body: string): Promise<string> {
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  await mkdir(path.dirname(blobPath(v2, digest)), { recursive: true });
+  await writeFile(blobPath(v2, digest), body);
+  const repo = path.join(v2, 'repositories', repository, '_manifests');
+  await mkdir(path.join(repo, 'revisions/sha256', digest.slice(7)), { recursive: true });
+  await writeFile(path.join(repo, 'revisions/sha256', digest.slice(7), 'link'), digest);
+  await mkdir(path.join(repo, 'tags', tag, 'current'), { recursive: true });
+  await writeFile(path.join(repo, 'tags', tag, 'current/link'), digest);
+  return digest;
 }
