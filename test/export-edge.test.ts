@@ -1,7 +1,7 @@
 // Damage a real registry would not write by itself, made on a copy of the fixture storage the way
 // disks and hands make it: a layer of one index child gone, a subject that is gone, a foreign layer,
 // names outside the reference grammar, a repository reached through a symlinked storage path.
-import { mkdir, readFile, rename, rm, symlink, writeFile, lstat, readlink, realpath } from 'node:fs/promises';
+import { lstat, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blobPath, cli, copyFixture, expectedTags, pushOnDisk } from './helpers/cli.js';

@@ -1,6 +1,6 @@
 // What sync decides before any push, seen through --dry-run (which contacts nothing): images skopeo
 // 1.9.3 cannot push unchanged are refused, and invalid target names fail only their own image.
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blobPath, cli, copyFixture, expectedTags, pushOnDisk } from './helpers/cli.js';
