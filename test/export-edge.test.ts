@@ -88,6 +88,19 @@ describe('damage and oddities', () => {
     expect(images.size).toBe((await expectedTags()).length);
   });
 
+  it('refuses a blob that is a symlink (a registry never writes one; it could point anywhere on the host)', async () => {
+    const { storage, v2 } = await copyFixture();
+    const t = (await expectedTags()).find((x) => idOf(x) === 'proj/b/app:1.0')!;
+    const m = JSON.parse(await readFile(blobPath(v2, t.digest!), 'utf8'));
+    const layer = m.layers[0].digest as string;
+    await rm(blobPath(v2, layer));
+    await symlink('/etc/hostname', blobPath(v2, layer));
+    const { images } = await listJson(storage);
+    const got = images.get(idOf(t));
+    expect(got.status).toBe('broken');
+    expect(got.problems[0].message).toContain(`layer 1 ${layer} cannot be read: not a regular file`);
+  });
+
   it('symlinks point at the real blobs when the storage path goes through a symlink', async () => {
     const { dir, storage, v2 } = await copyFixture();
     await rename(storage, path.join(dir, 'real-storage'));

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 
 export const readFile = promisify(fs.readFile);
 export const stat = promisify(fs.stat);
+export const lstat = promisify(fs.lstat);
 export const readdir = promisify(fs.readdir);
 export const link = promisify(fs.link);
 export const mkdir = promisify(fs.mkdir);

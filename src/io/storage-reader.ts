@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from './fast-fs.js';
+import { lstat, readFile, stat } from './fast-fs.js';
 import path from 'node:path';
 import { blobDataPath, parseLink, revisionLinkPath, tagLinkPath, type LinkParse } from '../core/digest.js';
 import type { Digest } from '../core/types.js';
@@ -66,7 +66,9 @@ export function createStorageReader(v2: string): StorageReader {
       once(manifests, digest, async () => {
         const file = abs(blobDataPath(digest));
         try {
-          const info = await stat(file);
+          // lstat: distribution writes regular files only; a symlink here could make us push any file on the host.
+          const info = await lstat(file);
+          if (!info.isFile()) return { ok: false, error: 'unreadable', detail: 'not a regular file (a symlink or special file, which a registry never writes)', path: file };
           if (info.size > MAX_MANIFEST_BYTES) return { ok: false, error: 'too-large', detail: `${info.size} bytes`, path: file };
           const bytes = await readFile(file);
           const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -80,8 +82,8 @@ export function createStorageReader(v2: string): StorageReader {
       once(blobs, digest, async () => {
         const file = abs(blobDataPath(digest));
         try {
-          const info = await stat(file);
-          if (!info.isFile()) return { ok: false, error: 'unreadable', detail: 'not a regular file', path: file };
+          const info = await lstat(file);
+          if (!info.isFile()) return { ok: false, error: 'unreadable', detail: 'not a regular file (a symlink or special file, which a registry never writes)', path: file };
           return { ok: true, size: info.size, path: file };
         } catch (error) {
           return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
