@@ -42,7 +42,7 @@ export interface ExportContext {
   signal: AbortSignal;
   emit: Emit;
   /** Filled while streaming. */
-  counts: { tags: number; filteredOut: number; present: Set<string> };
+  counts: { tags: number; filteredOut: number; present: Set<string>; unreadable: string[] };
   selector: ReturnType<typeof createSelector>;
 }
 
@@ -65,7 +65,7 @@ export async function prepareExport(opts: ExportOptions, deps: { cwd: string; si
   }
   return {
     storage, selection, store, opts, signal: deps.signal, emit: deps.emit,
-    counts: { tags: 0, filteredOut: 0, present: new Set() },
+    counts: { tags: 0, filteredOut: 0, present: new Set(), unreadable: [] },
     selector: createSelector(selection),
   };
 }
@@ -75,7 +75,11 @@ export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportRe
   const reader = createStorageReader(ctx.storage.v2);
   const { counts, selector, store, opts } = ctx;
   async function* selected(): AsyncGenerator<TagRef> {
-    for await (const ref of scanTags(ctx.storage.v2)) {
+    const onUnreadable = (message: string) => {
+      counts.unreadable.push(message);
+      ctx.emit({ kind: 'warning', message });
+    };
+    for await (const ref of scanTags(ctx.storage.v2, onUnreadable)) {
       if (ctx.signal.aborted) return;
       counts.tags++;
       counts.present.add(layoutId(ref.repository, ref.tag));
@@ -115,7 +119,8 @@ export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportRe
 export async function finishExport(ctx: ExportContext, results: ExportResult[]): Promise<ExportSummary> {
   await ctx.store?.close();
   const summary = summarizeExport(results, ctx.counts);
-  if (ctx.opts.prune && ctx.store && !ctx.signal.aborted) {
+  // A directory we could not read may hold tags that still exist: prune nothing then.
+  if (ctx.opts.prune && ctx.store && !ctx.signal.aborted && ctx.counts.unreadable.length === 0) {
     const stale = planPrune(await ctx.store.listExported(), ctx.counts.present);
     for (const id of stale) {
       if (!ctx.opts.dryRun) await ctx.store.remove(id);

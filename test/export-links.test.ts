@@ -12,6 +12,17 @@ const isRoot = process.getuid?.() === 0;
 const protectedHardlinks = await readFile('/proc/sys/fs/protected_hardlinks', 'utf8').then((s) => s.trim() === '1', () => false);
 const NOBODY = 65534;
 
+/** Runs the CLI as nobody (uid 65534), who owns none of the fixture's root-owned blobs. */
+function asNobody(args: string[]): { exitCode: number; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'node', BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return { exitCode: 0, stdout, stderr: '' };
+  } catch (error) {
+    const e = error as { status: number; stdout: string; stderr: string };
+    return { exitCode: e.status, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
 describe('hard-link limits', () => {
   it.runIf(fsType('/tmp') === 'ext2/ext3')('a blob at ext4\'s link limit (EMLINK) is symlinked instead, with a warning', async () => {
     const { dir, storage, v2 } = await copyFixture();
@@ -48,15 +59,6 @@ describe('hard-link limits', () => {
     const area = path.join(dir, 'nobody');
     await mkdir(area);
     await chown(area, NOBODY, NOBODY);
-    const asNobody = (args: string[]) => {
-      try {
-        const stdout = execFileSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'node', BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-        return { exitCode: 0, stdout, stderr: '' };
-      } catch (error) {
-        const e = error as { status: number; stdout: string; stderr: string };
-        return { exitCode: e.status, stdout: e.stdout, stderr: e.stderr };
-      }
-    };
     const hard = asNobody(['export', storage, '--out', path.join(area, 'out'), '-q']);
     expect(hard.exitCode, hard.stderr).toBe(3);
     expect(hard.stderr).toContain('operation not permitted (fs.protected_hardlinks=1');
@@ -65,5 +67,28 @@ describe('hard-link limits', () => {
     expect(sym.exitCode, sym.stderr).toBe(4);
     const ok = (await expectedTags()).filter((x) => x.status === 'ok');
     for (const t of ok) expect((await lstat(path.join(area, 'out', `${t.repository}:${t.tag}`, 'manifest.json'))).isSymbolicLink()).toBe(true);
+  });
+
+  it.runIf(isRoot)('an unreadable directory makes the run incomplete (exit 4) and stops --prune from removing anything', async () => {
+    const { dir, storage, v2 } = await copyFixture();
+    await chmod(dir, 0o755);
+    const area = path.join(dir, 'nobody');
+    await mkdir(area);
+    await chown(area, NOBODY, NOBODY);
+    const tags = path.join(area, 'ok.tags');
+    await writeFile(tags, 'proj/**\n');
+    const out = path.join(area, 'out');
+    const first = asNobody(['export', storage, '--out', out, '--link', 'symlink', '--tags-file', tags, '-q']);
+    expect(first.exitCode, first.stderr).toBe(0);
+    await chmod(path.join(v2, 'repositories/proj/b'), 0o000);
+    try {
+      const second = asNobody(['export', storage, '--out', out, '--link', 'symlink', '--tags-file', tags, '--prune']);
+      expect(second.exitCode, second.stderr).toBe(4);
+      expect(second.stderr).toContain('warning: cannot read repositories/proj/b (EACCES); tags below it are not listed');
+      expect(second.stdout).toContain('INCOMPLETE: 1 storage directories could not be read');
+      expect((await lstat(path.join(out, 'proj/b/app:1.0', 'manifest.json'))).isSymbolicLink()).toBe(true);
+    } finally {
+      await chmod(path.join(v2, 'repositories/proj/b'), 0o755);
+    }
   });
 });

@@ -53,6 +53,6 @@ Examples:
       io.stdout(renderExportText(results, out, { dryRun, verbose: flags.verbose === true }));
       io.stdout(renderSummaryText(summary, { command: 'export', dryRun }));
     }
-    io.setExitCode(exitCodeForCounts({ failed: summary.broken + summary.failed }));
+    io.setExitCode(exitCodeForCounts({ failed: summary.broken + summary.failed + summary.unreadable.length }));
   });
 }

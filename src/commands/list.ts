@@ -47,6 +47,6 @@ Examples:
       io.stdout(renderListText(results, io.isTTY));
       if (!flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true }));
     }
-    io.setExitCode(exitCodeForCounts({ failed: summary.broken }));
+    io.setExitCode(exitCodeForCounts({ failed: summary.broken + summary.unreadable.length }));
   });
 }

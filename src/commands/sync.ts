@@ -1,7 +1,7 @@
 /** `registry-rescue sync <storage> --to host[:port][/prefix]`: export and push every tag, digests preserved. */
 import path from 'node:path';
 import { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import type { Io } from '../io/io.js';
 import { writeFileAtomic } from '../io/write-atomic.js';
 import { createProgress } from '../report/progress.js';
@@ -116,6 +116,6 @@ Examples:
     if (flags.report) await writeFileAtomic(path.resolve(io.cwd, flags.report), report);
     if (flags.json) io.stdout(report);
     else io.stdout(renderSyncSummary(run.results, run.summary, { dryRun: flags.dryRun === true, target: flags.to, selection: run.exportSummary }));
-    io.setExitCode(exitCodeForSync(run.summary));
+    io.setExitCode(run.exportSummary.unreadable.length > 0 ? EXIT.partial : exitCodeForSync(run.summary));
   });
 }

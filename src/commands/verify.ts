@@ -49,13 +49,13 @@ Examples:
     progress.close();
     const c = run.counts;
     if (flags.json) {
-      io.stdout(`${JSON.stringify({ storage: run.storage, target: flags.to, images: run.results, summary: { ...c, selected: run.results.length } }, null, 2)}\n`);
+      io.stdout(`${JSON.stringify({ storage: run.storage, target: flags.to, images: run.results, summary: { ...c, selected: run.results.length, unreadable: run.exportSummary.unreadable } }, null, 2)}\n`);
     } else {
       const lines = run.results.filter((r) => flags.verbose || (r.status !== 'ok' && !(r.status === 'skipped' && !r.reason))).map(renderLine);
       io.stdout(lines.join(''));
       io.stdout(`${run.results.length} tags checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c['broken-at-source']} broken at source, ${c.skipped} skipped, ${c.error} errors\n`);
     }
-    const bad = c.missing + c.different + c['broken-at-source'] + c.error;
+    const bad = c.missing + c.different + c['broken-at-source'] + c.error + run.exportSummary.unreadable.length;
     io.setExitCode(bad > 0 ? EXIT.partial : EXIT.ok);
   });
 }

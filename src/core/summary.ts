@@ -19,10 +19,12 @@ export interface ExportSummary {
   missingFromStorage: string[];
   /** Tags-file glob entries that matched nothing. */
   unmatchedEntries: string[];
+  /** Directories of the storage that could not be read: tags below them are missing from this run. */
+  unreadable: string[];
 }
 
 /** Adds up results into a summary. */
-export function summarizeExport(results: ExportResult[], counts: { tags: number; filteredOut: number }): ExportSummary {
+export function summarizeExport(results: ExportResult[], counts: { tags: number; filteredOut: number; unreadable?: string[] }): ExportSummary {
   const outcomes: Record<ExportOutcome, number> = {
     created: 0, rebuilt: 0, unchanged: 0, broken: 0, skipped: 0, failed: 0, 'would-create': 0, 'would-rebuild': 0,
   };
@@ -49,6 +51,7 @@ export function summarizeExport(results: ExportResult[], counts: { tags: number;
     pruned: [],
     missingFromStorage: [],
     unmatchedEntries: [],
+    unreadable: [...(counts.unreadable ?? [])],
   };
 }
 

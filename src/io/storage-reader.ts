@@ -5,11 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readFile, stat } from './fast-fs.js';
+import { lstat, readFile, readSmallFile, stat } from './fast-fs.js';
 import path from 'node:path';
 import { blobDataPath, parseLink, revisionLinkPath, tagLinkPath, type LinkParse } from '../core/digest.js';
 import type { Digest } from '../core/types.js';
 
+/** A link file is 71 bytes; more than this is garbage, reported from its first bytes. */
+const MAX_LINK_BYTES = 256;
 /** The largest manifest we read into memory; registries refuse bigger ones (4 MiB in distribution). */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
@@ -50,7 +52,7 @@ export function createStorageReader(v2: string): StorageReader {
     blobPath: (digest) => abs(blobDataPath(digest)),
     async readTagLink(repository, tag) {
       try {
-        return parseLink(await readFile(abs(tagLinkPath(repository, tag)), 'utf8'));
+        return parseLink((await readSmallFile(abs(tagLinkPath(repository, tag)), MAX_LINK_BYTES)).toString('utf8'));
       } catch (error) {
         return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
       }

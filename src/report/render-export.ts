@@ -97,8 +97,9 @@ export function renderExportText(results: ExportResult[], out: string, opts: { d
 }
 
 /** What the tags file and --exclude did: storage tags left out, listed tags the storage lacks, entries matching nothing. */
-export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries'>): string[] {
+export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries' | 'unreadable'>): string[] {
   const lines: string[] = [];
+  if (summary.unreadable.length > 0) lines.push(`INCOMPLETE: ${summary.unreadable.length} storage directories could not be read; their tags are not in this run`);
   if (summary.filteredOut > 0) lines.push(`${summary.filteredOut} tags in storage were left out by the tags file or --exclude`);
   if (summary.missingFromStorage.length > 0) {
     lines.push(`${summary.missingFromStorage.length} listed tags are not in the storage (lost by the registry?): ${summary.missingFromStorage.join(', ')}`);

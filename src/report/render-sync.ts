@@ -40,8 +40,8 @@ export function renderSyncSummary(results: SyncResult[], s: SyncSummary, opts: {
 /** The --report document: per image source, target, digest, status, reason, attempts, duration. */
 export function renderSyncReport(doc: {
   command: string; storage: string; target: string; out: string; dryRun: boolean; startedAt: string; finishedAt: string;
-  results: SyncResult[]; summary: SyncSummary; selection: Pick<ExportSummary, 'tags' | 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries'>;
+  results: SyncResult[]; summary: SyncSummary; selection: Pick<ExportSummary, 'tags' | 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries' | 'unreadable'>;
 }): string {
   const { results, selection, ...rest } = doc;
-  return `${JSON.stringify({ version: REPORT_VERSION, ...rest, selection: { tagsInStorage: selection.tags, filteredOut: selection.filteredOut, missingFromStorage: selection.missingFromStorage, unmatchedEntries: selection.unmatchedEntries }, images: results }, null, 2)}\n`;
+  return `${JSON.stringify({ version: REPORT_VERSION, ...rest, selection: { tagsInStorage: selection.tags, filteredOut: selection.filteredOut, missingFromStorage: selection.missingFromStorage, unmatchedEntries: selection.unmatchedEntries, unreadable: selection.unreadable }, images: results }, null, 2)}\n`;
 }
