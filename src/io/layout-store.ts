@@ -51,6 +51,12 @@ export function openLayoutStore(out: string): LayoutStore {
     if (!p) made.set(dir, (p = mkdir(dir, { recursive: true })));
     return p;
   };
+  const listings = new Map<string, Promise<Set<string>>>();
+  const entriesOf = (dir: string) => {
+    let p = listings.get(dir);
+    if (!p) listings.set(dir, (p = readdir(dir).then((names) => new Set(names), () => new Set<string>())));
+    return p;
+  };
   let template: Promise<string> | undefined;
   // One `version` file per run, hard-linked into each layout: it is ours, not a registry blob.
   const versionTemplate = () =>
@@ -63,6 +69,9 @@ export function openLayoutStore(out: string): LayoutStore {
     out,
     staging,
     async readExisting(id) {
+      // One readdir per repository directory tells which of its tags have layouts: no call per new tag.
+      const siblings = await entriesOf(path.dirname(dirOf(id)));
+      if (!siblings.has(path.basename(id))) return undefined;
       let names: string[];
       try {
         names = await readdir(dirOf(id));
