@@ -10,13 +10,18 @@ import { buildProgram } from './program.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-// A closed pipe (`registry-rescue list … | head`) is the reader's choice, not an error worth a stack trace.
+// A closed pipe (`registry-rescue list … | head`) is the reader's choice: stop writing to it and let the
+// run finish, so reports, clean-ups and the exit code are not cut short.
+const closed = new Set<NodeJS.WriteStream>();
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
-    process.exit(process.exitCode ?? 0);
+    closed.add(stream);
   });
 }
+const write = (stream: NodeJS.WriteStream, text: string) => {
+  if (!closed.has(stream)) stream.write(text);
+};
 
 const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -30,9 +35,20 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+const exitCleanups = new Set<() => void>();
+process.on('exit', () => {
+  for (const cleanup of exitCleanups) {
+    try {
+      cleanup();
+    } catch {
+      // Best effort: the process is ending.
+    }
+  }
+});
+
 const io: Io = {
-  stdout: (text) => void process.stdout.write(text),
-  stderr: (text) => void process.stderr.write(text),
+  stdout: (text) => write(process.stdout, text),
+  stderr: (text) => write(process.stderr, text),
   isTTY: process.stderr.isTTY === true,
   env: process.env,
   signal: controller.signal,
@@ -42,6 +58,7 @@ const io: Io = {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   },
+  onExit: (cleanup) => void exitCleanups.add(cleanup),
   setExitCode: (code) => {
     process.exitCode = code;
   },

@@ -3,6 +3,7 @@
  * repository: Harbor project check → HEAD the target (equal digest: up to date, no skopeo) →
  * skopeo sync with retries on transient failures → HEAD again to verify the digest.
  */
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { EXIT, PreflightError } from './errors.js';
 import type { Emit } from './core/events.js';
@@ -43,6 +44,7 @@ export interface SyncOptions extends Omit<ExportOptions, 'out'> {
 
 export interface SyncDeps {
   cwd: string;
+  onExit: (cleanup: () => void) => void;
   env: Readonly<Record<string, string | undefined>>;
   signal: AbortSignal;
   emit: Emit;
@@ -68,7 +70,7 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
   const certDir = opts.destCertDir !== undefined ? path.resolve(deps.cwd, opts.destCertDir) : undefined;
 
   let conn: TargetConnection | undefined;
-  let auth: { path: string; dispose(): Promise<void> } | undefined;
+  let auth: Awaited<ReturnType<typeof writeTempAuthFile>> | undefined;
   let guard: ((project: string) => Promise<ProjectState>) | undefined;
   // A preflight failure found while pushing (skopeo missing or too old) stops the run and is rethrown (exit 3).
   const stop = new AbortController();
@@ -85,7 +87,12 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
     if (!dryRun) {
       // Before prepareExport: a target that cannot be used leaves nothing behind (no export directory).
       conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
-      if (credentials) auth = await writeTempAuthFile(target.host, credentials);
+      if (credentials) {
+        auth = await writeTempAuthFile(target.host, credentials);
+        // Also removed if the process ends abruptly (a second signal): credentials must not outlive the run.
+        const dir = auth.dir;
+        deps.onExit(() => rmSync(dir, { recursive: true, force: true }));
+      }
       const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
       if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });

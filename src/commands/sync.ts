@@ -94,6 +94,7 @@ Examples:
       },
       {
         cwd: io.cwd,
+        onExit: (cleanup) => io.onExit(cleanup),
         env: io.env,
         signal: io.signal,
         emit: (e) => {

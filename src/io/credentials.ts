@@ -166,7 +166,7 @@ export function basicAuthValue(creds: Pick<Credentials, 'username' | 'password'>
 export async function writeTempAuthFile(
   host: string,
   creds: Pick<Credentials, 'username' | 'password'>,
-): Promise<{ path: string; dispose(): Promise<void> }> {
+): Promise<{ path: string; dir: string; dispose(): Promise<void> }> {
   // mkdtemp creates the directory with mode 0700, so no other user can even list it.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'registry-rescue-auth-'));
   const file = path.join(dir, 'auth.json');
@@ -178,7 +178,7 @@ export async function writeTempAuthFile(
     throw error;
   }
   let disposed: Promise<void> | undefined;
-  return { path: file, dispose: () => (disposed ??= rm(dir, { recursive: true, force: true })) };
+  return { path: file, dir, dispose: () => (disposed ??= rm(dir, { recursive: true, force: true })) };
 }
 
 /** The strings that must never appear in output: the password and the base64 forms that carry it. */

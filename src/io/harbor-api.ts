@@ -5,10 +5,9 @@
  * the one to trust. The API accepts Basic auth; wrong credentials are NOT refused by Harbor
  * (it falls back to anonymous and shows public projects only), hence `authenticated` below.
  */
-import type { Credentials } from './credentials.js';
-import { basicAuthValue, redact, secretsOf } from './credentials.js';
-import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type HttpResponse } from './http-transport.js';
-import { RegistryHttpError, authError, type FlagPrefix } from './registry-errors.js';
+import { basicAuthValue, redact, secretsOf, type Credentials } from './credentials.js';
+import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type ConnectionOptions, type HttpResponse } from './http-transport.js';
+import { RegistryHttpError, authError } from './registry-errors.js';
 
 const API = '/api/v2.0';
 /** Harbor's `page_size` maximum (swagger `pageSize.maximum`). */
@@ -19,16 +18,9 @@ const CATALOG_HINT =
   "'list artifact' permissions on every project";
 const CREATE_HINT = 'creating projects needs a Harbor system administrator (or project creation open to everyone)';
 
-export interface HarborApiOptions {
+export interface HarborApiOptions extends ConnectionOptions {
   /** `https://host[:port]` (or `http://` for a plain-http Harbor). */
   url: URL;
-  tlsVerify: boolean;
-  certDir?: string;
-  credentials?: Credentials;
-  signal?: AbortSignal;
-  timeoutMs: number;
-  pageSize?: number;
-  flags?: FlagPrefix;
 }
 
 export interface HarborInfo {

@@ -3,6 +3,7 @@
  * the many small catalog/manifest requests), with skopeo-like TLS settings, a per-request
  * timeout, cancellation, and socket/TLS errors mapped to typed run-level errors.
  */
+import type { Credentials } from './credentials.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
@@ -21,6 +22,20 @@ import {
 const MAX_SOCKETS_PER_HOST = 8;
 /** Manifests are at most 4 MiB in Distribution; catalog pages and API pages are far smaller. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** How to reach and authenticate to one registry or Harbor API: shared by both clients. */
+export interface ConnectionOptions {
+  tlsVerify: boolean;
+  /** Like skopeo's --cert-dir: `*.crt` files are trusted CAs. */
+  certDir?: string;
+  credentials?: Credentials;
+  signal?: AbortSignal;
+  timeoutMs: number;
+  /** Entries asked per page of a listing. */
+  pageSize?: number;
+  /** Which flags messages suggest (default `dest-`). */
+  flags?: FlagPrefix;
+}
 
 export interface TransportOptions {
   /** `https://host[:port]` or `http://host[:port]`. */

@@ -15,6 +15,11 @@ export interface Io {
   cwd: string;
   /** Reads all of standard input (for --dest-password-stdin). */
   readStdin(): Promise<string>;
+  /**
+   * Registers a synchronous clean-up that runs however the process ends (normal exit, a second
+   * signal, a closed pipe): for files that must not outlive the run, such as the temporary auth file.
+   */
+  onExit(cleanup: () => void): void;
   /** Sets the exit code the process will end with. */
   setExitCode(code: number): void;
 }

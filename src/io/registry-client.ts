@@ -5,11 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { PreflightError } from '../errors.js';
-import type { Credentials } from './credentials.js';
 import { redact, secretsOf } from './credentials.js';
-import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type HttpResponse } from './http-transport.js';
+import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type ConnectionOptions, type HttpResponse } from './http-transport.js';
 import { RegistryAuth, parseChallenges } from './registry-auth.js';
-import { RegistryHttpError, authError, type FlagPrefix } from './registry-errors.js';
+import { RegistryHttpError, authError } from './registry-errors.js';
 import { MANIFEST_MEDIA_TYPES } from '../core/manifest.js';
 
 /** Every manifest type we may meet; a registry answers 404 for a type not accepted (docker v1 included). */
@@ -23,20 +22,11 @@ const CATALOG_HINT =
   'the catalog needs an account allowed to list it (on Harbor: a system administrator, ' +
   "or a robot account with 'list repository' permission on every project)";
 
-export interface RegistryClientOptions {
+export interface RegistryClientOptions extends ConnectionOptions {
   /** `host[:port]`. */
   host: string;
   /** Plain http instead of https. */
   insecure?: boolean;
-  tlsVerify: boolean;
-  /** Like skopeo's --cert-dir: `*.crt` files are trusted CAs. */
-  certDir?: string;
-  credentials?: Credentials;
-  signal?: AbortSignal;
-  timeoutMs: number;
-  pageSize?: number;
-  /** Which flags messages suggest (default `dest-`). */
-  flags?: FlagPrefix;
 }
 
 export interface ManifestHead {
