@@ -21,6 +21,8 @@ import { createStorageReader } from './io/storage-reader.js';
 
 /** File-system work in flight at once: enough to hide latency, few enough for 2 cores and a busy disk. */
 export const FS_CONCURRENCY = 32;
+/** Staging entries older than this belong to no running export (each lives for milliseconds). */
+const STALE_STAGING_MS = 60 * 60_000;
 
 export interface ExportOptions {
   storage: string;
@@ -62,6 +64,10 @@ export async function prepareExport(opts: ExportOptions, deps: { cwd: string; si
     const out = path.resolve(deps.cwd, opts.out);
     await checkOutput(storage, out, opts);
     store = openLayoutStore(out);
+    if (!opts.dryRun) {
+      const swept = await store.sweep(STALE_STAGING_MS, Date.now());
+      if (swept.length > 0) deps.emit({ kind: 'warning', message: `removed ${swept.length} half-built layouts left in ${store.staging} by an interrupted run` });
+    }
   }
   return {
     storage, selection, store, opts, signal: deps.signal, emit: deps.emit,
@@ -152,8 +158,8 @@ export async function runExport(opts: ExportOptions, deps: { cwd: string; signal
 async function checkOutput(storage: StorageRoot, out: string, opts: ExportOptions): Promise<void> {
   const v2 = await realpath(storage.v2);
   const realOut = await realpathOfNearest(out);
-  if (realOut === v2 || realOut.startsWith(v2 + path.sep)) {
-    throw new PreflightError(`the output directory ${out} is inside the registry storage ${storage.v2}; choose a directory outside docker/registry/v2 (for example ${path.join(storage.root, 'registry-rescue-export')})`);
+  if (realOut === v2 || realOut.startsWith(v2 + path.sep) || v2.startsWith(realOut + path.sep)) {
+    throw new PreflightError(`the output directory ${out} is inside the registry storage ${storage.v2} or contains it; choose a directory beside docker/registry/v2, not around or in it (for example ${path.join(storage.root, 'registry-rescue-export')})`);
   }
   if (opts.dryRun) return;
   try {
@@ -165,8 +171,13 @@ async function checkOutput(storage: StorageRoot, out: string, opts: ExportOption
     const hint = code === 'EROFS' ? 'the filesystem is read-only: put --out on a writable one and use --link symlink' : 'choose a writable directory with --out';
     throw new PreflightError(`the output directory ${out} (and its staging directory beside it) cannot be created or written (${code}); ${hint}`);
   }
+  const [outDev, stagingDev] = await Promise.all([stat(out), stat(stagingDirFor(out))]);
+  if (outDev.dev !== stagingDev.dev) {
+    // Layouts are built beside --out and renamed into it: that needs one filesystem (a mount point is not).
+    throw new PreflightError(`the output directory ${out} is a mount point (another filesystem than ${path.dirname(out)}, where layouts are staged); use a directory inside it, such as ${path.join(out, 'rescue')}`);
+  }
   if (opts.link !== 'hard') return;
-  const [outDev, blobsDev] = await Promise.all([stat(out), stat(path.join(storage.v2, 'blobs'))]);
+  const blobsDev = await stat(path.join(storage.v2, 'blobs'));
   const alternatives = 'use --link symlink (no data copied; works across filesystems and with a read-only volume) or --link copy';
   if (outDev.dev !== blobsDev.dev) {
     throw new PreflightError(`hard links need the output directory on the storage's filesystem, but ${out} is on another one than ${storage.v2}; put --out on the same volume (for example ${path.join(storage.root, 'registry-rescue-export')}), or ${alternatives}`);

@@ -1,7 +1,8 @@
 // Damage a real registry would not write by itself, made on a copy of the fixture storage the way
 // disks and hands make it: a layer of one index child gone, a subject that is gone, a foreign layer,
 // names outside the reference grammar, a repository reached through a symlinked storage path.
-import { lstat, readFile, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blobPath, cli, copyFixture, expectedTags, pushOnDisk } from './helpers/cli.js';
@@ -99,6 +100,56 @@ describe('damage and oddities', () => {
     const got = images.get(idOf(t));
     expect(got.status).toBe('broken');
     expect(got.problems[0].message).toContain(`layer 1 ${layer} cannot be read: not a regular file`);
+  });
+
+  it('reports a FIFO where a link file should be instead of hanging on it', async () => {
+    const { storage, v2 } = await copyFixture();
+    const link = path.join(v2, 'repositories/proj/a/app/_manifests/tags/1.0/current/link');
+    await rm(link);
+    execFileSync('mkfifo', [link]);
+    const { images } = await listJson(storage);
+    expect(images.get('proj/a/app:1.0').problems[0].message).toContain("cannot read the tag's link: not a regular file");
+  });
+
+  it('refuses a blob reached through a symlinked directory (it could lead anywhere on the host)', async () => {
+    const { storage, v2, dir } = await copyFixture();
+    const t = (await expectedTags()).find((x) => idOf(x) === 'proj/b/app:1.0')!;
+    const m = JSON.parse(await readFile(blobPath(v2, t.digest!), 'utf8'));
+    const layer = m.layers[0].digest as string;
+    const blobDir = path.dirname(blobPath(v2, layer));
+    await rename(blobDir, path.join(dir, 'elsewhere'));
+    await symlink(path.join(dir, 'elsewhere'), blobDir);
+    const { images } = await listJson(storage);
+    expect(images.get(idOf(t)).problems[0].message).toContain(`layer 1 ${layer} cannot be read: reached through a symlinked directory`);
+  });
+
+  it('refuses an output directory that contains the registry tree (exit 3)', async () => {
+    const { storage } = await copyFixture();
+    const r = await cli(['export', storage, '--out', path.join(storage, 'docker')]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain('is inside the registry storage');
+  });
+
+  it('sweeps half-built layouts an interrupted run left in staging, and stages long names fine', async () => {
+    const { storage, v2, dir } = await copyFixture();
+    const out = path.join(dir, 'out');
+    const staging = path.join(dir, '.out.registry-rescue-staging');
+    await mkdir(path.join(staging, 'layout-old'), { recursive: true });
+    await writeFile(path.join(staging, 'layout-old', 'manifest.json'), '{}');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await utimes(path.join(staging, 'layout-old'), old, old);
+    // A valid name near the limits: 150-character repository, 100-character tag.
+    const repo = `long/${'a'.repeat(145)}`;
+    const tag = 't'.repeat(100);
+    const body = await readFile(blobPath(v2, (await expectedTags()).find((x) => idOf(x) === 'proj/a/app:1.0')!.digest!), 'utf8');
+    await pushOnDisk(v2, repo, tag, body);
+    await mkdir(path.join(v2, 'repositories', repo, '_layers'), { recursive: true });
+    await writeFile(path.join(dir, 'one.tags'), `${repo}:${tag}\n`);
+    const r = await cli(['export', storage, '--out', out, '--tags-file', path.join(dir, 'one.tags')]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toContain('removed 1 half-built layouts left in');
+    expect(await readdir(staging)).toEqual([]);
+    expect((await lstat(path.join(out, `${repo}:${tag}`, 'manifest.json'))).isFile()).toBe(true);
   });
 
   it('symlinks point at the real blobs when the storage path goes through a symlink', async () => {

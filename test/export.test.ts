@@ -180,7 +180,10 @@ describe('export', () => {
     const gone = ok.find((t) => t.repository === 'proj/b/app')!;
     await rm(path.join(v2, 'repositories', gone.repository, '_manifests/tags', gone.tag), { recursive: true });
 
+    const beforeThird = await snapshotTree(storage);
     const third = await cli(['export', '--verify-blobs', storage, '--out', out, '--json', '--prune']);
+    // Rebuilding and pruning layouts leaves the storage as untouched as creating them.
+    expect(await snapshotTree(storage)).toEqual(beforeThird);
     const d3 = JSON.parse(third.stdout);
     const moved = d3.images.find((i: any) => idOf(i) === idOf(a));
     expect(moved.outcome).toBe('rebuilt');

@@ -3,7 +3,7 @@
 import { appendFile, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, copyFixture, expectedTags } from './helpers/cli.js';
+import { cli, copyFixture, expectedTags, snapshotTree } from './helpers/cli.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
 let reg: TestRegistry;
@@ -57,7 +57,9 @@ describe('sync --prune', () => {
     const first = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', file, '--out', out, '-q']);
     expect(first.exitCode, first.stderr).toBe(0);
     await rm(path.join(v2, 'repositories/proj/b/app/_manifests/tags/1.0'), { recursive: true });
+    const before = await snapshotTree(v2);
     const second = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', file, '--out', out, '--prune', '-q']);
+    expect(await snapshotTree(v2)).toEqual(before);
     expect(second.exitCode, second.stderr).toBe(0);
     await expect(stat(path.join(out, 'proj/b/app:1.0'))).rejects.toThrow(/ENOENT/);
     expect((await stat(path.join(out, 'proj/a/app:1.0', 'manifest.json'))).isFile()).toBe(true);

@@ -14,20 +14,44 @@ export const link = promisify(fs.link);
 export const mkdir = promisify(fs.mkdir);
 export const rename = promisify(fs.rename);
 
+export const realpath = promisify(fs.realpath);
+
 const open = promisify(fs.open);
 const read = promisify(fs.read);
 const close = promisify(fs.close);
+const fstat = promisify(fs.fstat);
 
 /**
- * Reads at most `max` bytes of a small file with three calls (open, read, close) instead of readFile's
- * four (it also fstat's): link files are 71 bytes and there is one per tag.
+ * Opening flags for files of an untrusted tree: never follow a final symlink (ELOOP instead), and never
+ * block on a FIFO or device (a blocked libuv thread would hang the run past any signal).
  */
-export async function readSmallFile(file: string, max: number): Promise<Buffer> {
-  const fd = await open(file, 'r');
+const SAFE_OPEN = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+
+/** Thrown for a path that is not a regular file (FIFO, device, directory): a registry writes none of those. */
+export class NotRegularFileError extends Error {
+  readonly code = 'ENOTREG';
+}
+
+/**
+ * Reads a regular file of at most `max` bytes, refusing symlinks and special files. With `truncate`, a
+ * longer file yields its first `max` bytes (a garbage link file is reported from its start); without it,
+ * a longer file is an error. Link files (71 bytes, one per tag) cost open, fstat, read, close.
+ */
+export async function readRegularFile(file: string, max: number, opts: { truncate: boolean }): Promise<Buffer> {
+  const fd = await open(file, SAFE_OPEN);
   try {
-    const buffer = Buffer.allocUnsafe(max);
-    const { bytesRead } = await read(fd, buffer, 0, max, 0);
-    return buffer.subarray(0, bytesRead);
+    const info = await fstat(fd);
+    if (!info.isFile()) throw new NotRegularFileError('not a regular file');
+    if (info.size > max && !opts.truncate) throw Object.assign(new Error(`${info.size} bytes, more than ${max}`), { code: 'EFBIG' });
+    const want = Math.min(info.size, max);
+    const buffer = Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await read(fd, buffer, got, want - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buffer.subarray(0, got);
   } finally {
     await close(fd);
   }

@@ -22,6 +22,8 @@ export interface LayoutStore {
   write(id: string, files: LayoutFile[], mode: LinkMode, replace: boolean): Promise<string[]>;
   /** Removes per-run scratch files from the staging directory. */
   close(): Promise<void>;
+  /** Removes what interrupted runs left in staging (it holds hard links that keep deleted blobs alive). */
+  sweep(olderThanMs: number, now: number): Promise<string[]>;
   remove(id: string): Promise<void>;
 }
 
@@ -93,7 +95,8 @@ export function openLayoutStore(out: string): LayoutStore {
     },
     async write(id, files, mode, replace) {
       const template = await versionTemplate();
-      const tmp = await mkdtemp(path.join(staging, `${id.replaceAll('/', '_')}.`));
+      // A short name: the id can be near 255 bytes, staging must not fail where the final name fits.
+      const tmp = await mkdtemp(path.join(staging, 'layout-'));
       const warnings: string[] = [];
       try {
         for (const f of files) {
@@ -120,6 +123,18 @@ export function openLayoutStore(out: string): LayoutStore {
         await rm(tmp, { recursive: true, force: true });
         throw error;
       }
+    },
+    async sweep(olderThanMs, now) {
+      const removed: string[] = [];
+      for (const name of await readdir(staging).catch(() => [] as string[])) {
+        const entry = path.join(staging, name);
+        const info = await stat(entry).catch(() => undefined);
+        if (info && now - info.mtimeMs > olderThanMs) {
+          await rm(entry, { recursive: true, force: true });
+          removed.push(name);
+        }
+      }
+      return removed;
     },
     async close() {
       if (template) await rm(path.dirname(await template), { recursive: true, force: true });

@@ -5,11 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readFile, readSmallFile, stat } from './fast-fs.js';
+import { lstat, NotRegularFileError, readRegularFile, realpath, stat } from './fast-fs.js';
 import path from 'node:path';
 import { blobDataPath, parseLink, revisionLinkPath, tagLinkPath, type LinkParse } from '../core/digest.js';
 import type { Digest } from '../core/types.js';
 
+/** Distinct manifests, blob facts and hashes remembered per run (oldest forgotten first). */
+const CACHE_ENTRIES = 50_000;
+const NOT_REGULAR = 'not a regular file (a symlink or special file, which a registry never writes)';
 /** A link file is 71 bytes; more than this is garbage, reported from its first bytes. */
 const MAX_LINK_BYTES = 256;
 /** The largest manifest we read into memory; registries refuse bigger ones (4 MiB in distribution). */
@@ -41,10 +44,19 @@ export function createStorageReader(v2: string): StorageReader {
   const blobs = new Map<Digest, Promise<BlobFact>>();
   const hashes = new Map<Digest, Promise<string>>();
   const abs = (rel: string) => path.join(v2, rel);
+  // Bounded: shared layers and manifests hit the cache while tags of one repository are resolved together,
+  // and a 500k-tag volume does not keep every manifest's bytes until the end of the run.
   const once = <T>(cache: Map<Digest, Promise<T>>, key: Digest, make: () => Promise<T>): Promise<T> => {
     let p = cache.get(key);
-    if (!p) cache.set(key, (p = make()));
+    if (!p) {
+      cache.set(key, (p = make()));
+      if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as Digest);
+    }
     return p;
+  };
+  /** `v2` is a real path, so a file whose real path differs was reached through a symlinked directory. */
+  const checkInside = async (file: string) => {
+    if ((await realpath(file)) !== file) throw new NotRegularFileError('reached through a symlinked directory, which a registry never writes');
   };
 
   return {
@@ -52,7 +64,7 @@ export function createStorageReader(v2: string): StorageReader {
     blobPath: (digest) => abs(blobDataPath(digest)),
     async readTagLink(repository, tag) {
       try {
-        return parseLink((await readSmallFile(abs(tagLinkPath(repository, tag)), MAX_LINK_BYTES)).toString('utf8'));
+        return parseLink((await readRegularFile(abs(tagLinkPath(repository, tag)), MAX_LINK_BYTES, { truncate: true })).toString('utf8'));
       } catch (error) {
         return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
       }
@@ -68,15 +80,14 @@ export function createStorageReader(v2: string): StorageReader {
       once(manifests, digest, async () => {
         const file = abs(blobDataPath(digest));
         try {
-          // lstat: distribution writes regular files only; a symlink here could make us push any file on the host.
-          const info = await lstat(file);
-          if (!info.isFile()) return { ok: false, error: 'unreadable', detail: 'not a regular file (a symlink or special file, which a registry never writes)', path: file };
-          if (info.size > MAX_MANIFEST_BYTES) return { ok: false, error: 'too-large', detail: `${info.size} bytes`, path: file };
-          const bytes = await readFile(file);
+          await checkInside(file);
+          const bytes = await readRegularFile(file, MAX_MANIFEST_BYTES, { truncate: false });
           const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
           if (actual !== digest) return { ok: false, error: 'digest-mismatch', detail: `its content hashes to ${actual}`, path: file };
           return { ok: true, bytes, path: file };
         } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'EFBIG') return { ok: false, error: 'too-large', detail: (error as Error).message, path: file };
           return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
         }
       }),
@@ -84,8 +95,10 @@ export function createStorageReader(v2: string): StorageReader {
       once(blobs, digest, async () => {
         const file = abs(blobDataPath(digest));
         try {
+          // lstat: distribution writes regular files only; a symlink here could make us push any file on the host.
           const info = await lstat(file);
-          if (!info.isFile()) return { ok: false, error: 'unreadable', detail: 'not a regular file (a symlink or special file, which a registry never writes)', path: file };
+          if (!info.isFile()) return { ok: false, error: 'unreadable', detail: NOT_REGULAR, path: file };
+          await checkInside(file);
           return { ok: true, size: info.size, path: file };
         } catch (error) {
           return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
@@ -111,5 +124,7 @@ export function describeFsError(error: unknown): string {
   if (e?.code === 'ENOENT') return 'no such file';
   if (e?.code === 'EACCES') return 'permission denied';
   if (e?.code === 'EISDIR') return 'is a directory';
+  if (e?.code === 'ELOOP') return NOT_REGULAR;
+  if (e?.code === 'ENOTREG') return e.message === 'not a regular file' ? NOT_REGULAR : e.message;
   return e?.code ? `${e.code}: ${e.message.split(',')[0]}` : String(error);
 }
