@@ -80,6 +80,10 @@ export async function prepareExport(opts: ExportOptions, deps: { cwd: string; si
 export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportResult> {
   const reader = createStorageReader(ctx.storage.v2);
   const { counts, selector, store, opts } = ctx;
+  // Tags like sha256-<digest>.sig that a tags file left out wait until we know which digests were selected:
+  // signatures and attestations follow the image they belong to (Harbor lists them as accessories, not tags).
+  const deferred: Array<{ ref: TagRef; subject: string }> = [];
+  const selectedDigests = new Set<string>();
   async function* selected(): AsyncGenerator<TagRef> {
     const onUnreadable = (message: string) => {
       counts.unreadable.push(message);
@@ -89,13 +93,25 @@ export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportRe
       if (ctx.signal.aborted) return;
       counts.tags++;
       counts.present.add(layoutId(ref.repository, ref.tag));
-      if (selector.select(ref).selected) yield ref;
+      const verdict = selector.select(ref);
+      const subject = accessorySubject(ref.tag);
+      if (verdict.selected) yield ref;
+      else if (verdict.reason === 'not-listed' && subject) deferred.push({ ref, subject: `${ref.repository}@${subject}` });
       else counts.filteredOut++;
     }
   }
-  yield* mapConcurrent(selected(), FS_CONCURRENCY, async (ref): Promise<ExportResult> => {
+  const excludes = createSelector({ exclude: ctx.selection.exclude });
+  async function* followers(): AsyncGenerator<TagRef> {
+    for (const { ref, subject } of deferred) {
+      if (ctx.signal.aborted) return;
+      if (selectedDigests.has(subject) && excludes.select(ref).selected) yield ref;
+      else counts.filteredOut++;
+    }
+  }
+  const exportOne = async (ref: TagRef): Promise<ExportResult> => {
     const started = performance.now();
     const image = await resolveImage(reader, ref, { verifyBlobs: opts.verifyBlobs });
+    if (image.digest) selectedDigests.add(`${ref.repository}@${image.digest}`);
     if (image.problems.some((p) => p.code === 'manifest-deleted')) counts.present.delete(layoutId(ref.repository, ref.tag));
     const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag)) : undefined;
     const item = planExportItem(image, existing);
@@ -118,7 +134,15 @@ export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportRe
     image.files = [];
     ctx.emit({ kind: 'image:exported', result });
     return result;
-  });
+  };
+  yield* mapConcurrent(selected(), FS_CONCURRENCY, exportOne);
+  yield* mapConcurrent(followers(), FS_CONCURRENCY, exportOne);
+}
+
+/** The digest a cosign-style accessory tag (`sha256-<hex>.sig`, `.att`, `.sbom`, or bare) belongs to. */
+export function accessorySubject(tag: string): string | undefined {
+  const m = /^sha256-([a-f0-9]{64})(?:\.[A-Za-z0-9_-]+)?$/.exec(tag);
+  return m ? `sha256:${m[1]}` : undefined;
 }
 
 /** After the stream: prune (unless dry run), tags-file bookkeeping, totals. */

@@ -89,6 +89,21 @@ describe('list', () => {
   });
 });
 
+describe('accessories', () => {
+  it('a signature tag (sha256-<digest>.sig) follows its image into a tags-file selection, unless excluded', async () => {
+    const { storage, dir } = await copyFixture();
+    const app = expected.find((t) => idOf(t) === 'proj/team/app:1.0')!;
+    const sig = `proj/team/app:sha256-${app.digest!.slice(7)}.sig`;
+    const file = path.join(dir, 'one.tags');
+    await writeFile(file, 'proj/team/app:1.0\n');
+    const r = JSON.parse((await cli(['list', storage, '--json', '--tags-file', file])).stdout);
+    expect(r.images.map(idOf).sort()).toEqual(['proj/team/app:1.0', sig].sort());
+    expect(r.summary.filteredOut).toBe(expected.length - 2);
+    const ex = JSON.parse((await cli(['list', storage, '--json', '--tags-file', file, '--exclude', 'proj/team/app:sha256-*'])).stdout);
+    expect(ex.images.map(idOf)).toEqual(['proj/team/app:1.0']);
+  });
+});
+
 describe('blob verification', () => {
   it('catches a same-size corrupt layer only with --verify-blobs (sizes are always checked)', async () => {
     const { storage } = await copyFixture();
