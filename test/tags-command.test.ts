@@ -64,11 +64,14 @@ describe('tags against a real docker-registry (TLS + htpasswd)', () => {
   const EXPECTED = Object.entries(IMAGES).flatMap(([repo, tags]) => tags.map((t) => `${repo}:${t}`)).sort();
   let reg: TestRegistry;
   let authFile: { path: string; dispose(): Promise<void> };
+  /** The digest every tag points at: pushed with --preserve-digests, so that of manifest.json as written. */
+  let pushedDigest: string;
 
   beforeAll(async () => {
     reg = await startRegistry({ tls: true, auth: USER });
     authFile = await writeTempAuthFile(reg.host, USER);
     const image = await makeImageDir(path.join(await makeTempDir('tags-image'), 'img'));
+    pushedDigest = `sha256:${sha256(await readFile(path.join(image, 'manifest.json')))}`;
     // One repository at a time per push: parallel pushes into one repository can hit an HTTP 500 (§5.6).
     await Promise.all(
       Object.entries(IMAGES).map(async ([repo, tags]) => {
@@ -85,12 +88,27 @@ describe('tags against a real docker-registry (TLS + htpasswd)', () => {
   });
 
   const base = (): string[] => ['--from', reg.url, '--cert-dir', reg.certDir ?? '', '--page-size', '2'];
+  /** Manifest HEADs the registry has answered so far, from its access log. */
+  const manifestHeads = async (): Promise<number> =>
+    (await readFile(path.join(reg.dir, 'registry.log'), 'utf8')).split('\n').filter((l) => /method=HEAD/.test(l) && /uri="?\/v2\/.+\/manifests\//.test(l) && /response completed/.test(l)).length;
 
-  it('lists every repository:tag across catalog and tag pages, sorted', async () => {
+  it('lists every repository:tag across catalog and tag pages, sorted, without a request per tag', async () => {
+    const heads = await manifestHeads();
     const r = await cli([...base(), '--authfile', authFile.path]);
     expect(r.stderr).toBe('registry: 6 repositories, 12 tags\n');
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toBe(`${EXPECTED.join('\n')}\n`);
+    expect(await manifestHeads()).toBe(heads); // digests are for --format json only
+  });
+
+  it('--format json gives each tag the digest of the manifest pushed, one HEAD a tag', async () => {
+    const heads = await manifestHeads();
+    const r = await cli([...base(), '--authfile', authFile.path, '--format', 'json']);
+    expect(r.exitCode).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.images.map((i: { repository: string; tag: string }) => `${i.repository}:${i.tag}`)).toEqual(EXPECTED);
+    expect(doc.images.map((i: { digest?: string }) => i.digest)).toEqual(EXPECTED.map(() => pushedDigest));
+    expect(await manifestHeads()).toBe(heads + EXPECTED.length);
   });
 
   it('writes JSON atomically to --output, with credentials from the environment', async () => {
@@ -105,9 +123,9 @@ describe('tags against a real docker-registry (TLS + htpasswd)', () => {
       source: reg.url,
       kind: 'registry',
       images: [
-        { repository: 'team/app', tag: 'v1' },
-        { repository: 'team/app', tag: 'v2' },
-        { repository: 'team/tools/cli', tag: '0.1' },
+        { repository: 'team/app', tag: 'v1', digest: pushedDigest },
+        { repository: 'team/app', tag: 'v2', digest: pushedDigest },
+        { repository: 'team/tools/cli', tag: '0.1', digest: pushedDigest },
       ],
       summary: { repositories: 2, tags: 3 },
     });

@@ -32,7 +32,7 @@ export function tagsCommand(io: Io): Command {
     .requiredOption('--from <url>', 'registry to list: https://host[:port] (http:// for a plain-http registry)')
     .option('--project <name>', 'only this Harbor project / first name component (repeatable)', collect, [])
     .addOption(
-      new Option('--format <format>', 'output: repository:tag lines, or JSON (with digests and push times from Harbor)').choices(['tags', 'json']).default('tags'),
+      new Option('--format <format>', 'output: repository:tag lines, or JSON (with digests, and push times from Harbor)').choices(['tags', 'json']).default('tags'),
     )
     .option('--output <file>', 'write to this file (atomically) instead of standard output')
     .option('--authfile <file>', 'containers-auth.json with credentials for the host (default: REGISTRY_AUTH_FILE)')
@@ -96,7 +96,8 @@ async function listTags(io: Io, url: URL, opts: TagsOptions, credentials: Creden
   }
   const client = createRegistryClient({ host: url.host, insecure: url.protocol === 'http:', ...common });
   try {
-    return await listRegistryTags(client, opts.project);
+    // Digests cost one HEAD a tag: only the JSON format shows them.
+    return await listRegistryTags(client, opts.project, { digests: opts.format === 'json' });
   } finally {
     client.close();
   }

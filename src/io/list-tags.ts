@@ -80,15 +80,28 @@ async function namedProjects(api: HarborApi, names: readonly string[]): Promise<
   return found;
 }
 
+export interface RegistryListOptions {
+  /** HEAD every tag's manifest for its digest (one request a tag, LIST_CONCURRENCY at a time): only JSON shows it. */
+  digests?: boolean;
+}
+
 /** Lists a plain registry's tags through its catalog; `projects` keeps repositories under those first components. */
-export async function listRegistryTags(client: RegistryClient, projects: readonly string[]): Promise<TagListing> {
+export async function listRegistryTags(client: RegistryClient, projects: readonly string[], opts: RegistryListOptions = {}): Promise<TagListing> {
   await client.ping();
   const keep = (name: string): boolean => projects.length === 0 || projects.includes(name.split('/')[0] ?? '');
   const repositories = (await collect(client.catalog())).filter(keep);
   const perRepo = await mapLimited(repositories, async (repository) =>
     (await collect(client.tags(repository))).map((tag): ListedImage => ({ repository, tag })),
   );
-  return { kind: 'registry', images: sortImages(perRepo.flat()), repositories: repositories.length };
+  const images = perRepo.flat();
+  if (opts.digests) {
+    await mapLimited(images, async (image) => {
+      // undefined when the tag was deleted since it was listed: it stays listed, without a digest.
+      const head = await client.headManifest(image.repository, image.tag);
+      if (head) image.digest = head.digest;
+    });
+  }
+  return { kind: 'registry', images: sortImages(images), repositories: repositories.length };
 }
 
 /** Turns an unexpected answer (5xx, bad JSON) into a run-level error: the listing cannot be trusted. */
