@@ -172,6 +172,8 @@ interface PushContext {
 async function push(job: PushJob, c: PushContext): Promise<SyncResult> {
   const started = performance.now();
   const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
+  /** Attempts of the push once skopeo succeeded (0: nothing pushed yet). */
+  let pushed = 0;
   try {
     const project = await c.guard?.(job.project);
     if (project?.refusal) return done('failed', { reason: project.refusal });
@@ -194,12 +196,19 @@ async function push(job: PushJob, c: PushContext): Promise<SyncResult> {
       }
       return done('failed', { attempts, reason, command });
     }
+    pushed = attempts;
     const after = await c.conn.client.headManifest(job.targetRepository, job.tag);
     if (after?.digest !== job.digest) {
       return done('failed', { attempts, command, reason: `pushed, but the target has ${after?.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` });
     }
     return done('synced', { attempts });
   } catch (error) {
+    // An abort ends the pending project check or HEAD with the signal's reason ("interrupted by SIGTERM"):
+    // that is the run stopping, not this image failing.
+    if (c.signal.aborted) {
+      const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted while checking the target, before anything was pushed';
+      return done('canceled', { reason, attempts: pushed });
+    }
     return done('failed', { reason: (error as Error).message });
   }
 }

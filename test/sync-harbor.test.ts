@@ -29,7 +29,7 @@ describe('sync into Harbor projects (loopback Harbor front, no real Harbor)', ()
     fx = await copyFixture();
     work = await makeTempDir('rr-harbor-work');
     const ok = (await expectedTags()).filter((t) => t.status === 'ok');
-    const want = ['library/alpine-like:3.19', 'library/alpine-like:latest', 'mirror/library/alpine-like:3.19', 'proj/team/app:1.0', 'proj/a/app:1.0'];
+    const want = ['library/alpine-like:3.19', 'library/alpine-like:latest', 'mirror/library/alpine-like:3.19', 'proj/team/sub/deep/app:2.0', 'proj/a/app:1.0'];
     selected = ok.filter((t) => want.includes(idOf(t)));
     expect(selected.map(idOf).sort()).toEqual([...want].sort());
     tagsFile = await writeTagsFile(path.join(work, 'tags.txt'), selected);
@@ -115,5 +115,60 @@ describe('sync into Harbor projects (loopback Harbor front, no real Harbor)', ()
     expect(requests.filter((q) => /^\/v2\/mirror\//.test(q.url) && q.method !== 'GET' && q.method !== 'HEAD')).toEqual([]);
     const reg = { url: front.registry.url, tls: false };
     expect((await registryRequest(reg, '/v2/mirror/library/alpine-like/tags/list')).status).toBe(404);
+  });
+});
+
+describe('sync into Harbor as an account that may push but not read its projects (loopback Harbor front)', () => {
+  let front: HarborFront;
+  let fx: { dir: string; storage: string; v2: string };
+  let work: string;
+  let selected: ExpectedTag[];
+  const robot = { username: 'robot$rescue', password: 'Robot-Secret-42' };
+  const inProject = (p: string) => selected.filter((t) => t.repository.startsWith(`${p}/`));
+
+  beforeAll(async () => {
+    requireTool('skopeo');
+    requireTool('docker-registry');
+    // "library" is private: the robot gets 403 reading it, yet may push into it. "mirror" is a public proxy cache.
+    front = await startHarborFront({ projects: [{ name: 'library' }, { name: 'mirror', registryId: 1, public: true }], limitedUser: robot });
+    fx = await copyFixture();
+    work = await makeTempDir('rr-harbor-robot');
+    const ok = (await expectedTags()).filter((t) => t.status === 'ok');
+    const want = ['library/alpine-like:3.19', 'library/alpine-like:latest', 'mirror/library/alpine-like:3.19', 'proj/a/app:1.0'];
+    selected = ok.filter((t) => want.includes(idOf(t)));
+    expect(selected.map(idOf).sort()).toEqual([...want].sort());
+  });
+  afterAll(async () => {
+    await front?.stop();
+  });
+
+  it('a 403 on the project lookup does not refuse the push: the images are pushed and synced; missing and proxy projects are still refused', async () => {
+    const record = path.join(work, 'robot.jsonl');
+    const report = path.join(work, 'robot-report.json');
+    const tagsFile = await writeTagsFile(path.join(work, 'tags.txt'), selected);
+    const args = ['sync', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--skopeo', RECORD_BIN];
+    const r = await cli(args, { env: { REGISTRY_RESCUE_USERNAME: robot.username, REGISTRY_RESCUE_PASSWORD: robot.password, SKOPEO_RECORD_FILE: record } });
+    expect(r.exitCode, r.stderr + r.stdout).toBe(4); // proj and mirror still fail
+
+    // The lookup really was forbidden for this account.
+    const lookups = front.requests.filter((q) => q.method === 'GET' && q.url.startsWith('/api/v2.0/projects/library'));
+    expect(lookups.length).toBeGreaterThan(0);
+    for (const q of lookups) expect(q.status).toBe(403);
+
+    const images = byId(await readReport(report));
+    for (const t of inProject('library')) {
+      expect(images.get(idOf(t)), idOf(t)).toMatchObject({ status: 'synced', attempts: 1, digest: t.digest });
+      expect(images.get(idOf(t))?.reason, idOf(t)).toBeUndefined();
+      await expectSameImage(front.registry, fx.v2, t);
+    }
+    expect(images.get('proj/a/app:1.0')).toMatchObject({ status: 'failed', attempts: 0, reason: expect.stringMatching(/^Harbor project proj does not exist .*--create-projects/) });
+    expect(images.get('mirror/library/alpine-like:3.19')).toMatchObject({ status: 'failed', attempts: 0, reason: expect.stringMatching(/^Harbor project mirror is a proxy cache/) });
+    // skopeo ran for the library images only.
+    const pushedDirs = syncCalls(await readRecord(record)).map((a) => path.basename(a.at(-2) as string)).sort();
+    expect(pushedDirs).toEqual(inProject('library').map((t) => path.basename(idOf(t))).sort());
+    // Nothing scary about the unreadable project: no warning, no mention of it among the images needing attention.
+    expect(r.stderr).not.toMatch(/403|forbidden|not allowed|library/i);
+    expect(r.stdout).not.toMatch(/^ {2}\S+ +library\//m);
+    expect(r.stdout + r.stderr).not.toContain(robot.password);
   });
 });

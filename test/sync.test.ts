@@ -191,9 +191,38 @@ describe('sync into a plain-http registry', () => {
     expect(repos.filter((x) => x.startsWith('rescued/'))).toEqual(okRepos.map((x) => `rescued/dr/${x}`).sort());
   });
 
+  it('--concurrency 3 really pushes in parallel (pushes overlap), at most 3 at once and one per repository', async () => {
+    const dir = await makeTempDir('rr-parallel');
+    const ids = ['proj/a/app:1.0', 'proj/b/app:1.0', 'proj/team/app/debug:1.0', 'charts/mychart:0.2.0', 'multi/oci-index:1.0'];
+    const selected = ok.filter((t) => ids.includes(idOf(t)));
+    expect(selected.map(idOf).sort()).toEqual([...ids].sort());
+    expect(new Set(selected.map((t) => t.repository)).size).toBeGreaterThanOrEqual(3);
+    const tagsFile = await writeTagsFile(path.join(dir, 'tags.txt'), selected);
+    const details = path.join(dir, 'details.jsonl');
+    const report = path.join(dir, 'report.json');
+    // Each push holds its slot >= 300 ms before the real skopeo even starts: parallel pushes overlap for certain.
+    const r = await cli(['sync', fx.storage, '--to', `${reg.host}/parallel`, '--dest-tls-verify=false', '--tags-file', tagsFile, '--concurrency', '3', '--report', report, '--skopeo', RECORD_BIN], {
+      env: { SKOPEO_RECORD_DETAILS_FILE: details, SKOPEO_RECORD_DELAY_MS: '300' },
+    });
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    const calls = (await readDetails(details)).filter((c) => c.argv.includes('sync'));
+    expect(calls).toHaveLength(selected.length);
+    for (const c of calls) expect(c.end, JSON.stringify(c)).toBeGreaterThan(c.start);
+    const overall = maxOverlap(calls, () => 'all').get('all') ?? 0;
+    expect(overall, JSON.stringify(calls.map((c) => [c.start, c.end]))).toBeGreaterThanOrEqual(2);
+    expect(overall).toBeLessThanOrEqual(3);
+    for (const [repo, n] of maxOverlap(calls, (c) => targetRepositoryOf(c.argv))) expect(n, repo).toBe(1);
+    const images = byId(await readReport(report));
+    for (const t of selected) {
+      expect(images.get(idOf(t)), idOf(t)).toMatchObject({ status: 'synced', attempts: 1 });
+      await expectSameImage(reg, fx.v2, t, `parallel/${t.repository}`);
+    }
+  });
+
   it('retries a transient failure (the HTTP 500 race) and succeeds with attempts 2', async () => {
     const dir = await makeTempDir('rr-flaky');
-    const t = ok.find((x) => x.repository === 'proj/team/app' && x.tag === '1.0') as ExpectedTag;
+    // An image without a signature tag: those would follow it into the selection (and into skopeo calls).
+    const t = ok.find((x) => x.repository === 'proj/team/sub/deep/app' && x.tag === '2.0') as ExpectedTag;
     const one = await writeTagsFile(path.join(dir, 'one.txt'), [t]);
     const report = path.join(dir, 'report.json');
     const counter = path.join(dir, 'counter');
@@ -209,7 +238,8 @@ describe('sync into a plain-http registry', () => {
 
   it('does not retry a non-transient failure (unauthorized): attempts 1, exit 4', async () => {
     const dir = await makeTempDir('rr-flaky');
-    const t = ok.find((x) => x.repository === 'proj/team/app' && x.tag === '1.0') as ExpectedTag;
+    // An image without a signature tag: those would follow it into the selection (and into skopeo calls).
+    const t = ok.find((x) => x.repository === 'proj/team/sub/deep/app' && x.tag === '2.0') as ExpectedTag;
     const one = await writeTagsFile(path.join(dir, 'one.txt'), [t]);
     const report = path.join(dir, 'report.json');
     const counter = path.join(dir, 'counter');
@@ -225,7 +255,7 @@ describe('sync into a plain-http registry', () => {
     expect(image).toMatchObject({ status: 'failed', attempts: 1 });
     expect(image?.reason).toMatch(/^skopeo failed \(unauthorized\): .*unauthorized: authentication required/);
     expect(image?.command).toContain(' --preserve-digests ');
-    expect(r.stdout).toMatch(/^1 images need attention:\n {2}failed {3}proj\/team\/app:1\.0: skopeo failed \(unauthorized\)/m);
+    expect(r.stdout).toMatch(/^1 images need attention:\n {2}failed {3}proj\/team\/sub\/deep\/app:2\.0: skopeo failed \(unauthorized\)/m);
     expect((await getManifest(reg, `retry/auth/${t.repository}`, t.tag)).status).toBe(404);
   });
 

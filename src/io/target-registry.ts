@@ -7,7 +7,7 @@ import { PreflightError } from '../errors.js';
 import type { Credentials } from './credentials.js';
 import { createHarborApi, type HarborApi } from './harbor-api.js';
 import { createRegistryClient, type RegistryClient } from './registry-client.js';
-import { RegistryTlsError } from './registry-errors.js';
+import { RegistryAuthError, RegistryTlsError } from './registry-errors.js';
 
 /** HEAD and GET requests against the target; a stuck request must not stall a DR run forever. */
 export const TARGET_TIMEOUT_MS = 60_000;
@@ -18,6 +18,8 @@ export interface TargetConnection {
   insecure: boolean;
   /** Lazily created Harbor API client (same scheme, credentials and TLS settings). */
   harbor(): HarborApi;
+  /** The signal every request of this connection obeys (an abort ends them with its reason). */
+  readonly signal: AbortSignal;
   close(): void;
 }
 
@@ -62,6 +64,7 @@ export async function connectTarget(opts: ConnectOptions): Promise<TargetConnect
   return {
     client,
     insecure,
+    signal: opts.signal,
     harbor: () =>
       (harbor ??= createHarborApi({
         url: new URL(`${insecure ? 'http' : 'https'}://${opts.host}`),
@@ -79,20 +82,30 @@ export async function connectTarget(opts: ConnectOptions): Promise<TargetConnect
 }
 
 export interface ProjectState {
-  exists: boolean;
+  /** Undefined when the account may not read the project (401/403): whether it exists is unknown. */
+  exists: boolean | undefined;
   /** Why pushes into this project cannot work (proxy cache, creation refused). */
   refusal?: string;
 }
 
 /**
  * Per Harbor project, once: create it when asked (Harbor creates no project on push, harbor#6892) and
- * find proxy-cache projects, which refuse pushes.
+ * find proxy-cache projects, which refuse pushes. An account that may push but not read the project
+ * (a robot account without project-read permission: 401/403 on the lookup) is not refused: the state is
+ * unknown and the push goes ahead, skopeo says whether Harbor really refuses it.
+ * An abort of the connection's signal is rethrown, never turned into a refusal.
  */
 export function createProjectGuard(conn: TargetConnection, opts: { create: boolean }): (project: string) => Promise<ProjectState> {
   const memo = new Map<string, Promise<ProjectState>>();
   const check = async (project: string): Promise<ProjectState> => {
     const api = conn.harbor();
-    let found = await api.getProject(project);
+    let found: Awaited<ReturnType<HarborApi['getProject']>>;
+    try {
+      found = await api.getProject(project);
+    } catch (error) {
+      if (error instanceof RegistryAuthError) return { exists: undefined };
+      throw error;
+    }
     if (!found && opts.create) {
       await api.createProject(project, { public: false });
       found = await api.getProject(project);
@@ -113,7 +126,10 @@ export function createProjectGuard(conn: TargetConnection, opts: { create: boole
   return (project) => {
     let p = memo.get(project);
     if (!p) {
-      p = check(project).catch((error: Error) => ({ exists: false, refusal: `Harbor project ${project}: ${error.message}` }));
+      p = check(project).catch((error: Error) => {
+        if (conn.signal.aborted) throw error;
+        return { exists: false, refusal: `Harbor project ${project}: ${error.message}` };
+      });
       memo.set(project, p);
     }
     return p;

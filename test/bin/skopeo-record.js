@@ -7,6 +7,8 @@
 // skopeo has exited: { event: "end", at, pid, code }. Tests prove with it that the auth file skopeo got was
 // private (mode "600"), that no password travelled in the environment, and which pushes overlapped in time.
 // It never records a variable's value.
+// With SKOPEO_RECORD_DELAY_MS set, each `sync` call waits that long (after its start line) before running the real
+// skopeo: pushes that the caller runs in parallel then overlap for certain.
 import { appendFileSync, statSync } from 'node:fs';
 import { execRealSkopeo } from './real-skopeo.js';
 
@@ -36,6 +38,10 @@ if (details) {
   appendFileSync(details, `${JSON.stringify({ event: 'start', at: Date.now(), argv: args, pid: process.pid, authFiles, env })}\n`);
 }
 
-execRealSkopeo('skopeo-record', args, (code, signal) => {
-  if (details) appendFileSync(details, `${JSON.stringify({ event: 'end', at: Date.now(), pid: process.pid, code, signal })}\n`);
-});
+const run = () =>
+  execRealSkopeo('skopeo-record', args, (code, signal) => {
+    if (details) appendFileSync(details, `${JSON.stringify({ event: 'end', at: Date.now(), pid: process.pid, code, signal })}\n`);
+  });
+const delay = Number(process.env.SKOPEO_RECORD_DELAY_MS ?? 0);
+if (delay > 0 && args.includes('sync')) setTimeout(run, delay);
+else run();

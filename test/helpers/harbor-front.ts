@@ -11,8 +11,10 @@
  * - into a proxy-cache project `403 {"errors":[{"code":"DENIED","message":"can not push artifact to a proxy
  *   project: <project>"}]}` (harbor src/server/middleware/repoproxy/proxy.go).
  *
- * Simplification: `/v2/` takes HTTP Basic credentials (the fake Harbor admin) where Harbor hands out Bearer
- * tokens; both skopeo and registry-rescue speak both. Plain http only (use `--dest-tls-verify=false`).
+ * Simplification: `/v2/` takes HTTP Basic credentials (the fake Harbor admin, or the `limitedUser`) where Harbor
+ * hands out Bearer tokens; both skopeo and registry-rescue speak both. The `limitedUser` stands for a robot account
+ * with push rights but no project-read permission: it may push like the admin, while fake-harbor.ts answers its
+ * `GET /api/v2.0/projects/<private project>` with 403. Plain http only (use `--dest-tls-verify=false`).
  * Every request is recorded in order (method, path, and the body of API requests), never a password.
  */
 import http from 'node:http';
@@ -47,6 +49,8 @@ export interface HarborFrontOptions {
   projects: FakeProjectInput[];
   username?: string;
   password?: string;
+  /** A second account that may push but gets 403 when it reads a private project through the API. */
+  limitedUser?: { username: string; password: string };
 }
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
@@ -56,7 +60,7 @@ const UNAUTHORIZED = { errors: [{ code: 'UNAUTHORIZED', message: 'unauthorized: 
 export async function startHarborFront(opts: HarborFrontOptions): Promise<HarborFront> {
   const username = opts.username ?? 'admin';
   const password = opts.password ?? 'Harbor12345';
-  const harbor = await startFakeHarbor({ projects: opts.projects, username, password });
+  const harbor = await startFakeHarbor({ projects: opts.projects, username, password, ...(opts.limitedUser ? { limitedUser: opts.limitedUser } : {}) });
   let registry: TestRegistry;
   try {
     registry = await startRegistry();
@@ -64,7 +68,8 @@ export async function startHarborFront(opts: HarborFrontOptions): Promise<Harbor
     await harbor.stop();
     throw error;
   }
-  const expected = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  const accepted = new Set([basic(username, password), ...(opts.limitedUser ? [basic(opts.limitedUser.username, opts.limitedUser.password)] : [])]);
   const requests: FrontRequest[] = [];
 
   const server = http.createServer((req, res) => {
@@ -89,7 +94,7 @@ export async function startHarborFront(opts: HarborFrontOptions): Promise<Harbor
       return;
     }
     if (!pathname.startsWith('/v2')) return answer(404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] });
-    if (req.headers.authorization !== expected) return answer(401, UNAUTHORIZED, { 'www-authenticate': 'Basic realm="harbor-front"' });
+    if (!accepted.has(req.headers.authorization ?? '')) return answer(401, UNAUTHORIZED, { 'www-authenticate': 'Basic realm="harbor-front"' });
     const project = pathname.split('/')[2] ?? '';
     if (WRITE_METHODS.has(req.method ?? '') && project !== '' && project !== '_catalog') {
       const found = harbor.state.projects.find((p) => p.name === project);

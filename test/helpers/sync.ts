@@ -20,6 +20,8 @@ export const ACCEPT_ALL = [
 export const RECORD_BIN = path.join(ROOT, 'test/bin/skopeo-record.js');
 export const FLAKY_BIN = path.join(ROOT, 'test/bin/skopeo-flaky.js');
 export const OLD_BIN = path.join(ROOT, 'test/bin/skopeo-old.js');
+/** Answers `--version` like 1.9.3 and "succeeds" at every sync without pushing anything. */
+export const NOOP_BIN = path.join(ROOT, 'test/bin/skopeo-noop.js');
 
 export const sha256 = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
