@@ -4,7 +4,17 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const coreDir = path.join(import.meta.dirname, '../src/core');
-const FORBIDDEN = [/from 'node:fs/, /from 'node:child_process'/, /from 'execa'/, /from 'chalk'/, /\bprocess\./, /Date\.now\(\)/];
+const FORBIDDEN = [
+  /from ['"](node:)?fs/,
+  /from ['"](node:)?child_process['"]/,
+  /from ['"](node:)?(http|https|net)['"]/,
+  /from ['"]execa['"]/,
+  /from ['"]chalk['"]/,
+  /\bimport\(/,
+  /\bprocess\./,
+  /Date\.now\(\)/,
+  /new Date\(/,
+];
 
 describe('src/core purity', () => {
   const files = readdirSync(coreDir).filter((f) => f.endsWith('.ts'));
