@@ -54,7 +54,7 @@ echo "docker-registry (pid $registry_pid) listening on 127.0.0.1:$port"
 step "registry-rescue sync --to 127.0.0.1:$port --dest-tls-verify=false"
 expect4 rr sync "$work/storage" --out "$work/export" --to "127.0.0.1:$port" --dest-tls-verify=false --report "$work/report.json"
 
-step "registry-rescue sync again: nothing new, so nothing is pushed"
+step "registry-rescue sync again: what arrived is up to date (no skopeo started); the corrupt image fails again"
 expect4 rr sync "$work/storage" --out "$work/export" --to "127.0.0.1:$port" --dest-tls-verify=false
 
 step "registry-rescue verify --to 127.0.0.1:$port"
