@@ -136,7 +136,7 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
         return false;
       }
     };
-    const context: PushContext = { conn: conn as TargetConnection, opts, guard, signal, ensureSkopeo, skopeoEnv: { [ENV_PASSWORD]: undefined } };
+    const context: PushContext = { conn: conn as TargetConnection, opts, guard, signal, ensureSkopeo, skopeoEnv: { [ENV_PASSWORD]: undefined }, emit: deps.emit };
     const keyed = await runKeyed(jobs(), { concurrency: opts.concurrency, keyOf: (j) => j.targetRepository, signal }, (job) => push(job, context));
     if (stopped) throw stopped;
     for (const k of keyed) {
@@ -166,6 +166,7 @@ interface PushContext {
   /** Runs the skopeo preflight once; false when it failed (the run is then stopping). */
   ensureSkopeo: () => Promise<boolean>;
   skopeoEnv: Record<string, string | undefined>;
+  emit: Emit;
 }
 
 /** Pushes one image; every outcome is a SyncResult. */
@@ -180,7 +181,11 @@ async function push(job: PushJob, c: PushContext): Promise<SyncResult> {
     const before = await c.conn.client.headManifest(job.targetRepository, job.tag);
     if (before?.digest === job.digest) return done('up-to-date');
     if (!(await c.ensureSkopeo())) return done('canceled', { reason: 'skopeo cannot run' });
-    const { value: run, attempts } = await retryWithBackoff((_attempt) => runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: ITEM_TIMEOUT_MS, env: c.skopeoEnv }), {
+    const attempt = (n: number) => {
+      c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: n });
+      return runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: ITEM_TIMEOUT_MS, env: c.skopeoEnv });
+    };
+    const { value: run, attempts } = await retryWithBackoff(attempt, {
       retries: c.opts.retries,
       baseMs: RETRY_BASE_MS,
       signal: c.signal,

@@ -18,6 +18,8 @@ export interface ExportResult {
 export type ProgressEvent =
   | { kind: 'run:start'; command: string; storage: string; out?: string; dryRun: boolean }
   | { kind: 'image:exported'; result: ExportResult }
+  /** A skopeo process starts for an image (attempt 2+ are retries of a transient failure). */
+  | { kind: 'push:attempt'; id: string; target: string; attempt: number }
   | { kind: 'image:synced'; result: SyncResult }
   | { kind: 'prune:removed'; id: string }
   | { kind: 'warning'; message: string }

@@ -17,10 +17,14 @@ export interface ProgressRenderer {
 /** Picks the TTY or the plain-lines renderer (listr2's rule: live output only on a terminal). */
 export function createProgress(out: (text: string) => void, opts: { isTTY: boolean; quiet: boolean; now?: () => number }): ProgressRenderer {
   const now = opts.now ?? (() => Date.now());
-  const counts = { done: 0, broken: 0, failed: 0 };
+  const counts = { done: 0, broken: 0, failed: 0, pushing: 0, synced: 0, upToDate: 0 };
+  let pushes = false;
   let last = 0;
   let live = false;
-  const line = () => `${counts.done} images checked, ${counts.broken} broken, ${counts.failed} failed`;
+  const line = () =>
+    `${counts.done} images checked, ${counts.broken} broken` +
+    (pushes ? `, ${counts.pushing} pushing, ${counts.synced} synced, ${counts.upToDate} up to date` : '') +
+    `, ${counts.failed} failed`;
   const stamp = () => new Date(now()).toISOString();
   const handlers: { [K in ProgressEvent['kind']]: (e: Extract<ProgressEvent, { kind: K }>) => void } = {
     'run:start': (e) => {
@@ -32,8 +36,20 @@ export function createProgress(out: (text: string) => void, opts: { isTTY: boole
       if (e.result.outcome === 'failed') counts.failed++;
       tick();
     },
+    'push:attempt': (e) => {
+      pushes = true;
+      if (e.attempt === 1) counts.pushing++;
+      else if (!opts.isTTY && !opts.quiet) out(`${stamp()} retrying ${e.id} -> ${e.target} (attempt ${e.attempt})\n`);
+      tick();
+    },
     'image:synced': (e) => {
-      if (e.result.status === 'failed') counts.failed++;
+      pushes = true;
+      const { status, attempts } = e.result;
+      if (attempts > 0) counts.pushing--;
+      if (status === 'failed') counts.failed++;
+      else if (status === 'synced') counts.synced++;
+      else if (status === 'up-to-date') counts.upToDate++;
+      tick();
     },
     'prune:removed': () => {},
     warning: (e) => {
