@@ -3,9 +3,9 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { EXIT, UsageError } from '../errors.js';
 import type { Io } from '../io/io.js';
-import { writeFileAtomic } from '../io/write-atomic.js';
+import { writeFileAtomicWith } from '../io/write-atomic.js';
 import { createProgress } from '../report/progress.js';
-import { renderSyncLine, renderSyncReport, renderSyncSummary } from '../report/render-sync.js';
+import { renderSyncLine, renderSyncSummary, writeSyncReport } from '../report/render-sync.js';
 import { DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, exitCodeForSync, runSync } from '../run-sync.js';
 import { addLinkOption, addSelectionOptions, parseBool, positiveInt, type SelectionFlags } from './shared.js';
 
@@ -110,12 +110,12 @@ Examples:
     );
     progress.event({ kind: 'run:done', ms: run.summary.ms });
     progress.close();
-    const report = renderSyncReport({
+    const doc = {
       command: 'sync', storage: run.storage, target: flags.to, out: run.out, dryRun: flags.dryRun === true,
       startedAt, finishedAt: new Date().toISOString(), results: run.results, summary: run.summary, selection: run.exportSummary,
-    });
-    if (flags.report) await writeFileAtomic(path.resolve(io.cwd, flags.report), report);
-    if (flags.json) io.stdout(report);
+    };
+    if (flags.report) writeFileAtomicWith(path.resolve(io.cwd, flags.report), (write) => writeSyncReport(write, doc));
+    if (flags.json) writeSyncReport(io.stdout, doc);
     else io.stdout(renderSyncSummary(run.results, run.summary, { dryRun: flags.dryRun === true, target: flags.to, selection: run.exportSummary }));
     io.setExitCode(run.exportSummary.unreadable.length > 0 ? EXIT.partial : exitCodeForSync(run.summary));
   });

@@ -2,7 +2,9 @@
 import { Command } from 'commander';
 import { EXIT } from '../errors.js';
 import type { Io } from '../io/io.js';
+import { writeJsonDocument } from '../report/json-stream.js';
 import { createProgress } from '../report/progress.js';
+import { REPORT_VERSION } from '../report/render-sync.js';
 import { runVerify, type VerifyResult } from '../run-verify.js';
 import { addSelectionOptions, type SelectionFlags } from './shared.js';
 import { addTargetOptions } from './sync.js';
@@ -36,6 +38,7 @@ Examples:
   return command.action(async (storage: string, flags: VerifyFlags) => {
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
     const started = performance.now();
+    const startedAt = new Date().toISOString();
     const run = await runVerify(
       {
         storage, to: flags.to, tagsFile: flags.tagsFile, exclude: flags.exclude, verifyBlobs: flags.verifyBlobs, destTlsVerify: flags.destTlsVerify,
@@ -49,7 +52,9 @@ Examples:
     progress.close();
     const c = run.counts;
     if (flags.json) {
-      io.stdout(`${JSON.stringify({ storage: run.storage, target: flags.to, images: run.results, summary: { ...c, selected: run.results.length, unreadable: run.exportSummary.unreadable } }, null, 2)}\n`);
+      writeJsonDocument(io.stdout, { version: REPORT_VERSION, command: 'verify', storage: run.storage, target: flags.to, startedAt, finishedAt: new Date().toISOString() }, 'images', run.results, {
+        summary: { ...c, selected: run.results.length, unreadable: run.exportSummary.unreadable },
+      });
     } else {
       const lines = run.results.filter((r) => flags.verbose || (r.status !== 'ok' && !(r.status === 'skipped' && !r.reason))).map(renderLine);
       io.stdout(lines.join(''));

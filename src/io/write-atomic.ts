@@ -1,5 +1,6 @@
 /** Writes a file so that readers see the old content or the new, never half of it. */
 import { randomUUID } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -11,6 +12,25 @@ export async function writeFileAtomic(file: string, content: string, mode = 0o64
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Like writeFileAtomic, for a document produced piece by piece (a report of 500k images). */
+export function writeFileAtomicWith(file: string, produce: (write: (text: string) => void) => void, mode = 0o644): void {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'wx', mode);
+    const handle = fd;
+    produce((text) => void writeSync(handle, text));
+    fsyncSync(handle);
+    closeSync(handle);
+    fd = undefined;
+    renameSync(temp, file);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temp, { force: true });
     throw error;
   }
 }

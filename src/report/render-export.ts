@@ -1,5 +1,6 @@
 /** Renders list/export results for people (text) and machines (JSON). */
 import chalk from 'chalk';
+import { writeJsonDocument } from './json-stream.js';
 import type { ExportResult } from '../core/events.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { ResolvedImage } from '../core/types.js';
@@ -26,16 +27,10 @@ export function imageJson(result: ExportResult, out?: string) {
   };
 }
 
-/**
- * The whole run as one JSON document `{ ...extra, images, summary }`, written image by image so that
- * 500k tags never become one giant string.
- */
+/** The whole run as one JSON document `{ ...extra, images, summary }`, written image by image. */
 export function writeJson(write: (text: string) => void, results: ExportResult[], summary: ExportSummary, extra: Record<string, unknown>): void {
   const out = typeof extra.out === 'string' ? extra.out : undefined;
-  const head = JSON.stringify(extra, null, 2);
-  write(`${head.slice(0, -2)}${head.length > 2 ? ',\n' : '\n'}  "images": [`);
-  results.forEach((r, i) => write(`${i === 0 ? '\n' : ',\n'}    ${JSON.stringify(imageJson(r, out), null, 2).replaceAll('\n', '\n    ')}`));
-  write(`${results.length > 0 ? '\n  ' : ''}],\n  "summary": ${JSON.stringify(summary, null, 2).replaceAll('\n', '\n  ')}\n}\n`);
+  writeJsonDocument(write, extra, 'images', results.map((r) => imageJson(r, out)), { summary });
 }
 
 /** `image`, `index linux/amd64,linux/arm64`, `artifact application/vnd.cncf.helm.config.v1+json`. */

@@ -1,6 +1,7 @@
 /** Renders sync and verify results for people and machines. */
 import type { SyncResult, SyncSummary } from '../core/sync-plan.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
+import { writeJsonDocument } from './json-stream.js';
 import { selectionLines } from './render-export.js';
 
 export const REPORT_VERSION = 1;
@@ -37,11 +38,19 @@ export function renderSyncSummary(results: SyncResult[], s: SyncSummary, opts: {
   return `${lines.join('\n')}\n`;
 }
 
-/** The --report document: per image source, target, digest, status, reason, attempts, duration. */
-export function renderSyncReport(doc: {
-  command: string; storage: string; target: string; out: string; dryRun: boolean; startedAt: string; finishedAt: string;
-  results: SyncResult[]; summary: SyncSummary; selection: Pick<ExportSummary, 'tags' | 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries' | 'unreadable'>;
-}): string {
-  const { results, selection, ...rest } = doc;
-  return `${JSON.stringify({ version: REPORT_VERSION, ...rest, selection: { tagsInStorage: selection.tags, filteredOut: selection.filteredOut, missingFromStorage: selection.missingFromStorage, unmatchedEntries: selection.unmatchedEntries, unreadable: selection.unreadable }, images: results }, null, 2)}\n`;
+/** The --report document, written piece by piece: per image source, target, digest, status, reason, attempts, duration. */
+export function writeSyncReport(
+  write: (text: string) => void,
+  doc: {
+    command: string; storage: string; target: string; out: string; dryRun: boolean; startedAt: string; finishedAt: string;
+    results: SyncResult[]; summary: SyncSummary; selection: Pick<ExportSummary, 'tags' | 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries' | 'unreadable'>;
+  },
+): void {
+  const { results, selection, summary, ...rest } = doc;
+  const head = {
+    version: REPORT_VERSION,
+    ...rest,
+    selection: { tagsInStorage: selection.tags, filteredOut: selection.filteredOut, missingFromStorage: selection.missingFromStorage, unmatchedEntries: selection.unmatchedEntries, unreadable: selection.unreadable },
+  };
+  writeJsonDocument(write, head, 'images', results, { summary });
 }
