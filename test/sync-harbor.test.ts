@@ -2,16 +2,70 @@
  * `sync` into Harbor projects. NO REAL HARBOR IS USED: test/helpers/harbor-front.ts is a loopback server that
  * follows Harbor's API v2.0 contract (goharbor/harbor api/v2.0/swagger.yaml: systeminfo, projects HEAD/GET/POST,
  * proxy-cache projects with registry_id) through fake-harbor.ts, and reverse-proxies `/v2/` to a real
- * docker-registry while refusing pushes as Harbor does: 401 "unauthorized: authentication required" into a
- * project that does not exist, 403 DENIED "can not push artifact to a proxy project: <p>" into a proxy cache
- * (storage-and-skopeo.md §3.3). skopeo 1.9.3 is real (behind test/bin/skopeo-record.js).
+ * docker-registry behind Harbor's token flow (401 + `WWW-Authenticate: Bearer realm=…/service/token,
+ * service="harbor-registry",scope=…`, tokens from `GET /service/token` for Basic credentials, Bearer on `/v2/`),
+ * refusing pushes as Harbor does: 401 "unauthorized: authentication required" into a project that does not exist,
+ * 403 DENIED "can not push artifact to a proxy project: <p>" into a proxy cache (storage-and-skopeo.md §3.3).
+ * skopeo 1.9.3 is real (behind test/bin/skopeo-record.js); it and our client both go through the token flow.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
-import { startHarborFront, type HarborFront } from './helpers/harbor-front.js';
+import { startHarborFront, type FrontRequest, type HarborFront } from './helpers/harbor-front.js';
 import { makeTempDir, registryRequest, requireTool } from './helpers/registry.js';
 import { byId, expectSameImage, idOf, readRecord, readReport, RECORD_BIN, syncCalls, writeTagsFile } from './helpers/sync.js';
+
+type Creds = { username: string; password: string };
+
+/** GET /service/token on the front: with `creds` as Basic credentials, anonymous without. */
+async function requestToken(front: HarborFront, scopes: string[], creds?: Creds) {
+  const q = new URLSearchParams({ service: 'harbor-registry' });
+  for (const s of scopes) q.append('scope', s);
+  const reg = { url: front.url, tls: false, ...(creds ? { username: creds.username, password: creds.password } : {}) };
+  const res = await registryRequest(reg, `/service/token?${q}`, { auth: creds !== undefined });
+  return { status: res.status, body: res.status === 200 ? (JSON.parse(res.body.toString()) as Record<string, unknown>) : {} };
+}
+
+/** A token value for `scopes`, or a failed expectation. */
+async function tokenFor(front: HarborFront, scopes: string[], creds?: Creds): Promise<string> {
+  const r = await requestToken(front, scopes, creds);
+  expect(r.status).toBe(200);
+  return r.body.token as string;
+}
+
+/** One request to the front's `/v2/…` carrying `Authorization: Bearer <token>` (or nothing). */
+function v2(front: HarborFront, pathname: string, method = 'GET', token?: string) {
+  return registryRequest({ url: front.url, tls: false }, pathname, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
+
+const isSkopeo = (q: FrontRequest): boolean => /^skopeo\//.test(q.userAgent ?? '');
+const isV2 = (q: FrontRequest): boolean => q.url.startsWith('/v2');
+const isTokenRequest = (q: FrontRequest): boolean => q.url.startsWith('/service/token');
+const BEARER_CHALLENGE = /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/service\/token",service="harbor-registry"/;
+
+/**
+ * Asserts that in `requests` (one sync run) both skopeo and our client went through the token flow: they asked
+ * /service/token as `user`, every /v2 request carried a Bearer token (never Basic) or was refused 401 with a Bearer
+ * challenge, and each did some /v2 requests with a token.
+ */
+function expectTokenFlow(front: HarborFront, requests: FrontRequest[], user: string): void {
+  for (const who of [isSkopeo, (q: FrontRequest) => !isSkopeo(q)]) {
+    const mine = requests.filter(who);
+    const tokenRequests = mine.filter(isTokenRequest);
+    expect(tokenRequests.length, who === isSkopeo ? 'skopeo token requests' : 'our token requests').toBeGreaterThan(0);
+    for (const q of tokenRequests) expect(q).toMatchObject({ method: 'GET', auth: 'basic', status: 200 });
+    expect(mine.filter((q) => isV2(q) && q.auth === 'bearer' && q.status !== 401).length).toBeGreaterThan(0);
+  }
+  for (const q of requests.filter(isV2)) {
+    expect(q.auth, `${q.method} ${q.url}`).not.toBe('basic');
+    if (q.auth !== 'bearer') {
+      expect(q.status, `${q.method} ${q.url}`).toBe(401);
+      expect(q.challenge, `${q.method} ${q.url}`).toMatch(BEARER_CHALLENGE);
+    } else {
+      expect(front.tokens[(q.tokenId ?? 0) - 1]?.user, `${q.method} ${q.url}`).toBe(user);
+    }
+  }
+}
 
 describe('sync into Harbor projects (loopback Harbor front, no real Harbor)', () => {
   let front: HarborFront;
@@ -48,12 +102,59 @@ describe('sync into Harbor projects (loopback Harbor front, no real Harbor)', ()
   /** Which layout dirs skopeo was asked to push (the last-but-one argv word). */
   const pushed = (argvs: string[][]) => syncCalls(argvs).map((a) => path.basename(a.at(-2) as string)).sort();
 
+  it('the front speaks Harbor\'s token flow', async () => {
+    const admin = { username: front.username, password: front.password };
+    const realm = `realm="${front.url}/service/token",service="harbor-registry"`;
+    const ping = await v2(front, '/v2/');
+    expect(ping.status).toBe(401);
+    expect(ping.headers['www-authenticate']).toBe(`Bearer ${realm}`);
+    const read = await v2(front, '/v2/library/x/manifests/1');
+    expect(read.headers['www-authenticate']).toBe(`Bearer ${realm},scope="repository:library/x:pull"`);
+    const write = await v2(front, '/v2/library/x/blobs/uploads/', 'POST');
+    expect(write.headers['www-authenticate']).toBe(`Bearer ${realm},scope="repository:library/x:pull,push"`);
+    // Basic credentials are not taken on /v2/: a token is needed.
+    const basic = await registryRequest({ url: front.url, tls: false, ...admin }, '/v2/', { auth: true });
+    expect(basic.status).toBe(401);
+    expect(basic.headers['www-authenticate']).toBe(`Bearer ${realm}`);
+
+    const issued = await requestToken(front, ['repository:library/x:pull,push'], admin);
+    expect(issued.status).toBe(200);
+    expect(issued.body).toEqual({ token: expect.any(String), access_token: issued.body.token, expires_in: 1800, issued_at: expect.any(String) });
+    expect(new Date(issued.body.issued_at as string).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect(front.tokens.at(-1)).toMatchObject({ user: 'admin', granted: { 'repository:library/x': ['pull', 'push'] } });
+    const token = issued.body.token as string;
+    expect((await v2(front, '/v2/', 'GET', token)).status).toBe(200);
+    expect((await v2(front, '/v2/library/x/tags/list', 'GET', token)).status).toBe(404); // past the front: unknown to the registry
+    // Out of the token's scope, or an unknown token.
+    const other = await v2(front, '/v2/library/y/tags/list', 'GET', token);
+    expect(other.status).toBe(401);
+    expect(other.headers['www-authenticate']).toBe(`Bearer ${realm},scope="repository:library/y:pull",error="insufficient_scope"`);
+    const bogus = await v2(front, '/v2/', 'GET', 'not-a-token');
+    expect(bogus.headers['www-authenticate']).toBe(`Bearer ${realm},error="invalid_token"`);
+    // Pull only: no push.
+    const pullOnly = await tokenFor(front, ['repository:library/x:pull'], admin);
+    expect((await v2(front, '/v2/library/x/blobs/uploads/', 'POST', pullOnly)).status).toBe(401);
+
+    // Wrong credentials at the token endpoint: 401 (no anonymous fallback there).
+    expect((await requestToken(front, ['repository:library/x:pull'], { username: 'admin', password: 'wrong' })).status).toBe(401);
+    // Anonymous tokens: pull on public projects only, never push.
+    const anonymous = await requestToken(front, ['repository:mirror/x:pull,push', 'repository:library/x:pull,push']);
+    expect(anonymous.status).toBe(200);
+    expect(front.tokens.at(-1)).toMatchObject({ granted: { 'repository:mirror/x': ['pull'] } });
+    expect(front.tokens.at(-1)?.user).toBeUndefined();
+    const anon = anonymous.body.token as string;
+    expect((await v2(front, '/v2/mirror/x/tags/list', 'GET', anon)).status).toBe(404);
+    expect((await v2(front, '/v2/mirror/x/blobs/uploads/', 'POST', anon)).status).toBe(401);
+    expect((await v2(front, '/v2/library/x/tags/list', 'GET', anon)).status).toBe(401);
+  });
+
   it('the front refuses pushes the way Harbor does', async () => {
-    const reg = { url: front.url, tls: false, username: front.username, password: front.password };
-    const missing = await registryRequest(reg, '/v2/proj/x/blobs/uploads/', { method: 'POST', auth: true });
+    const admin = { username: front.username, password: front.password };
+    const reg = { url: front.url, tls: false, ...admin };
+    const missing = await v2(front, '/v2/proj/x/blobs/uploads/', 'POST', await tokenFor(front, ['repository:proj/x:pull,push'], admin));
     expect(missing.status).toBe(401);
     expect(JSON.parse(missing.body.toString())).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'unauthorized: authentication required' }] });
-    const proxy = await registryRequest(reg, '/v2/mirror/x/blobs/uploads/', { method: 'POST', auth: true });
+    const proxy = await v2(front, '/v2/mirror/x/blobs/uploads/', 'POST', await tokenFor(front, ['repository:mirror/x:pull,push'], admin));
     expect(proxy.status).toBe(403);
     expect(JSON.parse(proxy.body.toString())).toEqual({ errors: [{ code: 'DENIED', message: 'can not push artifact to a proxy project: mirror' }] });
     const info = await registryRequest(reg, '/api/v2.0/systeminfo', { auth: true });
@@ -84,6 +185,17 @@ describe('sync into Harbor projects (loopback Harbor front, no real Harbor)', ()
     expect(front.harbor.state.created).toEqual([]);
     const writes = front.requests.slice(mark).filter((q) => q.method !== 'GET' && q.method !== 'HEAD' && /^\/v2\/(proj|mirror)\//.test(q.url));
     expect(writes).toEqual([]);
+
+    // Both skopeo and our client went through Harbor's token flow; the pushes carried tokens granting push.
+    const requests = front.requests.slice(mark);
+    expectTokenFlow(front, requests, front.username);
+    const pushes = requests.filter((q) => isV2(q) && ['POST', 'PUT', 'PATCH'].includes(q.method));
+    expect(pushes.length).toBeGreaterThan(0);
+    for (const q of pushes) {
+      expect(isSkopeo(q), q.url).toBe(true);
+      expect(q.auth, q.url).toBe('bearer');
+      expect(front.tokens[(q.tokenId ?? 0) - 1]?.granted['repository:library/alpine-like'], q.url).toContain('push');
+    }
   });
 
   it('with --create-projects: the project is created (private) before its first push; the proxy cache is still refused', async () => {
@@ -115,6 +227,7 @@ describe('sync into Harbor projects (loopback Harbor front, no real Harbor)', ()
     expect(requests.filter((q) => /^\/v2\/mirror\//.test(q.url) && q.method !== 'GET' && q.method !== 'HEAD')).toEqual([]);
     const reg = { url: front.registry.url, tls: false };
     expect((await registryRequest(reg, '/v2/mirror/library/alpine-like/tags/list')).status).toBe(404);
+    expectTokenFlow(front, requests, front.username);
   });
 });
 
@@ -170,5 +283,89 @@ describe('sync into Harbor as an account that may push but not read its projects
     expect(r.stderr).not.toMatch(/403|forbidden|not allowed|library/i);
     expect(r.stdout).not.toMatch(/^ {2}\S+ +library\//m);
     expect(r.stdout + r.stderr).not.toContain(robot.password);
+    // The robot went through the token flow; its tokens granted the pushes into library.
+    expectTokenFlow(front, front.requests, robot.username);
+    const pushes = front.requests.filter((q) => isV2(q) && q.method === 'PUT' && q.url.includes('/manifests/'));
+    expect(pushes.map((q) => q.url).sort()).toEqual(inProject('library').map((t) => `/v2/${t.repository}/manifests/${t.tag}`).sort());
+    for (const q of pushes) expect(front.tokens[(q.tokenId ?? 0) - 1]).toMatchObject({ user: robot.username, granted: { 'repository:library/alpine-like': expect.arrayContaining(['push']) } });
+  });
+});
+
+describe('sync into Harbor while tokens expire quickly (loopback Harbor front)', () => {
+  // The token answers say `expires_in: 10`; the front honours each token for 1.5 s only. Our client keeps a token
+  // for 5 s (expires_in minus its margin), skopeo for at least 60 s (containers/image's minimum), and skopeo waits
+  // 2.5 s before each push (SKOPEO_RECORD_DELAY_MS). So the token our client got for the HEAD before a push is dead
+  // by the HEAD that verifies it: the front answers 401 error="invalid_token" with a fresh Bearer challenge, and our
+  // client must fetch a new token and retry. Each skopeo process fetches its own tokens and is done long before
+  // they die (it has no retry after a 401). With an honest short lifetime our client would drop its tokens itself
+  // before the front does, and the front's refusal would never be met.
+  const LIFETIME_MS = 1500;
+  let front: HarborFront;
+  let fx: { dir: string; storage: string; v2: string };
+  let work: string;
+  let selected: ExpectedTag[];
+
+  beforeAll(async () => {
+    requireTool('skopeo');
+    requireTool('docker-registry');
+    front = await startHarborFront({ projects: [{ name: 'library' }, { name: 'proj' }], tokenTtlSeconds: 10, tokenLifetimeMs: LIFETIME_MS });
+    fx = await copyFixture();
+    work = await makeTempDir('rr-harbor-expiry');
+    const ok = (await expectedTags()).filter((t) => t.status === 'ok');
+    const want = ['library/alpine-like:3.19', 'library/alpine-like:latest', 'proj/team/sub/deep/app:2.0', 'proj/a/app:1.0'];
+    selected = ok.filter((t) => want.includes(idOf(t)));
+    expect(selected.map(idOf).sort()).toEqual([...want].sort());
+  });
+  afterAll(async () => {
+    await front?.stop();
+  });
+
+  it('an expired token gets 401 with a fresh challenge; our client fetches a new one, skopeo one per process; every image is synced', async () => {
+    const admin = { username: front.username, password: front.password };
+    const token = await tokenFor(front, ['repository:library/x:pull'], admin);
+    expect((await v2(front, '/v2/library/x/tags/list', 'GET', token)).status).toBe(404); // valid: past the front
+    await new Promise((resolve) => setTimeout(resolve, LIFETIME_MS + 100));
+    const late = await v2(front, '/v2/library/x/tags/list', 'GET', token);
+    expect(late.status).toBe(401);
+    expect(late.headers['www-authenticate']).toBe(`Bearer realm="${front.url}/service/token",service="harbor-registry",scope="repository:library/x:pull",error="invalid_token"`);
+
+    const mark = front.requests.length;
+    const record = path.join(work, 'expiry.jsonl');
+    const report = path.join(work, 'expiry-report.json');
+    const tagsFile = await writeTagsFile(path.join(work, 'tags.txt'), selected);
+    const args = ['sync', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--skopeo', RECORD_BIN];
+    const env = { REGISTRY_RESCUE_USERNAME: admin.username, REGISTRY_RESCUE_PASSWORD: admin.password, SKOPEO_RECORD_FILE: record, SKOPEO_RECORD_DELAY_MS: '2500' };
+    const r = await cli(args, { env });
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    const images = byId(await readReport(report));
+    for (const t of selected) {
+      expect(images.get(idOf(t)), idOf(t)).toMatchObject({ status: 'synced', attempts: 1, digest: t.digest });
+      await expectSameImage(front.registry, fx.v2, t);
+    }
+    const requests = front.requests.slice(mark);
+    expectTokenFlow(front, requests, admin.username);
+
+    // Our client met dead tokens, and each time fetched a new one and repeated the request with it.
+    const ours = requests.filter((q) => !isSkopeo(q));
+    const dead = ours.filter((q) => isV2(q) && q.auth === 'bearer' && q.status === 401);
+    expect(dead.length).toBeGreaterThan(0);
+    for (const q of dead) {
+      const used = front.tokens[(q.tokenId ?? 0) - 1];
+      expect(used?.expiresAt, q.url).toBeLessThanOrEqual(q.at);
+      expect(q.challenge, q.url).toMatch(BEARER_CHALLENGE);
+      expect(q.challenge, q.url).toContain('error="invalid_token"');
+      const retry = ours.slice(ours.indexOf(q) + 1).find((x) => x.method === q.method && x.url === q.url);
+      expect(retry, q.url).toMatchObject({ auth: 'bearer' });
+      expect(retry?.status, q.url).not.toBe(401);
+      const fresh = front.tokens[(retry?.tokenId ?? 0) - 1];
+      expect(fresh?.issuedAt, q.url).toBeGreaterThanOrEqual(q.at);
+      expect(ours.some((x) => isTokenRequest(x) && x.issued === fresh?.id), q.url).toBe(true);
+    }
+    // skopeo: every process got its own tokens and never held a dead one.
+    const syncs = syncCalls(await readRecord(record));
+    expect(syncs).toHaveLength(selected.length);
+    const skopeoTokens = new Set(requests.filter((q) => isSkopeo(q) && isTokenRequest(q)).map((q) => q.issued));
+    expect(skopeoTokens.size).toBeGreaterThanOrEqual(syncs.length);
+    expect(requests.filter((q) => isSkopeo(q) && q.auth === 'bearer' && q.status === 401)).toEqual([]);
   });
 });

@@ -2,8 +2,28 @@
  * A loopback "Harbor front" for sync tests. THERE IS NO REAL HARBOR HERE. This node:http server on 127.0.0.1
  * follows Harbor's API v2.0 contract (goharbor/harbor api/v2.0/swagger.yaml) by forwarding `/api/v2.0/…` to
  * fake-harbor.ts (systeminfo; projects HEAD/GET/POST; proxy-cache projects carry `registry_id`), whose live
- * project state it shares, and reverse-proxies `/v2/…` to a real docker-registry (Distribution 2.8) started
- * behind it, acting as Harbor does on pushes (storage-and-skopeo.md §3.3):
+ * project state it shares, and reverse-proxies `/v2/…` to a real docker-registry (Distribution 2.8, no auth of its
+ * own) started behind it, guarding it the way Harbor does.
+ *
+ * Authentication follows Harbor's token flow (Distribution token auth, distribution/docs/spec/auth/token.md; Harbor
+ * src/server/middleware/v2auth and src/core/service/token):
+ *
+ * - a `/v2/…` request without a valid `Authorization: Bearer <token>` is answered `401` with
+ *   `WWW-Authenticate: Bearer realm="http://<front>/service/token",service="harbor-registry"` plus, for a repository,
+ *   `scope="repository:<name>:pull"` (GET/HEAD) or `"repository:<name>:pull,push"` (POST/PUT/PATCH) or
+ *   `"repository:<name>:delete"` (DELETE), as Harbor's v2auth builds it. Basic credentials on `/v2/` are refused
+ *   the same way (real Harbor would take them; here they must never be needed). An unknown or expired token adds
+ *   `error="invalid_token"`, a token lacking the access `error="insufficient_scope"` (Distribution's wording);
+ * - `GET /service/token?service=harbor-registry&scope=…` issues opaque random tokens (not JWTs) answering
+ *   `{"token","access_token","expires_in","issued_at"}`. Basic credentials of the admin or the `limitedUser` get
+ *   every action they ask for (pull, push, delete; `registry:catalog:*` for the admin only); no credentials get an
+ *   anonymous token with `pull` on public projects only; wrong credentials get 401. Which user and which granted
+ *   scopes each token carries is remembered (`tokens`); a token lives `tokenTtlSeconds` (the `expires_in` it
+ *   advertises, 1800 like Harbor's default) unless `tokenLifetimeMs` makes the front drop it sooner. A mount
+ *   (`POST …/blobs/uploads/?mount=…&from=<repo>`) also needs pull on `<repo>`, as in Distribution.
+ *   Simplification: grants do not depend on whether the project exists; the refusals below happen per request.
+ *
+ * Harbor's refusals on pushes (storage-and-skopeo.md §3.3), after the token check:
  *
  * - a push (POST/PUT/PATCH under `/v2/<project>/…`) into a project that does not exist is answered
  *   `401 {"errors":[{"code":"UNAUTHORIZED","message":"unauthorized: authentication required"}]}`
@@ -11,12 +31,14 @@
  * - into a proxy-cache project `403 {"errors":[{"code":"DENIED","message":"can not push artifact to a proxy
  *   project: <project>"}]}` (harbor src/server/middleware/repoproxy/proxy.go).
  *
- * Simplification: `/v2/` takes HTTP Basic credentials (the fake Harbor admin, or the `limitedUser`) where Harbor
- * hands out Bearer tokens; both skopeo and registry-rescue speak both. The `limitedUser` stands for a robot account
- * with push rights but no project-read permission: it may push like the admin, while fake-harbor.ts answers its
- * `GET /api/v2.0/projects/<private project>` with 403. Plain http only (use `--dest-tls-verify=false`).
- * Every request is recorded in order (method, path, and the body of API requests), never a password.
+ * `auth: 'basic'` restores the older simplification: `/v2/` takes HTTP Basic credentials (the admin or the
+ * `limitedUser`) and answers `WWW-Authenticate: Basic realm="harbor-front"`. The `limitedUser` stands for a robot
+ * account with push rights but no project-read permission: it may push like the admin (with a token or Basic),
+ * while fake-harbor.ts answers its `GET /api/v2.0/projects/<private project>` with 403. Plain http only (use
+ * `--dest-tls-verify=false`). Every request is recorded in order (method, path, which auth scheme it carried, its
+ * User-Agent, the token it used, and the body of API requests), never a password.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startFakeHarbor, type FakeHarbor, type FakeProjectInput } from './fake-harbor.js';
@@ -26,10 +48,37 @@ export interface FrontRequest {
   method: string;
   /** Path and query. */
   url: string;
+  /** The scheme of the Authorization header the request carried (`basic`, `bearer`, …), `none` without one. */
+  auth: string;
+  /** For a Bearer request: the `id` of the issued token it carried (undefined when the token was unknown). */
+  tokenId?: number;
+  /** For a `/service/token` request: the `id` of the token it got. */
+  issued?: number;
+  /** The User-Agent header: skopeo's says `containers/…`. */
+  userAgent?: string;
+  /** When the front received it (ms since epoch). */
+  at: number;
   /** Request body of `/api/…` calls (JSON text), for asserting what was created. */
   body?: string;
   /** The front's own answer when it refused the request itself (401/403 above), else the upstream status. */
   status?: number;
+  /** The WWW-Authenticate header of the front's own refusal. */
+  challenge?: string;
+}
+
+/** A token the front issued at `/service/token`. */
+export interface IssuedToken {
+  /** 1, 2, … in issue order. */
+  id: number;
+  /** Who asked (Basic credentials at the token endpoint); undefined for an anonymous token. */
+  user?: string;
+  /** The scopes asked for, as sent (`repository:library/app:pull,push`). */
+  requested: string[];
+  /** What the token grants: `type:name` → actions. */
+  granted: Record<string, string[]>;
+  issuedAt: number;
+  /** When the front stops honouring it (ms since epoch). */
+  expiresAt: number;
 }
 
 export interface HarborFront {
@@ -37,7 +86,11 @@ export interface HarborFront {
   url: string;
   username: string;
   password: string;
+  /** `bearer` (Harbor's token flow, the default) or `basic`. */
+  auth: 'bearer' | 'basic';
   requests: FrontRequest[];
+  /** Every token issued, in order (bearer mode). */
+  tokens: IssuedToken[];
   /** The fake Harbor whose `state.projects` decides what exists. */
   harbor: FakeHarbor;
   /** The real registry behind `/v2/` (read it directly to check what arrived). */
@@ -51,15 +104,33 @@ export interface HarborFrontOptions {
   password?: string;
   /** A second account that may push but gets 403 when it reads a private project through the API. */
   limitedUser?: { username: string; password: string };
+  /** How `/v2/` authenticates: Harbor's Bearer token flow (default) or plain HTTP Basic. */
+  auth?: 'bearer' | 'basic';
+  /** The `expires_in` of issued tokens (default 1800, Harbor's default token expiration of 30 minutes). */
+  tokenTtlSeconds?: number;
+  /** How long the front honours a token; defaults to `tokenTtlSeconds`. Shorter: tokens die before clients expect. */
+  tokenLifetimeMs?: number;
 }
 
+const SERVICE = 'harbor-registry';
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const UNAUTHORIZED = { errors: [{ code: 'UNAUTHORIZED', message: 'unauthorized: authentication required' }] };
+
+/** One access a /v2 request needs: `type:name` and an action (`*` or any of `anyOf` granted satisfies it). */
+interface Access {
+  resource: string;
+  anyOf: string[];
+  /** The scope to name in the challenge. */
+  scope: string;
+}
 
 /** Starts the fake Harbor, a real registry and the front on free ports of 127.0.0.1. */
 export async function startHarborFront(opts: HarborFrontOptions): Promise<HarborFront> {
   const username = opts.username ?? 'admin';
   const password = opts.password ?? 'Harbor12345';
+  const mode = opts.auth ?? 'bearer';
+  const ttlSeconds = opts.tokenTtlSeconds ?? 1800;
+  const lifetimeMs = opts.tokenLifetimeMs ?? ttlSeconds * 1000;
   const harbor = await startFakeHarbor({ projects: opts.projects, username, password, ...(opts.limitedUser ? { limitedUser: opts.limitedUser } : {}) });
   let registry: TestRegistry;
   try {
@@ -69,20 +140,53 @@ export async function startHarborFront(opts: HarborFrontOptions): Promise<Harbor
     throw error;
   }
   const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-  const accepted = new Set([basic(username, password), ...(opts.limitedUser ? [basic(opts.limitedUser.username, opts.limitedUser.password)] : [])]);
+  /** Authorization header → user, for the accounts that exist. */
+  const accounts = new Map<string, { user: string; admin: boolean }>([[basic(username, password), { user: username, admin: true }]]);
+  if (opts.limitedUser) accounts.set(basic(opts.limitedUser.username, opts.limitedUser.password), { user: opts.limitedUser.username, admin: false });
   const requests: FrontRequest[] = [];
+  const tokens: IssuedToken[] = [];
+  const byValue = new Map<string, IssuedToken>();
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
-    const pathname = new URL(url, 'http://front').pathname;
-    const entry: FrontRequest = { method: req.method ?? '', url };
+    const parsed = new URL(url, 'http://front');
+    const pathname = parsed.pathname;
+    const authorization = req.headers.authorization ?? '';
+    const scheme = authorization === '' ? 'none' : (authorization.split(' ')[0] ?? '').toLowerCase();
+    const entry: FrontRequest = { method: req.method ?? '', url, auth: scheme, at: Date.now() };
+    if (req.headers['user-agent'] !== undefined) entry.userAgent = req.headers['user-agent'];
     requests.push(entry);
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
       entry.status = status;
+      if (headers['www-authenticate'] !== undefined) entry.challenge = headers['www-authenticate'];
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers }).end(text);
       req.resume();
     };
+    if (mode === 'bearer' && pathname === '/service/token') {
+      req.resume();
+      if (req.method !== 'GET') return answer(405, { errors: [{ code: 'METHOD_NOT_ALLOWED', message: 'method not allowed' }] });
+      const account = authorization === '' ? undefined : accounts.get(authorization);
+      // Harbor's token service refuses wrong credentials (its API would fall back to anonymous instead).
+      if (authorization !== '' && !account) return answer(401, UNAUTHORIZED);
+      if (parsed.searchParams.get('service') !== SERVICE) return answer(400, { errors: [{ code: 'BAD_REQUEST', message: 'invalid service' }] });
+      const requested = parsed.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+      const issuedAt = Date.now();
+      const token: IssuedToken = {
+        id: tokens.length + 1,
+        ...(account ? { user: account.user } : {}),
+        requested,
+        granted: grant(requested, account),
+        issuedAt,
+        expiresAt: issuedAt + lifetimeMs,
+      };
+      const value = randomBytes(24).toString('base64url');
+      tokens.push(token);
+      byValue.set(value, token);
+      entry.issued = token.id;
+      const issued = new Date(issuedAt).toISOString();
+      return answer(200, { token: value, access_token: value, expires_in: ttlSeconds, issued_at: issued });
+    }
     if (pathname.startsWith('/api/') || pathname.startsWith('/service/')) {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -94,17 +198,63 @@ export async function startHarborFront(opts: HarborFrontOptions): Promise<Harbor
       return;
     }
     if (!pathname.startsWith('/v2')) return answer(404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] });
-    if (!accepted.has(req.headers.authorization ?? '')) return answer(401, UNAUTHORIZED, { 'www-authenticate': 'Basic realm="harbor-front"' });
+    if (mode === 'basic') {
+      if (!accounts.has(authorization)) return answer(401, UNAUTHORIZED, { 'www-authenticate': 'Basic realm="harbor-front"' });
+    } else {
+      const needed = accessOf(req.method ?? 'GET', pathname, parsed.searchParams);
+      const challenge = (error?: string): string => {
+        const params = [`realm="http://${req.headers.host ?? host}/service/token"`, `service="${SERVICE}"`];
+        const scope = needed.map((a) => a.scope).join(' ');
+        if (scope !== '') params.push(`scope="${scope}"`);
+        if (error) params.push(`error="${error}"`);
+        return `Bearer ${params.join(',')}`;
+      };
+      const refuse = (error?: string) => answer(401, UNAUTHORIZED, { 'www-authenticate': challenge(error), 'docker-distribution-api-version': 'registry/2.0' });
+      if (scheme !== 'bearer') return refuse();
+      const token = byValue.get(authorization.slice('bearer '.length).trim());
+      if (token) entry.tokenId = token.id;
+      if (!token || token.expiresAt <= Date.now()) return refuse('invalid_token');
+      const allowed = (a: Access) => (token.granted[a.resource] ?? []).some((x) => x === '*' || a.anyOf.includes(x));
+      if (!needed.every(allowed)) return refuse('insufficient_scope');
+    }
     const project = pathname.split('/')[2] ?? '';
     if (WRITE_METHODS.has(req.method ?? '') && project !== '' && project !== '_catalog') {
       const found = harbor.state.projects.find((p) => p.name === project);
-      if (!found) return answer(401, UNAUTHORIZED, { 'www-authenticate': 'Basic realm="harbor-front"' });
+      if (!found) {
+        const challenge = mode === 'basic' ? 'Basic realm="harbor-front"' : `Bearer realm="http://${req.headers.host ?? host}/service/token",service="${SERVICE}"`;
+        return answer(401, UNAUTHORIZED, { 'www-authenticate': challenge });
+      }
       if (found.registry_id !== null) {
         return answer(403, { errors: [{ code: 'DENIED', message: `can not push artifact to a proxy project: ${project}` }] });
       }
     }
     forward(req, res, registry.host, undefined, entry, false);
   });
+
+  /** What a token request may get: everything asked for by a known account, pull on public projects anonymously. */
+  function grant(requested: string[], account: { user: string; admin: boolean } | undefined): Record<string, string[]> {
+    const granted: Record<string, string[]> = {};
+    for (const scope of requested) {
+      const first = scope.indexOf(':');
+      const last = scope.lastIndexOf(':');
+      if (first <= 0 || last <= first) continue;
+      const type = scope.slice(0, first);
+      const name = scope.slice(first + 1, last);
+      const asked = scope.slice(last + 1).split(',').filter(Boolean);
+      let actions: string[] = [];
+      if (type === 'repository') {
+        if (account) actions = asked.filter((a) => ['pull', 'push', 'delete', '*'].includes(a));
+        else if (harbor.state.projects.some((p) => p.public && name.startsWith(`${p.name}/`))) actions = asked.filter((a) => a === 'pull');
+      } else if (type === 'registry' && name === 'catalog' && account?.admin) {
+        actions = asked.filter((a) => a === '*');
+      }
+      if (actions.length === 0) continue;
+      const resource = `${type}:${name}`;
+      granted[resource] = [...new Set([...(granted[resource] ?? []), ...actions])];
+    }
+    return granted;
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -112,7 +262,9 @@ export async function startHarborFront(opts: HarborFrontOptions): Promise<Harbor
     url: `http://${host}`,
     username,
     password,
+    auth: mode,
     requests,
+    tokens,
     harbor,
     registry,
     stop: async () => {
@@ -121,6 +273,25 @@ export async function startHarborFront(opts: HarborFrontOptions): Promise<Harbor
       await Promise.all([harbor.stop(), registry.stop()]);
     },
   };
+}
+
+/**
+ * The accesses a `/v2/…` request needs, as Harbor's v2auth and Distribution derive them: none for `/v2/` itself
+ * (any valid token), `registry:catalog:*` for the catalog, else one on the repository (pull for GET/HEAD, push for
+ * POST/PUT/PATCH, delete (or push) for DELETE) and pull on the `from` repository of a blob mount.
+ */
+function accessOf(method: string, pathname: string, query: URLSearchParams): Access[] {
+  if (pathname === '/v2' || pathname === '/v2/') return [];
+  if (pathname === '/v2/_catalog') return [{ resource: 'registry:catalog', anyOf: [], scope: 'registry:catalog:*' }];
+  const m = /^\/v2\/(.+?)\/(manifests|blobs|tags|referrers)(\/|$)/.exec(pathname);
+  const name = m?.[1] ?? pathname.slice('/v2/'.length).replace(/\/+$/, '');
+  const repo = (actions: string[], scope: string): Access => ({ resource: `repository:${name}`, anyOf: actions, scope: `repository:${name}:${scope}` });
+  if (method === 'DELETE') return [repo(['delete', 'push'], 'delete')];
+  if (!WRITE_METHODS.has(method)) return [repo(['pull'], 'pull')];
+  const accesses = [repo(['push'], 'pull,push')];
+  const from = query.get('from');
+  if (query.has('mount') && from) accesses.push({ resource: `repository:${from}`, anyOf: ['pull'], scope: `repository:${from}:pull` });
+  return accesses;
 }
 
 /**
