@@ -4,7 +4,7 @@
  * while the rest is still being exported.
  */
 import { randomUUID } from 'node:crypto';
-import { access, constants, link, mkdir, readdir, realpath, stat, unlink } from 'node:fs/promises';
+import { access, constants, link, mkdir, mkdtemp, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { PreflightError, UsageError } from './errors.js';
@@ -186,37 +186,65 @@ async function checkOutput(storage: StorageRoot, out: string, opts: ExportOption
     throw new PreflightError(`the output directory ${out} is inside the registry storage ${storage.v2} or contains it; choose a directory beside docker/registry/v2, not around or in it (for example ${path.join(storage.root, 'registry-rescue-export')})`);
   }
   if (opts.dryRun) return;
+  const staging = stagingDirFor(out);
+  const [outExisted, stagingExisted] = await Promise.all([out, staging].map((p) => stat(p).then(() => true, () => false)));
   try {
-    await mkdir(out, { recursive: true });
-    await access(out, constants.W_OK);
-    await mkdir(stagingDirFor(out), { recursive: true });
+    try {
+      await mkdir(out, { recursive: true });
+      await access(out, constants.W_OK);
+      await mkdir(staging, { recursive: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      const hint = code === 'EROFS' ? 'the filesystem is read-only: put --out on a writable one and use --link symlink' : 'choose a writable directory with --out';
+      throw new PreflightError(`the output directory ${out} (and its staging directory beside it) cannot be created or written (${code}); ${hint}`);
+    }
+    await checkRenameIntoOut(staging, out);
+    if (opts.link === 'hard') await checkHardLinks(storage, out, staging);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    const hint = code === 'EROFS' ? 'the filesystem is read-only: put --out on a writable one and use --link symlink' : 'choose a writable directory with --out';
-    throw new PreflightError(`the output directory ${out} (and its staging directory beside it) cannot be created or written (${code}); ${hint}`);
+    // A refused --out leaves nothing behind.
+    if (!stagingExisted) await rmdir(staging).catch(() => {});
+    if (!outExisted) await rmdir(out).catch(() => {});
+    throw error;
   }
-  const [outDev, stagingDev] = await Promise.all([stat(out), stat(stagingDirFor(out))]);
-  if (outDev.dev !== stagingDev.dev) {
-    // Layouts are built beside --out and renamed into it: that needs one filesystem (a mount point is not).
-    throw new PreflightError(`the output directory ${out} is a mount point (another filesystem than ${path.dirname(out)}, where layouts are staged); use a directory inside it, such as ${path.join(out, 'rescue')}`);
+}
+
+/**
+ * Layouts are built in staging and renamed into --out, which needs one filesystem. Comparing device
+ * numbers misses bind mounts (same st_dev, rename still fails with EXDEV), so a real rename is tried.
+ */
+async function checkRenameIntoOut(staging: string, out: string): Promise<void> {
+  const probe = await mkdtemp(path.join(staging, 'probe-'));
+  const target = path.join(out, `.registry-rescue-probe-${randomUUID()}`);
+  try {
+    await rename(probe, target);
+    await rmdir(target);
+  } catch (error) {
+    await rmdir(probe).catch(() => {});
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EXDEV') {
+      throw new PreflightError(`the output directory ${out} is a mount point (another filesystem or bind mount than ${path.dirname(out)}, where layouts are staged); use a directory inside it, such as ${path.join(out, 'rescue')}`);
+    }
+    throw new PreflightError(`cannot move a staged layout into ${out} (${code ?? String(error)}); choose a writable directory with --out`);
   }
-  if (opts.link !== 'hard') return;
-  const blobsDev = await stat(path.join(storage.v2, 'blobs'));
+}
+
+/** Hard links need the storage's filesystem and permission to link files we may not own. */
+async function checkHardLinks(storage: StorageRoot, out: string, staging: string): Promise<void> {
+  const [outDev, blobsDev] = await Promise.all([stat(out), stat(path.join(storage.v2, 'blobs'))]);
   const alternatives = 'use --link symlink (no data copied; works across filesystems and with a read-only volume) or --link copy';
   if (outDev.dev !== blobsDev.dev) {
     throw new PreflightError(`hard links need the output directory on the storage's filesystem, but ${out} is on another one than ${storage.v2}; put --out on the same volume (for example ${path.join(storage.root, 'registry-rescue-export')}), or ${alternatives}`);
   }
   const probe = await findOneBlob(storage.v2);
-  if (probe) {
-    const target = path.join(stagingDirFor(out), `probe-${randomUUID()}`);
-    try {
-      await link(probe, target);
-      await unlink(target);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'EPERM' ? 'operation not permitted (fs.protected_hardlinks=1 lets only the blobs\' owner, uid 10000 on Harbor, or root link them)' : code;
-      throw new PreflightError(`cannot hard-link blobs from ${storage.v2} into ${out}: ${why}; run as root or the blobs' owner, or ${alternatives}`);
-    }
+  if (!probe) return;
+  const target = path.join(staging, `probe-${randomUUID()}`);
+  try {
+    await link(probe, target);
+    await unlink(target);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EPERM' ? 'operation not permitted (fs.protected_hardlinks=1 lets only the blobs\' owner, uid 10000 on Harbor, or root link them)' : code;
+    throw new PreflightError(`cannot hard-link blobs from ${storage.v2} into ${out}: ${why}; run as root or the blobs' owner, or ${alternatives}`);
   }
 }
 

@@ -123,6 +123,15 @@ describe('damage and oddities', () => {
     expect(images.get(idOf(t)).problems[0].message).toContain(`layer 1 ${layer} cannot be read: reached through a symlinked directory`);
   });
 
+  it('accepts a blob store moved to another directory and symlinked back (an operator\'s choice)', async () => {
+    const { storage, v2, dir } = await copyFixture();
+    await rename(path.join(v2, 'blobs'), path.join(dir, 'moved-blobs'));
+    await symlink(path.join(dir, 'moved-blobs'), path.join(v2, 'blobs'));
+    const { images } = await listJson(storage);
+    const ok = (await expectedTags()).filter((t) => t.status === 'ok' && t.problemCode === null);
+    for (const t of ok) expect(images.get(idOf(t)).status, idOf(t)).toBe('ok');
+  });
+
   it('refuses an output directory that contains the registry tree (exit 3)', async () => {
     const { storage } = await copyFixture();
     const r = await cli(['export', storage, '--out', path.join(storage, 'docker')]);

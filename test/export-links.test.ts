@@ -2,6 +2,8 @@
 // fs.protected_hardlinks (EPERM for a user who does not own the blobs). Both run on the real
 // kernel; each test states the condition it needs and is skipped, by name, where it cannot hold.
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { chmod, chown, link, lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +13,24 @@ const fsType = (p: string) => execFileSync('stat', ['-f', '-c', '%T', p], { enco
 const isRoot = process.getuid?.() === 0;
 const protectedHardlinks = await readFile('/proc/sys/fs/protected_hardlinks', 'utf8').then((s) => s.trim() === '1', () => false);
 const NOBODY = 65534;
+
+/** Whether this machine lets us bind-mount (root with CAP_SYS_ADMIN, as on CI); tried once on scratch dirs. */
+function canBindMount(): boolean {
+  if (!isRoot) return false;
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'rr-bind-'));
+  const [a, b] = [path.join(scratch, 'a'), path.join(scratch, 'b')];
+  mkdirSync(a);
+  mkdirSync(b);
+  try {
+    execFileSync('mount', ['--bind', a, b], { stdio: 'ignore' });
+    execFileSync('umount', [b], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
 
 /** Runs the CLI as nobody (uid 65534), who owns none of the fixture's root-owned blobs. */
 function asNobody(args: string[]): { exitCode: number; stdout: string; stderr: string } {
@@ -89,6 +109,25 @@ describe('hard-link limits', () => {
       expect((await lstat(path.join(out, 'proj/b/app:1.0', 'manifest.json'))).isSymbolicLink()).toBe(true);
     } finally {
       await chmod(path.join(v2, 'repositories/proj/b'), 0o755);
+    }
+  });
+
+  it.runIf(canBindMount())('refuses an --out that is a bind mount (same st_dev, but rename fails with EXDEV), leaving nothing behind', async () => {
+    const { dir, storage } = await copyFixture();
+    const source = path.join(dir, 'mnt-src');
+    const out = path.join(dir, 'out');
+    await mkdir(source);
+    await mkdir(out);
+    execFileSync('mount', ['--bind', source, out], { stdio: 'ignore' });
+    try {
+      const r = await cli(['export', storage, '--out', out, '--link', 'symlink']);
+      expect(r.exitCode, r.stderr).toBe(3);
+      expect(r.stderr).toContain(`the output directory ${out} is a mount point`);
+      await expect(lstat(path.join(dir, '.out.registry-rescue-staging'))).rejects.toThrow(/ENOENT/);
+      const inside = await cli(['export', storage, '--out', path.join(out, 'rescue'), '--link', 'symlink', '--verify-blobs', '-q']);
+      expect(inside.exitCode, inside.stderr).toBe(4);
+    } finally {
+      execFileSync('umount', [out]);
     }
   });
 });

@@ -7,7 +7,7 @@
  */
 import { basicAuthValue, redact, secretsOf, type Credentials } from './credentials.js';
 import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type ConnectionOptions, type HttpResponse } from './http-transport.js';
-import { RegistryHttpError, authError } from './registry-errors.js';
+import { RegistryAuthError, RegistryHttpError, authError } from './registry-errors.js';
 
 const API = '/api/v2.0';
 /** Harbor's `page_size` maximum (swagger `pageSize.maximum`). */
@@ -126,7 +126,7 @@ export function createHarborApi(opts: HarborApiOptions): HarborApi {
     }
   }
 
-  return {
+  const api: HarborApi = {
     host: transport.host,
     async detectHarbor() {
       const res = await transport.request({ method: 'GET', url: `${API}/systeminfo`, headers: authHeaders(creds) });
@@ -155,7 +155,15 @@ export function createHarborApi(opts: HarborApiOptions): HarborApi {
     async getProject(name) {
       // X-Is-Resource-Name: a project named "42" is a name, not the id 42.
       const headers = { 'x-is-resource-name': 'true' };
-      const res = await request('GET', `${API}/projects/${encodeURIComponent(name)}`, `read project ${name}`, { headers });
+      let res: HttpResponse;
+      try {
+        res = await request('GET', `${API}/projects/${encodeURIComponent(name)}`, `read project ${name}`, { headers });
+      } catch (error) {
+        // Harbor checks permissions before existence: a project that does not exist answers 403 (harbor#17586,
+        // #21800). HEAD ?project_name= answers 200/404 for any signed-in user and tells the two apart.
+        if (error instanceof RegistryAuthError && error.status === 403 && !(await api.projectExists(name))) return undefined;
+        throw error;
+      }
       if (res.status === 404) return undefined;
       if (res.status !== 200) throw unexpected(res, 'GET');
       return toProject(parseJson(res, 'GET') as Record<string, unknown>);
@@ -191,6 +199,7 @@ export function createHarborApi(opts: HarborApiOptions): HarborApi {
     },
     close: () => transport.close(),
   };
+  return api;
 }
 
 function authHeaders(creds: Credentials | undefined): Record<string, string> {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { blobDataPath, parseLink, revisionLinkPath, tagLinkPath, type LinkParse } from '../core/digest.js';
 import type { Digest } from '../core/types.js';
 
-/** Distinct manifests, blob facts and hashes remembered per run (oldest forgotten first). */
+/** Distinct manifests, blob facts and hashes remembered per run (least recently used forgotten first). */
 const CACHE_ENTRIES = 50_000;
 const NOT_REGULAR = 'not a regular file (a symlink or special file, which a registry never writes)';
 /** A link file is 71 bytes; more than this is garbage, reported from its first bytes. */
@@ -48,15 +48,24 @@ export function createStorageReader(v2: string): StorageReader {
   // and a 500k-tag volume does not keep every manifest's bytes until the end of the run.
   const once = <T>(cache: Map<Digest, Promise<T>>, key: Digest, make: () => Promise<T>): Promise<T> => {
     let p = cache.get(key);
-    if (!p) {
-      cache.set(key, (p = make()));
-      if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as Digest);
+    if (p) {
+      // Least recently used goes first: a base layer shared by many images stays cached.
+      cache.delete(key);
+      cache.set(key, p);
+      return p;
     }
+    cache.set(key, (p = make()));
+    if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as Digest);
     return p;
   };
-  /** `v2` is a real path, so a file whose real path differs was reached through a symlinked directory. */
+  // A blob store moved to another disk and symlinked back (v2/blobs -> /mnt/blobs) is an operator's choice;
+  // a blob whose real path leaves that store was reached through a symlink planted inside it.
+  let blobsRoot: Promise<string> | undefined;
   const checkInside = async (file: string) => {
-    if ((await realpath(file)) !== file) throw new NotRegularFileError('reached through a symlinked directory, which a registry never writes');
+    const root = await (blobsRoot ??= realpath(path.join(v2, 'blobs')));
+    if (!(await realpath(file)).startsWith(root + path.sep)) {
+      throw new NotRegularFileError('reached through a symlinked directory, which a registry never writes');
+    }
   };
 
   return {

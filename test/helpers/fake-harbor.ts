@@ -175,7 +175,9 @@ function route(ctx: Ctx): void {
   if (name === undefined) return projects(ctx, url, method);
   const byId = ctx.req.headers['x-is-resource-name'] !== 'true';
   const project = ctx.state.projects.find((p) => p.name === name || (byId && String(p.project_id) === name));
-  if (!project) return send(res, 404, errors('NOT_FOUND', `project ${name} not found`));
+  // Like Harbor (harbor#17586, #21800): permission is checked before existence, so a project that does not
+  // exist answers 403 to a lookup by name; HEAD /projects?project_name= tells the two apart.
+  if (!project) return send(res, 403, errors('FORBIDDEN', 'forbidden'));
   const denied = access(caller, project);
   if (denied) return send(res, denied, errors(denied === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', denied === 401 ? 'unauthorized' : 'forbidden'));
   if (sub === undefined) return send(res, 200, projectJson(project));
