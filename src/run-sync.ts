@@ -214,7 +214,8 @@ async function push(job: PushJob, c: PushContext): Promise<SyncResult> {
       const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted while checking the target, before anything was pushed';
       return done('canceled', { reason, attempts: pushed });
     }
-    return done('failed', { reason: (error as Error).message });
+    const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
+    return done('failed', { reason, attempts: pushed, ...(pushed > 0 ? { command: formatCommand(c.opts.skopeo, job.args) } : {}) });
   }
 }
 

@@ -43,4 +43,14 @@ describe('sync plan', () => {
     expect(images.get('proj/a/app:1.0')).toMatchObject({ status: 'would-sync', target: `${host}/${prefix}/proj/a/app:1.0` });
     expect(images.get('proj/team/sub/deep/app:2.0')).toMatchObject({ status: 'failed', reason: expect.stringContaining('more than 255') });
   });
+
+  it('refuses a --report in a directory that does not exist before doing anything (exit 3)', async () => {
+    const { storage, dir } = await copyFixture();
+    const port = await closedPort();
+    const out = path.join(dir, 'out');
+    const r = await cli(['sync', storage, '--to', `127.0.0.1:${port}`, '--out', out, '--report', path.join(dir, 'missing', 'report.json')]);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain(`--report: the directory ${path.join(dir, 'missing')} does not exist`);
+    await expect(stat(out)).rejects.toThrow(/ENOENT/);
+  });
 });

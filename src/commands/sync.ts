@@ -1,9 +1,9 @@
 /** `registry-rescue sync <storage> --to host[:port][/prefix]`: export and push every tag, digests preserved. */
 import path from 'node:path';
 import { Command } from 'commander';
-import { EXIT, UsageError } from '../errors.js';
+import { EXIT, PreflightError, UsageError } from '../errors.js';
 import type { Io } from '../io/io.js';
-import { writeFileAtomicWith } from '../io/write-atomic.js';
+import { checkWritableDir, writeFileAtomicWith } from '../io/write-atomic.js';
 import { createProgress } from '../report/progress.js';
 import { renderSyncLine, renderSyncSummary, writeSyncReport } from '../report/render-sync.js';
 import { DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, exitCodeForSync, runSync } from '../run-sync.js';
@@ -68,6 +68,8 @@ Examples:
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
     if (flags.destPasswordStdin && flags.destAuthfile) throw new UsageError('--dest-password-stdin and --dest-authfile exclude each other');
+    // Checked before any push: an hour of pushing must not end without its report.
+    if (flags.report) await checkWritableDir(path.dirname(path.resolve(io.cwd, flags.report)), '--report');
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true });
     const verbose = flags.verbose === true || flags.dryRun === true;
     const startedAt = new Date().toISOString();
@@ -114,9 +116,17 @@ Examples:
       command: 'sync', storage: run.storage, target: flags.to, out: run.out, dryRun: flags.dryRun === true,
       startedAt, finishedAt: new Date().toISOString(), results: run.results, summary: run.summary, selection: run.exportSummary,
     };
-    if (flags.report) writeFileAtomicWith(path.resolve(io.cwd, flags.report), (write) => writeSyncReport(write, doc));
     if (flags.json) writeSyncReport(io.stdout, doc);
     else io.stdout(renderSyncSummary(run.results, run.summary, { dryRun: flags.dryRun === true, target: flags.to, selection: run.exportSummary }));
     io.setExitCode(run.exportSummary.unreadable.length > 0 ? EXIT.partial : exitCodeForSync(run.summary));
+    // After the summary, so a full disk at the very end still leaves the person the results.
+    if (flags.report) {
+      const file = path.resolve(io.cwd, flags.report);
+      try {
+        writeFileAtomicWith(file, (write) => writeSyncReport(write, doc));
+      } catch (error) {
+        throw new PreflightError(`cannot write the report ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      }
+    }
   });
 }

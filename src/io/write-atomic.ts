@@ -1,7 +1,8 @@
 /** Writes a file so that readers see the old content or the new, never half of it. */
 import { randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { access, constants, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { PreflightError } from '../errors.js';
 import path from 'node:path';
 
 /** Writes a temp file beside `file` (same filesystem), then renames it over `file`. */
@@ -33,4 +34,13 @@ export function writeFileAtomicWith(file: string, produce: (write: (text: string
     rmSync(temp, { force: true });
     throw error;
   }
+}
+
+/** Throws a PreflightError unless `dir` is an existing, writable directory (where `what` will be written). */
+export async function checkWritableDir(dir: string, what: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new PreflightError(`${what}: the directory ${dir} does not exist`);
+  await access(dir, constants.W_OK).catch(() => {
+    throw new PreflightError(`${what}: the directory ${dir} is not writable`);
+  });
 }
