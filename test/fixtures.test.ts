@@ -12,8 +12,9 @@ async function blobNames(storage: string): Promise<string[]> {
   const names: string[] = [];
   for (const prefix of await readdir(root)) {
     for (const hex of await readdir(path.join(root, prefix))) {
+      // A blob dir whose data was removed on purpose stays empty on disk, and git does not keep empty dirs.
       const files = await readdir(path.join(root, prefix, hex));
-      names.push(`${hex}:${files.join(',')}`);
+      if (files.length > 0) names.push(`${hex}:${files.join(',')}`);
     }
   }
   return names.sort();
