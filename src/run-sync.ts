@@ -11,9 +11,9 @@ import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure } from './core/skopeo-failure.js';
 import { planPush, summarizeSync, type PushJob, type SyncResult, type SyncSummary } from './core/sync-plan.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
-import { redact, resolveCredentials, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './io/credentials.js';
+import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './io/credentials.js';
 import { preflightSkopeo, runSkopeo } from './io/skopeo.js';
-import { connectTarget, createProjectGuard, type ProjectState, type TargetConnection } from './io/target-registry.js';
+import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './io/target-registry.js';
 import { exportImages, prepareExport, finishExport, type ExportOptions } from './run-export.js';
 import type { ExportResult } from './core/events.js';
 import type { ExportSummary } from './core/summary.js';
@@ -29,17 +29,13 @@ const RETRY_BASE_MS = 2_000;
 /** What the dry run shows in place of the private auth file written at run time. */
 const AUTHFILE_PLACEHOLDER = '<private auth file>';
 
-export interface SyncOptions extends Omit<ExportOptions, 'out'> {
+export interface SyncOptions extends Omit<ExportOptions, 'out'>, TargetAccessOptions {
   to: string;
   out?: string;
   concurrency: number;
   retries: number;
   createProjects: boolean;
-  destAuthFile?: string;
-  destCertDir?: string;
-  destTlsVerify: boolean;
   skopeo: string;
-  passwordFromStdin?: string;
 }
 
 export interface SyncDeps {
@@ -67,7 +63,6 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
   // The default output lives on the storage volume, beside docker/, so hard links work.
   const out = path.resolve(deps.cwd, opts.out ?? path.join(storage.root, DEFAULT_OUT_NAME));
   const dryRun = opts.dryRun;
-  const certDir = opts.destCertDir !== undefined ? path.resolve(deps.cwd, opts.destCertDir) : undefined;
 
   let conn: TargetConnection | undefined;
   let auth: Awaited<ReturnType<typeof writeTempAuthFile>> | undefined;
@@ -78,12 +73,7 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
   const signal = AbortSignal.any([deps.signal, stop.signal]);
   try {
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
-    const credentials = await resolveCredentials({
-      authFile: opts.destAuthFile !== undefined ? path.resolve(deps.cwd, opts.destAuthFile) : undefined,
-      env: deps.env,
-      host: target.host,
-      ...(opts.passwordFromStdin !== undefined ? { passwordFromStdin: opts.passwordFromStdin } : {}),
-    });
+    const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
     if (!dryRun) {
       // Before prepareExport: a target that cannot be used leaves nothing behind (no export directory).
       conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });

@@ -3,11 +3,9 @@
  * ok = same digest; missing = no such tag; different = another digest; broken-at-source = cannot be
  * exported, so cannot be trusted either way.
  */
-import path from 'node:path';
 import { mapConcurrent } from './core/map-concurrent.js';
 import { parseTarget, targetFor } from './core/target.js';
-import { resolveCredentials } from './io/credentials.js';
-import { connectTarget } from './io/target-registry.js';
+import { connectTarget, resolveTargetAccess, type TargetAccessOptions } from './io/target-registry.js';
 import { exportImages, finishExport, prepareExport } from './run-export.js';
 import type { ExportResult } from './core/events.js';
 import type { ExportSummary } from './core/summary.js';
@@ -27,16 +25,12 @@ export interface VerifyResult {
   reason?: string;
 }
 
-export interface VerifyOptions {
+export interface VerifyOptions extends TargetAccessOptions {
   storage: string;
   to: string;
   tagsFile?: string;
   exclude: string[];
   verifyBlobs: boolean;
-  destAuthFile?: string;
-  destCertDir?: string;
-  destTlsVerify: boolean;
-  passwordFromStdin?: string;
 }
 
 /** Runs the audit; only preflight failures throw. */
@@ -46,13 +40,7 @@ export async function runVerify(
 ): Promise<{ results: VerifyResult[]; counts: Record<VerifyStatus, number>; exportSummary: ExportSummary; storage: string }> {
   const target = parseTarget(opts.to);
   const ctx = await prepareExport({ storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard' }, deps);
-  const credentials = await resolveCredentials({
-    authFile: opts.destAuthFile !== undefined ? path.resolve(deps.cwd, opts.destAuthFile) : undefined,
-    env: deps.env,
-    host: target.host,
-    ...(opts.passwordFromStdin !== undefined ? { passwordFromStdin: opts.passwordFromStdin } : {}),
-  });
-  const certDir = opts.destCertDir !== undefined ? path.resolve(deps.cwd, opts.destCertDir) : undefined;
+  const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
   const conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
   const exported: ExportResult[] = [];
   const results: VerifyResult[] = [];

@@ -5,9 +5,9 @@ import type { Io } from '../io/io.js';
 import { renderExportText, writeJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { runExport } from '../run-export.js';
-import { addLinkOption, addSelectionOptions, type SelectionFlags } from './shared.js';
+import { addLinkOption, addSelectionOptions, type LinkFlags, type SelectionFlags } from './shared.js';
 
-interface ExportFlags extends SelectionFlags {
+interface ExportFlags extends SelectionFlags, LinkFlags {
   out: string;
   dryRun?: boolean;
   json?: boolean;

@@ -37,6 +37,10 @@ export interface SelectionFlags {
   tagsFile?: string;
   exclude: string[];
   verifyBlobs: boolean;
+}
+
+/** --link, for the commands that write layouts. */
+export interface LinkFlags {
   link?: LinkMode;
 }
 

@@ -3,14 +3,14 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { EXIT, PreflightError, UsageError } from '../errors.js';
 import type { Io } from '../io/io.js';
+import type { TargetAccessOptions } from '../io/target-registry.js';
 import { checkWritableDir, writeFileAtomicWith } from '../io/write-atomic.js';
 import { createProgress } from '../report/progress.js';
 import { renderSyncLine, renderSyncSummary, writeSyncReport } from '../report/render-sync.js';
 import { DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, exitCodeForSync, runSync } from '../run-sync.js';
-import { addLinkOption, addSelectionOptions, parseBool, positiveInt, type SelectionFlags } from './shared.js';
+import { addLinkOption, addSelectionOptions, parseBool, positiveInt, type LinkFlags, type SelectionFlags } from './shared.js';
 
-interface SyncFlags extends SelectionFlags {
-  to: string;
+interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags {
   out?: string;
   concurrency?: string;
   retries?: string;
@@ -18,14 +18,30 @@ interface SyncFlags extends SelectionFlags {
   report?: string;
   createProjects?: boolean;
   prune?: boolean;
-  destAuthfile?: string;
-  destCertDir?: string;
-  destTlsVerify: boolean;
-  destPasswordStdin?: boolean;
   skopeo: string;
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
+}
+
+/** The target options of sync and verify, as commander parses them. */
+export interface TargetFlags {
+  to: string;
+  destAuthfile?: string;
+  destCertDir?: string;
+  destTlsVerify: boolean;
+  destPasswordStdin?: boolean;
+}
+
+/** Turns the target flags into TargetAccessOptions, reading the password from stdin when asked. */
+export async function targetAccess(flags: TargetFlags, io: Io): Promise<TargetAccessOptions> {
+  if (flags.destPasswordStdin && flags.destAuthfile) throw new UsageError('--dest-password-stdin and --dest-authfile exclude each other');
+  return {
+    destTlsVerify: flags.destTlsVerify,
+    ...(flags.destAuthfile !== undefined ? { destAuthFile: flags.destAuthfile } : {}),
+    ...(flags.destCertDir !== undefined ? { destCertDir: flags.destCertDir } : {}),
+    ...(flags.destPasswordStdin ? { passwordFromStdin: await io.readStdin() } : {}),
+  };
 }
 
 /** Adds the target registry options shared by sync and verify. */
@@ -67,7 +83,7 @@ Examples:
       --dest-cert-dir /etc/harbor-ca --dest-password-stdin < /root/harbor-password`,
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
-    if (flags.destPasswordStdin && flags.destAuthfile) throw new UsageError('--dest-password-stdin and --dest-authfile exclude each other');
+    const access = await targetAccess(flags, io);
     // Checked before any push: an hour of pushing must not end without its report.
     if (flags.report) await checkWritableDir(path.dirname(path.resolve(io.cwd, flags.report)), '--report');
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true });
@@ -88,11 +104,8 @@ Examples:
         concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY),
         retries: positiveInt('--retries', flags.retries, DEFAULT_RETRIES, 0),
         createProjects: flags.createProjects === true,
-        destTlsVerify: flags.destTlsVerify,
         skopeo: flags.skopeo,
-        ...(flags.destAuthfile !== undefined ? { destAuthFile: flags.destAuthfile } : {}),
-        ...(flags.destCertDir !== undefined ? { destCertDir: flags.destCertDir } : {}),
-        ...(flags.destPasswordStdin ? { passwordFromStdin: await io.readStdin() } : {}),
+        ...access,
       },
       {
         cwd: io.cwd,

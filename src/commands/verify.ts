@@ -7,14 +7,9 @@ import { createProgress } from '../report/progress.js';
 import { REPORT_VERSION } from '../report/render-sync.js';
 import { runVerify, type VerifyResult } from '../run-verify.js';
 import { addSelectionOptions, type SelectionFlags } from './shared.js';
-import { addTargetOptions } from './sync.js';
+import { addTargetOptions, targetAccess, type TargetFlags } from './sync.js';
 
-interface VerifyFlags extends SelectionFlags {
-  to: string;
-  destAuthfile?: string;
-  destCertDir?: string;
-  destTlsVerify: boolean;
-  destPasswordStdin?: boolean;
+interface VerifyFlags extends SelectionFlags, TargetFlags {
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -41,10 +36,8 @@ Examples:
     const startedAt = new Date().toISOString();
     const run = await runVerify(
       {
-        storage, to: flags.to, tagsFile: flags.tagsFile, exclude: flags.exclude, verifyBlobs: flags.verifyBlobs, destTlsVerify: flags.destTlsVerify,
-        ...(flags.destAuthfile !== undefined ? { destAuthFile: flags.destAuthfile } : {}),
-        ...(flags.destCertDir !== undefined ? { destCertDir: flags.destCertDir } : {}),
-        ...(flags.destPasswordStdin ? { passwordFromStdin: await io.readStdin() } : {}),
+        storage, to: flags.to, tagsFile: flags.tagsFile, exclude: flags.exclude, verifyBlobs: flags.verifyBlobs,
+        ...(await targetAccess(flags, io)),
       },
       { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
     );

@@ -4,8 +4,6 @@
  */
 import type { LayoutFile, Problem, ResolvedImage } from './types.js';
 
-export const PLAN_VERSION = 1;
-
 /** skopeo's dir: transport version file, exactly (containers/image directory_transport.go). */
 export const DIR_VERSION_FILE = 'version';
 export const DIR_VERSION_CONTENT = 'Directory Transport Version: 1.1\n';

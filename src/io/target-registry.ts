@@ -3,8 +3,9 @@
  * Plain http is used only when TLS verification is off and the target does not speak TLS, as skopeo does.
  */
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { PreflightError } from '../errors.js';
-import type { Credentials } from './credentials.js';
+import { resolveCredentials, type Credentials } from './credentials.js';
 import { createHarborApi, type HarborApi } from './harbor-api.js';
 import { createRegistryClient, type RegistryClient } from './registry-client.js';
 import { RegistryAuthError, RegistryTlsError } from './registry-errors.js';
@@ -29,6 +30,31 @@ export interface ConnectOptions {
   certDir?: string;
   credentials?: Credentials;
   signal: AbortSignal;
+}
+
+/** How to reach the target, as the user gave it (paths relative to the working directory). */
+export interface TargetAccessOptions {
+  destAuthFile?: string;
+  destCertDir?: string;
+  destTlsVerify: boolean;
+  /** Password read from standard input (--dest-password-stdin). */
+  passwordFromStdin?: string;
+}
+
+/** Credentials and cert dir for `host` from local facts only (auth file, environment): no network. */
+export async function resolveTargetAccess(
+  host: string,
+  opts: TargetAccessOptions,
+  deps: { cwd: string; env: Readonly<Record<string, string | undefined>> },
+): Promise<{ credentials: Credentials | undefined; certDir: string | undefined }> {
+  const credentials = await resolveCredentials({
+    authFile: opts.destAuthFile !== undefined ? path.resolve(deps.cwd, opts.destAuthFile) : undefined,
+    env: deps.env,
+    host,
+    ...(opts.passwordFromStdin !== undefined ? { passwordFromStdin: opts.passwordFromStdin } : {}),
+  });
+  const certDir = opts.destCertDir !== undefined ? path.resolve(deps.cwd, opts.destCertDir) : undefined;
+  return { credentials, certDir };
 }
 
 /** Checks the cert dir, pings the target, and falls back to plain http only when TLS verification is off. */
