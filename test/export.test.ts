@@ -72,6 +72,9 @@ describe('list', () => {
     expect(bad.stderr).toContain('docker/registry/v2/{repositories,blobs}');
     expect((await cli(['list', '--verify-blobs', '/nonexistent/registry'])).exitCode).toBe(3);
     expect((await cli(['list'])).exitCode).toBe(2);
+    const noTags = await cli(['list', storage, '--tags-file', '/nonexistent/rescue.tags']);
+    expect(noTags.exitCode).toBe(2);
+    expect(noTags.stderr).toContain('cannot read the tags file /nonexistent/rescue.tags: ENOENT');
   });
 
   it('filters with a tags file and --exclude, and reports listed tags missing from storage', async () => {

@@ -1,6 +1,6 @@
 // SIGTERM during a sync: in-flight skopeo processes are stopped, nothing new starts, the report of
 // what was done is still written, and the exit code is 143 (130 for SIGINT).
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -60,4 +60,35 @@ describe('interrupting sync', () => {
       }
     });
   }
+
+  it('a second SIGINT exits at once, and the private auth file is still removed', async () => {
+    const reg = await startRegistry();
+    try {
+      const { dir, storage } = await copyFixture();
+      const pids = path.join(dir, 'pids');
+      const tmp = path.join(dir, 'tmp');
+      await mkdir(tmp);
+      const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '-q'], {
+        reject: false,
+        // The auth file goes to os.tmpdir(): a private one shows exactly what this run left behind.
+        // The push ignores SIGTERM: after the first SIGINT the run waits for it (up to 10 s), the second ends it.
+        env: { SKOPEO_HANG_PID_FILE: pids, SKOPEO_HANG_IGNORE_TERM: '1', TMPDIR: tmp, REGISTRY_RESCUE_USERNAME: 'rescue', REGISTRY_RESCUE_PASSWORD: 'not-needed-here' },
+      });
+      const hung = await waitFor('a push in flight', async () => ((await readFile(pids, 'utf8')).trim() ? (await readFile(pids, 'utf8')).trim().split('\n').map(Number) : undefined));
+      expect((await readdir(tmp)).filter((n) => n.startsWith('registry-rescue-auth-'))).toHaveLength(1);
+      child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(child.exitCode).toBeNull();
+      const second = Date.now();
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode).toBe(130);
+      expect(Date.now() - second).toBeLessThan(3_000);
+      expect((await readdir(tmp)).filter((n) => n.startsWith('registry-rescue-auth-'))).toEqual([]);
+      // A push that ignores SIGTERM outlives a hard exit; real skopeo does not ignore it.
+      for (const pid of hung) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    } finally {
+      await reg.stop();
+    }
+  });
 });

@@ -3,7 +3,8 @@
 import { appendFile, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, copyFixture, expectedTags, snapshotTree } from './helpers/cli.js';
+import { execa } from 'execa';
+import { BIN, cli, copyFixture, expectedTags, snapshotTree } from './helpers/cli.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
 let reg: TestRegistry;
@@ -63,5 +64,35 @@ describe('sync --prune', () => {
     expect(second.exitCode, second.stderr).toBe(0);
     await expect(stat(path.join(out, 'proj/b/app:1.0'))).rejects.toThrow(/ENOENT/);
     expect((await stat(path.join(out, 'proj/a/app:1.0', 'manifest.json'))).isFile()).toBe(true);
+  });
+});
+
+describe('sync details the README promises', () => {
+  it('a closed stdout stops the writing, not the run: the report is written and the exit code is real', async () => {
+    const { dir, storage } = await copyFixture();
+    const report = path.join(dir, 'report.json');
+    // `true` exits without reading, so the first per-image line already hits EPIPE.
+    const cmd = `node ${JSON.stringify(BIN)} sync --verify-blobs ${JSON.stringify(storage)} --to ${reg.host} --dest-tls-verify=false --report ${JSON.stringify(report)} | true`;
+    const r = await execa('bash', ['-o', 'pipefail', '-c', cmd], { reject: false });
+    expect(r.exitCode, String(r.stderr)).toBe(4);
+    expect(String(r.stderr)).not.toMatch(/EPIPE|internal error|\n\s+at /);
+    const doc = JSON.parse(await readFile(report, 'utf8'));
+    expect(doc.summary.selected).toBe((await expectedTags()).length);
+  });
+
+  it('--create-projects on a registry that is not Harbor says it does nothing there', async () => {
+    const { dir, storage } = await copyFixture();
+    const file = path.join(dir, 'one.tags');
+    await appendFile(file, 'proj/a/app:1.0\n');
+    const r = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', file, '--create-projects']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`warning: ${reg.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there`);
+  });
+
+  it('verify refuses --dest-password-stdin together with --dest-authfile (exit 2)', async () => {
+    const { storage } = await copyFixture();
+    const r = await cli(['verify', storage, '--to', reg.host, '--dest-authfile', '/etc/hostname', '--dest-password-stdin'], { input: 'x\n' });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('--dest-password-stdin and --dest-authfile exclude each other');
   });
 });

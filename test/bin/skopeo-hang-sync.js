@@ -5,6 +5,8 @@ if (process.argv.includes('--version')) {
   process.stdout.write('skopeo version 1.9.3\n');
   process.exit(0);
 }
+// With SKOPEO_HANG_IGNORE_TERM=1 a push also ignores SIGTERM, so an orderly shutdown has to wait for it.
+if (process.env.SKOPEO_HANG_IGNORE_TERM === '1') process.on('SIGTERM', () => {});
 if (process.env.SKOPEO_HANG_PID_FILE) {
   const { appendFileSync } = await import('node:fs');
   appendFileSync(process.env.SKOPEO_HANG_PID_FILE, `${process.pid}\n`);
