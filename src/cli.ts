@@ -48,6 +48,7 @@ process.on('exit', () => {
 
 const io: Io = {
   stdout: (text) => write(process.stdout, text),
+  stdoutClosed: () => closed.has(process.stdout),
   stderr: (text) => write(process.stderr, text),
   isTTY: process.stderr.isTTY === true,
   env: process.env,

@@ -48,8 +48,3 @@ export function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof ToolError) return error.exitCode;
   return EXIT.internal;
 }
-
-/** Exit code for a finished run: 4 when any selected image failed or is broken. */
-export function exitCodeForCounts(counts: { failed: number }): ExitCode {
-  return counts.failed > 0 ? EXIT.partial : EXIT.ok;
-}

@@ -1,23 +1,25 @@
 /**
- * The list/export pipeline: scan tags → select → resolve → plan → (dry run: stop | write layout).
- * Streams: an image's result is yielded as soon as its layout is in place, so `sync` can push it
- * while the rest is still being exported.
+ * The one export pipeline behind list, export, sync and verify: scan tags (tree order) → select →
+ * resolve → plan → (dry run or list: stop | write layout). Per-image results stream out as they are
+ * decided, in tree order, so every output is written as it goes and `sync` pushes an image while the
+ * rest is still being exported; nothing keeps the results.
  */
 import { randomUUID } from 'node:crypto';
 import { access, constants, link, mkdir, mkdtemp, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { PreflightError, UsageError } from './errors.js';
+import { NO_ISSUES, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
-import { mapConcurrent } from './core/map-concurrent.js';
-import { layoutId, planExportItem, planPrune, type LinkMode } from './core/plan.js';
+import { mapOrdered } from './core/map-concurrent.js';
+import { layoutId, planExportItem, type LinkMode } from './core/plan.js';
 import { createSelector, parseSelector, parseTagsFile, type Selection } from './core/selection.js';
-import { summarizeExport, type ExportSummary } from './core/summary.js';
+import { createExportTally, type ExportSummary } from './core/summary.js';
 import type { TagRef } from './core/types.js';
 import { openLayoutStore, stagingDirFor, type LayoutStore } from './io/layout-store.js';
 import { resolveImage } from './io/resolve-image.js';
-import { locateStorage, scanTags, type StorageRoot } from './io/scan-storage.js';
-import { createStorageReader } from './io/storage-reader.js';
+import { locateStorage, scanRepositories, type StorageRoot } from './io/scan-storage.js';
+import { createStorageReader, type StorageReader } from './io/storage-reader.js';
 
 /** File-system work in flight at once: enough to hide latency, few enough for 2 cores and a busy disk. */
 export const FS_CONCURRENCY = 32;
@@ -36,20 +38,23 @@ export interface ExportOptions {
   verifyBlobs: boolean;
 }
 
-export interface ExportContext {
+/** A list/export run: per-image results as an async stream, then the totals. */
+export interface ExportRun {
   storage: StorageRoot;
-  selection: Selection;
+  /** The output directory; absent for `list` and `verify`. */
   store?: LayoutStore;
-  opts: ExportOptions;
-  signal: AbortSignal;
-  emit: Emit;
-  /** Filled while streaming. */
-  counts: { tags: number; filteredOut: number; present: Set<string>; unreadable: string[] };
-  selector: ReturnType<typeof createSelector>;
+  /**
+   * One result per selected tag, in tree order (compareTagRefs), each yielded as soon as it and the ones
+   * before it are decided (and, unless a dry run, their layouts written). Nothing is collected: a consumer
+   * that stops pulling stops the walk.
+   */
+  results: AsyncGenerator<ExportResult>;
+  /** After `results` ended (or was abandoned): prune unless interrupted, tags-file bookkeeping, totals. */
+  finish(): Promise<ExportSummary>;
 }
 
-/** Everything that can fail before the first image: storage, tags file, output directory. */
-export async function prepareExport(opts: ExportOptions, deps: { cwd: string; signal: AbortSignal; emit: Emit }): Promise<ExportContext> {
+/** Everything that can fail before the first image (storage, tags file, output directory), then the stream. */
+export async function openExport(opts: ExportOptions, deps: { cwd: string; signal: AbortSignal; emit: Emit }): Promise<ExportRun> {
   const storage = await locateStorage(opts.storage, deps.cwd);
   const selection: Selection = { exclude: opts.exclude.map((e, i) => parseSelector(e, `--exclude #${i + 1}`)) };
   if (opts.tagsFile !== undefined) {
@@ -69,74 +74,110 @@ export async function prepareExport(opts: ExportOptions, deps: { cwd: string; si
       if (swept.length > 0) deps.emit({ kind: 'warning', message: `removed ${swept.length} half-built layouts left in ${store.staging} by an interrupted run` });
     }
   }
+  const reader = createStorageReader(storage.v2);
+  const selector = createSelector(selection);
+  // Accessories that follow their image past the tags file still obey --exclude.
+  const excludes = createSelector({ exclude: selection.exclude });
+  const tally = createExportTally();
+  const { summary } = tally;
+  const exportOne = (ref: TagRef) => exportImage(ref, { reader, store, opts, emit: deps.emit });
+  async function* results(): AsyncGenerator<ExportResult> {
+    for await (const r of mapOrdered(selectedTags({ storage, reader, selector, excludes, summary, signal: deps.signal, emit: deps.emit }), FS_CONCURRENCY, exportOne)) {
+      tally.add(r);
+      yield r;
+    }
+  }
   return {
-    storage, selection, store, opts, signal: deps.signal, emit: deps.emit,
-    counts: { tags: 0, filteredOut: 0, present: new Set(), unreadable: [] },
-    selector: createSelector(selection),
+    storage,
+    ...(store ? { store } : {}),
+    results: results(),
+    async finish() {
+      await store?.close();
+      // A directory we could not read may hold tags that still exist: prune nothing then.
+      if (opts.prune && store && !deps.signal.aborted && summary.unreadable.length === 0) {
+        summary.pruned = await prune(store, reader, opts.dryRun, deps.emit);
+      }
+      for (const entry of selector.unmatched()) {
+        if (entry.exact) summary.missingFromStorage.push(entry.text);
+        else summary.unmatchedEntries.push(entry.text);
+      }
+      return summary;
+    },
   };
 }
 
-/** Streams one result per selected tag, writing layouts unless this is a dry run (or a list). */
-export async function* exportImages(ctx: ExportContext): AsyncGenerator<ExportResult> {
-  const reader = createStorageReader(ctx.storage.v2);
-  const { counts, selector, store, opts } = ctx;
-  // Tags like sha256-<digest>.sig that a tags file left out wait until we know which digests were selected:
-  // signatures and attestations follow the image they belong to (Harbor lists them as accessories, not tags).
-  const deferred: Array<{ ref: TagRef; subject: string }> = [];
-  const selectedDigests = new Set<string>();
-  async function* selected(): AsyncGenerator<TagRef> {
-    const onUnreadable = (message: string) => {
-      counts.unreadable.push(message);
-      ctx.emit({ kind: 'warning', message });
-    };
-    for await (const ref of scanTags(ctx.storage.v2, onUnreadable)) {
-      if (ctx.signal.aborted) return;
-      counts.tags++;
-      counts.present.add(layoutId(ref.repository, ref.tag));
-      const verdict = selector.select(ref);
-      const subject = accessorySubject(ref.tag);
-      if (verdict.selected) yield ref;
-      else if (verdict.reason === 'not-listed' && subject) deferred.push({ ref, subject: `${ref.repository}@${subject}` });
-      else counts.filteredOut++;
-    }
-  }
-  const excludes = createSelector({ exclude: ctx.selection.exclude });
-  async function* followers(): AsyncGenerator<TagRef> {
-    for (const { ref, subject } of deferred) {
-      if (ctx.signal.aborted) return;
-      if (selectedDigests.has(subject) && excludes.select(ref).selected) yield ref;
-      else counts.filteredOut++;
-    }
-  }
-  const exportOne = async (ref: TagRef): Promise<ExportResult> => {
-    const started = performance.now();
-    const image = await resolveImage(reader, ref, { verifyBlobs: opts.verifyBlobs });
-    if (image.digest) selectedDigests.add(`${ref.repository}@${image.digest}`);
-    if (image.problems.some((p) => p.code === 'manifest-deleted')) counts.present.delete(layoutId(ref.repository, ref.tag));
-    const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag)) : undefined;
-    const item = planExportItem(image, existing);
-    const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };
-    if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';
-    else if (item.action === 'unchanged' || !store) result.outcome = 'unchanged';
-    else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
-    else {
-      try {
-        result.warnings.push(...(await store.write(item.id, item.files, opts.link, item.action === 'rebuild')));
-        result.outcome = item.action === 'create' ? 'created' : 'rebuilt';
-      } catch (error) {
-        result.outcome = 'failed';
-        result.error = `${item.id}: ${(error as Error).message}`;
-      }
-    }
-    result.ms = performance.now() - started;
-    // The file lists are done with once the layout is written; results of 500k tags must not hold them.
-    item.files = [];
-    image.files = [];
-    ctx.emit({ kind: 'image:exported', result });
-    return result;
+/**
+ * The selected tags, in tree order. Selection is decided one repository at a time: tags like
+ * `sha256-<digest>.sig` that a tags file left out follow a selected tag of the same repository that
+ * points at that digest (signatures and attestations belong to their image; Harbor lists them as
+ * accessories, not tags), which needs that repository's selected digests, and no more.
+ */
+async function* selectedTags(c: {
+  storage: StorageRoot;
+  reader: StorageReader;
+  selector: ReturnType<typeof createSelector>;
+  excludes: ReturnType<typeof createSelector>;
+  summary: ExportSummary;
+  signal: AbortSignal;
+  emit: Emit;
+}): AsyncGenerator<TagRef> {
+  const onUnreadable = (message: string) => {
+    c.summary.unreadable.push(message);
+    c.emit({ kind: 'warning', message });
   };
-  yield* mapConcurrent(selected(), FS_CONCURRENCY, exportOne);
-  yield* mapConcurrent(followers(), FS_CONCURRENCY, exportOne);
+  for await (const { repository, tags } of scanRepositories(c.storage.v2, onUnreadable)) {
+    if (c.signal.aborted) return;
+    c.summary.tags += tags.length;
+    const refs = tags.map((tag) => ({ repository, tag }));
+    const verdicts = refs.map((ref) => c.selector.select(ref));
+    const isFollower = (i: number) => {
+      const v = verdicts[i];
+      const ref = refs[i] as TagRef;
+      return v !== undefined && !v.selected && v.reason === 'not-listed' && accessorySubject(ref.tag) !== undefined && c.excludes.select(ref).selected;
+    };
+    const hasFollowers = refs.some((_, i) => isFollower(i));
+    const subjects = hasFollowers ? await selectedDigests(c.reader, refs.filter((_, i) => verdicts[i]?.selected)) : undefined;
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i] as TagRef;
+      if (verdicts[i]?.selected || (subjects && isFollower(i) && subjects.has(accessorySubject(ref.tag) as string))) yield ref;
+      else c.summary.filteredOut++;
+    }
+  }
+}
+
+/** The digests the given tags point at (links that cannot be read are left out: those tags are broken anyway). */
+async function selectedDigests(reader: StorageReader, refs: TagRef[]): Promise<Set<string>> {
+  const links = await Promise.all(refs.map((ref) => reader.readTagLink(ref.repository, ref.tag)));
+  return new Set(links.flatMap((l) => (l.ok ? [l.digest] : [])));
+}
+
+/** Resolves one tag and, unless this is a dry run or a list, writes its layout. */
+async function exportImage(ref: TagRef, c: { reader: StorageReader; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit }): Promise<ExportResult> {
+  const { store, opts } = c;
+  const started = performance.now();
+  const image = await resolveImage(c.reader, ref, { verifyBlobs: opts.verifyBlobs });
+  const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag)) : undefined;
+  const item = planExportItem(image, existing);
+  const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };
+  if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';
+  else if (!store) result.outcome = 'ok';
+  else if (item.action === 'unchanged') result.outcome = 'unchanged';
+  else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
+  else {
+    try {
+      result.warnings.push(...(await store.write(item.id, item.files, opts.link, item.action === 'rebuild')));
+      result.outcome = item.action === 'create' ? 'created' : 'rebuilt';
+    } catch (error) {
+      result.outcome = 'failed';
+      result.error = `${item.id}: ${(error as Error).message}`;
+    }
+  }
+  result.ms = performance.now() - started;
+  // The file lists are done with once the layout is written: results in flight must stay small.
+  item.files = [];
+  image.files = [];
+  c.emit({ kind: 'image:exported', result });
+  return result;
 }
 
 /** The digest a cosign-style accessory tag (`sha256-<hex>.sig`, `.att`, `.sbom`, or bare) belongs to. */
@@ -145,34 +186,34 @@ export function accessorySubject(tag: string): string | undefined {
   return m ? `sha256:${m[1]}` : undefined;
 }
 
-/** After the stream: prune (unless dry run), tags-file bookkeeping, totals. */
-export async function finishExport(ctx: ExportContext, results: ExportResult[]): Promise<ExportSummary> {
-  await ctx.store?.close();
-  const summary = summarizeExport(results, ctx.counts);
-  // A directory we could not read may hold tags that still exist: prune nothing then.
-  if (ctx.opts.prune && ctx.store && !ctx.signal.aborted && ctx.counts.unreadable.length === 0) {
-    const stale = planPrune(await ctx.store.listExported(), ctx.counts.present);
-    for (const id of stale) {
-      if (!ctx.opts.dryRun) await ctx.store.remove(id);
-      ctx.emit({ kind: 'prune:removed', id });
-    }
-    summary.pruned = stale;
+/**
+ * --prune: removes layouts whose tag is gone from the storage, or whose manifest was deleted (its revision
+ * link is gone). Checked layout by layout against the storage, so nothing is remembered during the run.
+ */
+async function prune(store: LayoutStore, reader: StorageReader, dryRun: boolean, emit: Emit): Promise<number> {
+  let pruned = 0;
+  for await (const id of store.listExported()) {
+    const colon = id.lastIndexOf(':');
+    if (await tagStillThere(reader, id.slice(0, colon), id.slice(colon + 1))) continue;
+    if (!dryRun) await store.remove(id);
+    emit({ kind: 'prune:removed', id, dryRun });
+    pruned++;
   }
-  for (const entry of ctx.selector.unmatched()) {
-    if (entry.exact) summary.missingFromStorage.push(entry.text);
-    else summary.unmatchedEntries.push(entry.text);
-  }
-  return summary;
+  return pruned;
 }
 
-/** Runs list/export to the end and collects results sorted by layout id. */
-export async function runExport(opts: ExportOptions, deps: { cwd: string; signal: AbortSignal; emit: Emit }) {
-  const ctx = await prepareExport(opts, deps);
-  const results: ExportResult[] = [];
-  for await (const r of exportImages(ctx)) results.push(r);
-  results.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const summary = await finishExport(ctx, results);
-  return { ctx, results, summary };
+/** True unless the tag's directory is gone or its manifest was deleted (a broken tag is still there). */
+async function tagStillThere(reader: StorageReader, repository: string, tag: string): Promise<boolean> {
+  const link = await reader.readTagLink(repository, tag);
+  if (!link.ok) return !(link.code === 'link-unreadable' && /no such file/.test(link.detail));
+  return reader.hasRevision(repository, link.digest);
+}
+
+/** Runs list/export to the end, handing each result to `onResult` in tree order; resolves to the totals. */
+export async function runExport(opts: ExportOptions, deps: { cwd: string; signal: AbortSignal; emit: Emit }, onResult: (r: ExportResult) => void = () => {}) {
+  const run = await openExport(opts, deps);
+  for await (const r of run.results) onResult(r);
+  return { run, summary: await run.finish() };
 }
 
 /**
@@ -272,4 +313,9 @@ async function findOneBlob(v2: string): Promise<string | undefined> {
     }
   }
   return undefined;
+}
+
+/** What makes a list/export run incomplete besides its images (tags-file entries the storage lacks, unreadable directories). */
+export function exportIssues(summary: ExportSummary): RunIssues {
+  return { ...NO_ISSUES, unreadable: summary.unreadable.length };
 }

@@ -1,30 +1,35 @@
 /**
  * `sync`: export (streaming) → for each ready layout, in parallel but never two into one target
  * repository: Harbor project check → HEAD the target (equal digest: up to date, no skopeo) →
- * skopeo sync with retries on transient failures → HEAD again to verify the digest.
+ * skopeo sync → HEAD again to verify the digest. Transient failures of the HEADs and the push are retried
+ * by one knob (--retries, with jitter); skopeo itself is told not to retry, so attempts never multiply.
+ * Results stream out as each image is decided; nothing is collected.
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { EXIT, PreflightError } from './errors.js';
-import type { Emit } from './core/events.js';
+import { PreflightError } from './errors.js';
+import type { Emit, ExportResult } from './core/events.js';
+import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure } from './core/skopeo-failure.js';
-import { planPush, summarizeSync, type PushJob, type SyncResult, type SyncSummary } from './core/sync-plan.js';
+import { planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
+import type { ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './io/credentials.js';
+import { RegistryConnectionError, RegistryHttpError } from './io/registry-errors.js';
+import { locateStorage } from './io/scan-storage.js';
 import { preflightSkopeo, runSkopeo } from './io/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './io/target-registry.js';
-import { exportImages, prepareExport, finishExport, type ExportOptions } from './run-export.js';
-import type { ExportResult } from './core/events.js';
-import type { ExportSummary } from './core/summary.js';
-import { locateStorage } from './io/scan-storage.js';
+import { exportIssues, openExport, type ExportOptions } from './run-export.js';
 
 export const DEFAULT_SYNC_CONCURRENCY = 4;
 export const DEFAULT_RETRIES = 2;
+/** Consecutive images that could not reach the target before no more pushes start. */
+export const DEFAULT_BREAKER = 5;
 /** Default --out: a directory on the storage volume, beside docker/. */
 export const DEFAULT_OUT_NAME = 'registry-rescue-export';
 /** One skopeo process per image; Harbor tokens last 30 min by default, so keep each push well inside an hour. */
-export const ITEM_TIMEOUT_MS = 60 * 60_000;
+export const DEFAULT_IMAGE_TIMEOUT_MS = 60 * 60_000;
 const RETRY_BASE_MS = 2_000;
 /** What the dry run shows in place of the private auth file written at run time. */
 const AUTHFILE_PLACEHOLDER = '<private auth file>';
@@ -36,6 +41,12 @@ export interface SyncOptions extends Omit<ExportOptions, 'out'>, TargetAccessOpt
   retries: number;
   createProjects: boolean;
   skopeo: string;
+  /** Kill and retry a skopeo process after this long. */
+  imageTimeoutMs?: number;
+  /** Consecutive connection failures that stop the run from starting pushes (0: never). */
+  breaker?: number;
+  /** Stop starting pushes after the first failed image. */
+  abortOnError?: boolean;
 }
 
 export interface SyncDeps {
@@ -46,36 +57,48 @@ export interface SyncDeps {
   emit: Emit;
 }
 
+export interface SyncTotals {
+  /** Selected tags with a result. */
+  selected: number;
+  counts: Counts;
+  /** Bytes of the images synced in this run (blobs the target already had included). */
+  bytesSynced: number;
+  ms: number;
+  /** Why the run stopped starting pushes, if it did (circuit breaker, --abort-on-error). */
+  stoppedEarly?: string;
+}
+
 export interface SyncRun {
   target: PushTarget;
   out: string;
   storage: string;
-  results: SyncResult[];
-  summary: SyncSummary;
-  exportSummary: ExportSummary;
+  /** One result per selected tag, as each is decided (completion order: pushes finish when they finish). */
+  results: AsyncGenerator<SyncResult>;
+  /** After `results` ended: the totals, the export side's totals, and what makes the run incomplete. */
+  finish(): Promise<{ totals: SyncTotals; exportSummary: ExportSummary; issues: RunIssues }>;
 }
 
-/** Runs the whole sync; per-image failures are results, only preflight failures throw. */
-export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRun> {
+/** Opens the sync: every preflight check runs here (and throws); per-image failures are results. */
+export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRun> {
   const started = performance.now();
   const target = parseTarget(opts.to);
   const storage = await locateStorage(opts.storage, deps.cwd);
   // The default output lives on the storage volume, beside docker/, so hard links work.
   const out = path.resolve(deps.cwd, opts.out ?? path.join(storage.root, DEFAULT_OUT_NAME));
-  const dryRun = opts.dryRun;
+  const { dryRun } = opts;
 
   let conn: TargetConnection | undefined;
   let auth: Awaited<ReturnType<typeof writeTempAuthFile>> | undefined;
   let guard: ((project: string) => Promise<ProjectState>) | undefined;
-  // A preflight failure found while pushing (skopeo missing or too old) stops the run and is rethrown (exit 3).
-  const stop = new AbortController();
-  let stopped: PreflightError | undefined;
-  const signal = AbortSignal.any([deps.signal, stop.signal]);
+  const dispose = async () => {
+    await auth?.dispose();
+    conn?.close();
+  };
   try {
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
     const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
     if (!dryRun) {
-      // Before prepareExport: a target that cannot be used leaves nothing behind (no export directory).
+      // Before the export opens: a target that cannot be used leaves nothing behind (no export directory).
       conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
       if (credentials) {
         auth = await writeTempAuthFile(target.host, credentials);
@@ -87,130 +110,231 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRu
       if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
-    const ctx = await prepareExport({ ...opts, out }, deps);
+    const run = await openExport({ ...opts, out }, deps);
     const settings = {
       target,
-      out: ctx.store?.out ?? out,
+      out: run.store?.out ?? out,
       tlsVerify: opts.destTlsVerify,
-      retryTimes: opts.retries,
+      // Retries are ours (with jitter, HEADs included): skopeo's own would multiply with them.
+      retryTimes: 0,
       ...(certDir !== undefined ? { certDir } : {}),
       ...(auth ? { authFile: auth.path } : dryRun && credentials ? { authFile: AUTHFILE_PLACEHOLDER } : {}),
     };
+    const pusher = createPusher({ conn: conn as TargetConnection, opts, guard, signal: deps.signal, emit: deps.emit });
     const secrets = secretsOf(credentials);
-    const results: SyncResult[] = [];
+    const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0 };
+    const channel = createChannel<SyncResult>();
     const record = (r: SyncResult) => {
-      const clean = { ...r, ...(r.reason !== undefined ? { reason: redact(r.reason, secrets) } : {}) };
-      results.push(clean);
+      totals.selected++;
+      totals.counts[r.status]++;
+      if (r.status === 'synced') totals.bytesSynced += r.bytes;
+      const clean = r.reason !== undefined ? { ...r, reason: redact(r.reason, secrets) } : r;
       deps.emit({ kind: 'image:synced', result: clean });
+      channel.push(clean);
     };
-    const exported: ExportResult[] = [];
     async function* jobs(): AsyncGenerator<PushJob> {
-      for await (const r of exportImages(ctx)) {
-        exported.push(r);
+      for await (const r of run.results) {
         const decision = planPush(r, settings);
         if ('result' in decision) record(decision.result);
         else if (dryRun) record({ ...base(decision.job), status: 'would-sync', command: formatCommand(opts.skopeo, decision.job.args) });
+        else if (pusher.stopped()) record(pusher.notAttempted(decision.job));
         else yield decision.job;
       }
     }
-    // skopeo is checked before the first push, not up front: a run with everything up to date starts no process.
-    let skopeoChecked: Promise<unknown> | undefined;
-    const ensureSkopeo = async (): Promise<boolean> => {
-      try {
-        await (skopeoChecked ??= preflightSkopeo(opts.skopeo));
-        return true;
-      } catch (error) {
-        if (!(error instanceof PreflightError)) throw error;
-        stopped ??= error;
-        stop.abort(error);
-        return false;
-      }
-    };
-    const context: PushContext = { conn: conn as TargetConnection, opts, guard, signal, ensureSkopeo, skopeoEnv: { [ENV_PASSWORD]: undefined }, emit: deps.emit };
-    const keyed = await runKeyed(jobs(), { concurrency: opts.concurrency, keyOf: (j) => j.targetRepository, signal }, (job) => push(job, context));
-    if (stopped) throw stopped;
-    for (const k of keyed) {
+    const pushing = runKeyed(jobs(), { concurrency: opts.concurrency, keyOf: (j) => j.targetRepository, signal: deps.signal }, (job) => pusher.push(job), (k) => {
       if (k.status === 'done') record(k.value);
-      else if (k.status === 'canceled') record({ ...base(k.item), status: 'canceled', reason: 'the run was interrupted before this image started' });
+      else if (k.status === 'canceled') record({ ...base(k.item), status: 'canceled', code: 'not-started', reason: 'the run was interrupted before this image started' });
       else record({ ...base(k.item), status: 'failed', reason: `internal error: ${(k.error as Error)?.message ?? String(k.error)}` });
+    }).finally(() => channel.close());
+    async function* results(): AsyncGenerator<SyncResult> {
+      try {
+        yield* channel.drain();
+        await pushing;
+        if (pusher.preflight) throw pusher.preflight;
+      } finally {
+        await dispose();
+      }
     }
-    exported.sort((a, b) => (a.id < b.id ? -1 : 1));
-    const exportSummary = await finishExport(ctx, exported);
-    results.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return { target, out: settings.out, storage: ctx.storage.v2, results, summary: summarizeSync(results, performance.now() - started), exportSummary };
-  } finally {
-    await auth?.dispose();
-    conn?.close();
+    return {
+      target,
+      out: settings.out,
+      storage: run.storage.v2,
+      results: results(),
+      async finish() {
+        const exportSummary = await run.finish();
+        totals.ms = Math.round(performance.now() - started);
+        const stoppedEarly = pusher.stoppedReason();
+        if (stoppedEarly) totals.stoppedEarly = stoppedEarly;
+        return { totals, exportSummary, issues: { ...exportIssues(exportSummary), stoppedEarly: stoppedEarly !== undefined } };
+      },
+    };
+  } catch (error) {
+    await dispose();
+    throw error;
   }
+}
+
+/** Runs the whole sync, handing each result to `onResult`; resolves to the totals. */
+export async function runSync(opts: SyncOptions, deps: SyncDeps, onResult: (r: SyncResult) => void = () => {}) {
+  const run = await openSync(opts, deps);
+  for await (const r of run.results) onResult(r);
+  return { run, ...(await run.finish()) };
 }
 
 function base(job: PushJob): SyncResult {
   return { id: job.id, source: job.id, target: job.reference, digest: job.digest, status: 'failed', attempts: 0, ms: 0, bytes: job.export.item.image.size };
 }
 
-interface PushContext {
+interface PusherContext {
   conn: TargetConnection;
   opts: SyncOptions;
   guard: ((project: string) => Promise<ProjectState>) | undefined;
   signal: AbortSignal;
-  /** Runs the skopeo preflight once; false when it failed (the run is then stopping). */
-  ensureSkopeo: () => Promise<boolean>;
-  skopeoEnv: Record<string, string | undefined>;
   emit: Emit;
 }
 
-/** Pushes one image; every outcome is a SyncResult. */
-async function push(job: PushJob, c: PushContext): Promise<SyncResult> {
-  const started = performance.now();
-  const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
-  /** Attempts of the push once skopeo succeeded (0: nothing pushed yet). */
-  let pushed = 0;
-  try {
-    const project = await c.guard?.(job.project);
-    if (project?.refusal) return done('failed', { reason: project.refusal });
-    const before = await c.conn.client.headManifest(job.targetRepository, job.tag);
-    if (before?.digest === job.digest) return done('up-to-date');
-    if (!(await c.ensureSkopeo())) return done('canceled', { reason: 'skopeo cannot run' });
-    const attempt = (n: number) => {
-      c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: n });
-      return runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: ITEM_TIMEOUT_MS, env: c.skopeoEnv });
-    };
-    const { value: run, attempts } = await retryWithBackoff(attempt, {
-      retries: c.opts.retries,
-      baseMs: RETRY_BASE_MS,
-      signal: c.signal,
-      isTransient: (r) => !r.ok && !r.canceled && classifySkopeoFailure(r.stderr, { timedOut: r.timedOut }).transient,
-    });
-    const command = formatCommand(c.opts.skopeo, job.args);
-    if (run.canceled) return done('canceled', { attempts, reason: 'interrupted while pushing; the target may hold part of the image', command });
-    if (!run.ok) {
-      const failure = classifySkopeoFailure(run.stderr, { timedOut: run.timedOut });
-      let reason = `skopeo failed (${failure.reason}): ${failure.message}`;
-      if (failure.reason === 'unauthorized' && project) {
-        reason += `; Harbor also answers "unauthorized" when the account may not push into project ${job.project}`;
+/** Thrown inside a push when the target cannot be reached (after retries): what the circuit breaker counts. */
+const isConnectionFailure = (error: unknown) => error instanceof RegistryConnectionError;
+const isTransientHttp = (error: unknown) =>
+  isConnectionFailure(error) || (error instanceof RegistryHttpError && (error.status >= 500 || error.status === 429 || error.status === 0));
+
+/**
+ * Pushes images one at a time per call, and keeps what the run as a whole must know: the skopeo preflight
+ * (checked before the first push, so an all-up-to-date run starts no process), the circuit breaker, and
+ * --abort-on-error.
+ */
+function createPusher(c: PusherContext) {
+  let skopeoChecked: Promise<unknown> | undefined;
+  let preflight: PreflightError | undefined;
+  let consecutiveUnreachable = 0;
+  let unreachableSince: string | undefined;
+  let stopReason: string | undefined;
+  const breaker = c.opts.breaker ?? DEFAULT_BREAKER;
+  const skopeoEnv = { [ENV_PASSWORD]: undefined };
+  const retry = { retries: c.opts.retries, baseMs: RETRY_BASE_MS, signal: c.signal, random: Math.random };
+
+  /** HEAD with the same retries as the push; a connection failure left after them is rethrown. */
+  const head = async (job: PushJob) => {
+    const { value } = await retryWithBackoff(
+      () => c.conn.client.headManifest(job.targetRepository, job.tag).then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error })),
+      { ...retry, isTransient: (r) => !r.ok && isTransientHttp(r.error) },
+    );
+    if (!value.ok) throw value.error;
+    return value.v;
+  };
+  const ensureSkopeo = async (): Promise<boolean> => {
+    try {
+      await (skopeoChecked ??= preflightSkopeo(c.opts.skopeo));
+      return true;
+    } catch (error) {
+      if (!(error instanceof PreflightError)) throw error;
+      preflight ??= error;
+      stopReason ??= 'skopeo cannot run';
+      return false;
+    }
+  };
+  const observe = (r: SyncResult, unreachable: boolean): SyncResult => {
+    if (unreachable) {
+      consecutiveUnreachable++;
+      unreachableSince ??= new Date().toISOString();
+      if (breaker > 0 && consecutiveUnreachable >= breaker && !stopReason) {
+        stopReason = `${c.opts.to} has been unreachable since ${unreachableSince} (${consecutiveUnreachable} images in a row); no more pushes were started`;
+        c.emit({ kind: 'warning', message: `circuit breaker: ${stopReason}` });
       }
-      return done('failed', { attempts, reason, command });
+    } else if (r.status === 'synced' || r.status === 'up-to-date') {
+      consecutiveUnreachable = 0;
+      unreachableSince = undefined;
     }
-    pushed = attempts;
-    const after = await c.conn.client.headManifest(job.targetRepository, job.tag);
-    if (after?.digest !== job.digest) {
-      return done('failed', { attempts, command, reason: `pushed, but the target has ${after?.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` });
+    if (r.status === 'failed' && c.opts.abortOnError && !stopReason) {
+      stopReason = `--abort-on-error: ${r.id} failed`;
+      c.emit({ kind: 'warning', message: `${stopReason}; no more pushes are started` });
     }
-    return done('synced', { attempts });
-  } catch (error) {
-    // An abort ends the pending project check or HEAD with the signal's reason ("interrupted by SIGTERM"):
-    // that is the run stopping, not this image failing.
-    if (c.signal.aborted) {
-      const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted while checking the target, before anything was pushed';
-      return done('canceled', { reason, attempts: pushed });
-    }
-    const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
-    return done('failed', { reason, attempts: pushed, ...(pushed > 0 ? { command: formatCommand(c.opts.skopeo, job.args) } : {}) });
-  }
+    return r;
+  };
+
+  return {
+    get preflight() {
+      return preflight;
+    },
+    stopped: () => stopReason !== undefined,
+    stoppedReason: () => stopReason,
+    notAttempted: (job: PushJob): SyncResult => ({ ...base(job), status: 'not-attempted', code: 'not-attempted', reason: `not started: ${stopReason}` }),
+    async push(job: PushJob): Promise<SyncResult> {
+      if (stopReason) return this.notAttempted(job);
+      const started = performance.now();
+      const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
+      /** Attempts of the push once skopeo succeeded (0: nothing pushed yet). */
+      let pushed = 0;
+      try {
+        const project = await c.guard?.(job.project);
+        if (project?.refusal) return observe(done('failed', { code: 'project-refused', reason: project.refusal }), false);
+        const before = await head(job);
+        if (before?.digest === job.digest) return observe(done('up-to-date'), false);
+        if (!(await ensureSkopeo())) return done('canceled', { code: 'skopeo-unusable', reason: 'skopeo cannot run' });
+        const attempt = (n: number) => {
+          c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: n });
+          return runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: c.opts.imageTimeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS, env: skopeoEnv });
+        };
+        const { value: run, attempts } = await retryWithBackoff(attempt, {
+          ...retry,
+          isTransient: (r) => !r.ok && !r.canceled && classifySkopeoFailure(r.stderr, { timedOut: r.timedOut }).transient,
+        });
+        const command = formatCommand(c.opts.skopeo, job.args);
+        if (run.canceled) return done('canceled', { attempts, code: 'interrupted', reason: 'interrupted while pushing; the target may hold part of the image', command });
+        if (!run.ok) {
+          const failure = classifySkopeoFailure(run.stderr, { timedOut: run.timedOut });
+          let reason = `skopeo failed (${failure.reason}): ${failure.message}`;
+          if (failure.reason === 'unauthorized' && project) {
+            reason += `; Harbor also answers "unauthorized" when the account may not push into project ${job.project}`;
+          }
+          return observe(done('failed', { attempts, code: failure.reason, reason, command }), failure.reason === 'unreachable');
+        }
+        pushed = attempts;
+        const after = await head(job);
+        if (after?.digest !== job.digest) {
+          return observe(done('failed', { attempts, command, code: 'digest-mismatch', reason: `pushed, but the target has ${after?.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), false);
+        }
+        return observe(done('synced', { attempts }), false);
+      } catch (error) {
+        // An abort ends the pending project check or HEAD with the signal's reason ("interrupted by SIGTERM"):
+        // that is the run stopping, not this image failing.
+        if (c.signal.aborted) {
+          const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted while checking the target, before anything was pushed';
+          return done('canceled', { code: 'interrupted', reason, attempts: pushed });
+        }
+        const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
+        return observe(done('failed', { code: isConnectionFailure(error) ? 'unreachable' : 'target-error', reason, attempts: pushed, ...(pushed > 0 ? { command: formatCommand(c.opts.skopeo, job.args) } : {}) }), isConnectionFailure(error));
+      }
+    },
+  };
 }
 
-/** 0 when every selected tag is synced, up to date or intentionally skipped; 4 when any failed or is broken. */
-export function exitCodeForSync(s: SyncSummary): number {
-  return s.failed + s.broken + s.canceled > 0 ? EXIT.partial : EXIT.ok;
+/** A queue between producers that push and one async consumer; `drain` ends after `close` once empty. */
+function createChannel<T>() {
+  const queue: T[] = [];
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const signal = () => {
+    wake?.();
+    wake = undefined;
+  };
+  return {
+    push(item: T) {
+      queue.push(item);
+      signal();
+    },
+    close() {
+      closed = true;
+      signal();
+    },
+    async *drain(): AsyncGenerator<T> {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift() as T;
+        if (closed) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+  };
 }
 
+export type { ExportResult };

@@ -1,19 +1,20 @@
 /**
  * `verify`: compares every selected source tag with the target without pushing: the DR audit.
- * ok = same digest; missing = no such tag; different = another digest; broken-at-source = cannot be
- * exported, so cannot be trusted either way.
+ * ok = same digest; missing = no such tag; different = another digest; broken = cannot be exported from
+ * the source, so cannot be trusted either way; failed = the target could not be asked.
  */
-import { mapConcurrent } from './core/map-concurrent.js';
+import { mapOrdered } from './core/map-concurrent.js';
+import { emptyCounts, type Counts, type Status } from './core/results.js';
 import { parseTarget, targetFor } from './core/target.js';
-import { connectTarget, resolveTargetAccess, type TargetAccessOptions } from './io/target-registry.js';
-import { exportImages, finishExport, prepareExport } from './run-export.js';
-import type { ExportResult } from './core/events.js';
+import type { Emit, ExportResult } from './core/events.js';
 import type { ExportSummary } from './core/summary.js';
+import { connectTarget, resolveTargetAccess, type TargetAccessOptions, type TargetConnection } from './io/target-registry.js';
+import { openExport } from './run-export.js';
 
 /** HEAD requests in flight at once: cheap for the target, enough to audit 100k tags in minutes. */
 export const VERIFY_CONCURRENCY = 8;
 
-export type VerifyStatus = 'ok' | 'missing' | 'different' | 'broken-at-source' | 'skipped' | 'error';
+export type VerifyStatus = Extract<Status, 'ok' | 'missing' | 'different' | 'broken' | 'skipped' | 'failed'>;
 
 export interface VerifyResult {
   id: string;
@@ -33,41 +34,51 @@ export interface VerifyOptions extends TargetAccessOptions {
   verifyBlobs: boolean;
 }
 
-/** Runs the audit; only preflight failures throw. */
-export async function runVerify(
+export interface VerifyRun {
+  storage: string;
+  /** One result per selected tag, in tree order, as each is checked. */
+  results: AsyncGenerator<VerifyResult>;
+  /** After `results` ended: the counts and the source side's totals. */
+  finish(): Promise<{ counts: Counts; exportSummary: ExportSummary }>;
+}
+
+/** Opens the audit; only preflight failures throw. */
+export async function openVerify(
   opts: VerifyOptions,
-  deps: { cwd: string; env: Readonly<Record<string, string | undefined>>; signal: AbortSignal; emit: import('./core/events.js').Emit },
-): Promise<{ results: VerifyResult[]; counts: Record<VerifyStatus, number>; exportSummary: ExportSummary; storage: string }> {
+  deps: { cwd: string; env: Readonly<Record<string, string | undefined>>; signal: AbortSignal; emit: Emit },
+): Promise<VerifyRun> {
   const target = parseTarget(opts.to);
-  const ctx = await prepareExport({ storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard' }, deps);
+  const run = await openExport({ storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard' }, deps);
   const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
   const conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
-  const exported: ExportResult[] = [];
-  const results: VerifyResult[] = [];
-  try {
-    const check = async (r: ExportResult): Promise<VerifyResult> => {
-      exported.push(r);
-      const { image } = r.item;
-      const t = targetFor(image.repository, image.tag, target);
-      const base = { id: r.id, source: r.id, target: t.reference, sourceDigest: image.digest ?? null, targetDigest: null };
-      if (image.status === 'skipped') return { ...base, status: 'skipped', reason: image.problems.map((p) => p.message).join('; ') };
-      if (image.status === 'broken') return { ...base, status: 'broken-at-source', reason: image.problems.map((p) => p.message).join('; ') };
-      if (t.problem) return { ...base, status: 'error', reason: t.problem };
-      try {
-        const head = await conn.client.headManifest(t.repository, image.tag);
-        if (!head) return { ...base, status: 'missing' };
-        if (head.digest === image.digest) return { ...base, targetDigest: head.digest, status: 'ok' };
-        return { ...base, targetDigest: head.digest, status: 'different', reason: `target has ${head.digest}, source ${image.digest}` };
-      } catch (error) {
-        return { ...base, status: 'error', reason: (error as Error).message };
+  const counts = emptyCounts();
+  async function* results(): AsyncGenerator<VerifyResult> {
+    try {
+      for await (const v of mapOrdered(run.results, VERIFY_CONCURRENCY, (r) => check(r, conn, target))) {
+        counts[v.status]++;
+        yield v;
       }
-    };
-    for await (const v of mapConcurrent(exportImages(ctx), VERIFY_CONCURRENCY, check)) results.push(v);
-  } finally {
-    conn.close();
+    } finally {
+      conn.close();
+    }
   }
-  results.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const counts: Record<VerifyStatus, number> = { ok: 0, missing: 0, different: 0, 'broken-at-source': 0, skipped: 0, error: 0 };
-  for (const r of results) counts[r.status]++;
-  return { results, counts, exportSummary: await finishExport(ctx, exported), storage: ctx.storage.v2 };
+  return { storage: run.storage.v2, results: results(), finish: async () => ({ counts, exportSummary: await run.finish() }) };
+}
+
+/** Compares one exported image with the target. */
+async function check(r: ExportResult, conn: TargetConnection, target: ReturnType<typeof parseTarget>): Promise<VerifyResult> {
+  const { image } = r.item;
+  const t = targetFor(image.repository, image.tag, target);
+  const base = { id: r.id, source: r.id, target: t.reference, sourceDigest: image.digest ?? null, targetDigest: null };
+  if (image.status === 'skipped') return { ...base, status: 'skipped', reason: image.problems.map((p) => p.message).join('; ') };
+  if (image.status === 'broken') return { ...base, status: 'broken', reason: image.problems.map((p) => p.message).join('; ') };
+  if (t.problem) return { ...base, status: 'failed', reason: t.problem };
+  try {
+    const head = await conn.client.headManifest(t.repository, image.tag);
+    if (!head) return { ...base, status: 'missing' };
+    if (head.digest === image.digest) return { ...base, targetDigest: head.digest, status: 'ok' };
+    return { ...base, targetDigest: head.digest, status: 'different', reason: `target has ${head.digest}, source ${image.digest}` };
+  } catch (error) {
+    return { ...base, status: 'failed', reason: (error as Error).message };
+  }
 }

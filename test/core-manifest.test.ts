@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseLink } from '../src/core/digest.js';
 import { MEDIA, parseManifest } from '../src/core/manifest.js';
-import { planExportItem, planPrune } from '../src/core/plan.js';
+import { planExportItem } from '../src/core/plan.js';
 import { repositoryNameProblem, tagProblem } from '../src/core/reference.js';
 import type { ResolvedImage } from '../src/core/types.js';
 
@@ -65,8 +65,5 @@ describe('planExportItem', () => {
     expect(planExportItem(image(), { manifestDigest: H('f'), names: ['manifest.json', 'version'] })).toMatchObject({ action: 'rebuild', reason: `the tag moved from ${H('f')} to ${H('a')}` });
     expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
     expect(planExportItem(image({ status: 'broken', files: [] }), { names: [] })).toMatchObject({ action: 'skip', reason: 'broken; the layout already exported for this tag is left as it was' });
-  });
-  it('prunes layouts whose tag is not present', () => {
-    expect(planPrune(['a:1', 'b:2', 'c:3'], new Set(['b:2']))).toEqual(['a:1', 'c:3']);
   });
 });

@@ -183,7 +183,7 @@ describe('export', () => {
     const again = await cli(['export', '--verify-blobs', storage, '--out', out, '--json']);
     const doc = JSON.parse(again.stdout);
     expect(doc.images.filter((i: any) => i.status === 'ok').every((i: any) => i.outcome === 'unchanged')).toBe(true);
-    expect(doc.summary.outcomes.unchanged).toBe(ok.length);
+    expect(doc.summary.counts.unchanged).toBe(ok.length);
     expect(await snapshotTree(out)).toEqual(first);
 
     // Move a tag on disk the way a push does: current/link now names another manifest of the repository.
@@ -206,7 +206,7 @@ describe('export', () => {
     const moved = d3.images.find((i: any) => idOf(i) === idOf(a));
     expect(moved.outcome).toBe('rebuilt');
     expect(sha256(await readFile(path.join(out, idOf(a), 'manifest.json')))).toBe(moveTo);
-    expect(d3.summary.pruned).toEqual([idOf(gone)]);
+    expect(d3.summary.pruned).toBe(1);
     await expect(stat(path.join(out, idOf(gone)))).rejects.toThrow();
     expect((await stat(path.join(out, 'proj/a/app:1.0'))).isDirectory()).toBe(true);
   });

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { retryWithBackoff, runKeyed, type KeyedResult } from '../src/core/schedule.js';
+import { retryWithBackoff, type KeyedResult } from '../src/core/schedule.js';
+import { collectKeyed } from './helpers/keyed.js';
 
 interface Job {
   id: string;
@@ -40,7 +41,7 @@ describe('runKeyed', () => {
   it('never exceeds the concurrency and reaches it', async () => {
     const t = tracker();
     const items = Array.from({ length: 20 }, (_, i) => ({ id: `k${i}x`, key: `k${i}`, ms: 20 }));
-    const results = await runKeyed(items, { concurrency: 3, keyOf }, t.worker);
+    const results = await collectKeyed(items, { concurrency: 3, keyOf }, t.worker);
     expect(t.maxActive()).toBe(3);
     expect(results.map((r) => r.status)).toEqual(Array(20).fill('done'));
     expect(results.map((r) => r.index)).toEqual([...Array(20).keys()]);
@@ -49,7 +50,7 @@ describe('runKeyed', () => {
   it('never runs two items of one key at once, in arrival order per key, without blocking other keys', async () => {
     const t = tracker();
     const items = jobs('a1 a2 a3 b1 a4 b2 c1 c2 c3 d1 a5');
-    const results = await runKeyed(items, { concurrency: 4, keyOf }, t.worker);
+    const results = await collectKeyed(items, { concurrency: 4, keyOf }, t.worker);
     expect(t.violations).toEqual([]);
     expect(t.maxActive()).toBeLessThanOrEqual(4);
     for (const key of ['a', 'b', 'c']) {
@@ -66,7 +67,7 @@ describe('runKeyed', () => {
     const t = tracker();
     const items = [...jobs('a1 a2 a3 a4 a5 a6'), ...jobs('b1 c1 d1 e1')];
     const started = performance.now();
-    await runKeyed(items, { concurrency: 2, keyOf }, t.worker);
+    await collectKeyed(items, { concurrency: 2, keyOf }, t.worker);
     expect(t.violations).toEqual([]);
     // Waiting a's hold no slot: a2 joins the queue only when a1 ends, behind b..e, which all run meanwhile.
     expect(t.log.indexOf('end e1')).toBeLessThan(t.log.indexOf('end a4'));
@@ -84,14 +85,14 @@ describe('runKeyed', () => {
       t.log.push('yield p2');
       yield { id: 'p2', key: 'p', ms: 10 };
     }
-    const results = await runKeyed(produce(), { concurrency: 2, keyOf }, t.worker);
+    const results = await collectKeyed(produce(), { concurrency: 2, keyOf }, t.worker);
     expect(t.log.slice(0, 4)).toEqual(['yield p1', 'start p1', 'end p1', 'yield q1']);
     expect(results.map((r) => r.item.id)).toEqual(['p1', 'q1', 'p2']);
     expect(t.violations).toEqual([]);
   });
 
   it('turns a throwing worker into a failed result and goes on', async () => {
-    const results = await runKeyed(jobs('a1 a2 b1'), { concurrency: 2, keyOf }, async (job) => {
+    const results = await collectKeyed(jobs('a1 a2 b1'), { concurrency: 2, keyOf }, async (job) => {
       if (job.id === 'a1') throw new Error('boom');
       return job.id;
     });
@@ -104,7 +105,7 @@ describe('runKeyed', () => {
     const seen: string[] = [];
     const t = tracker();
     const items = jobs('a1 b1 a2 c1 d1 e1').map((j) => ({ ...j, ms: 100 }));
-    const running = runKeyed(items, { concurrency: 2, keyOf, signal: ac.signal }, t.worker, (r) =>
+    const running = collectKeyed(items, { concurrency: 2, keyOf, signal: ac.signal }, t.worker, (r) =>
       seen.push(`${r.status} ${r.item.id}`),
     );
     await sleep(30);
@@ -133,7 +134,7 @@ describe('runKeyed', () => {
     }
     setTimeout(() => ac.abort(), 60);
     const started = performance.now();
-    const results = await runKeyed(produce(), { concurrency: 2, keyOf, signal: ac.signal }, tracker().worker);
+    const results = await collectKeyed(produce(), { concurrency: 2, keyOf, signal: ac.signal }, tracker().worker);
     expect(performance.now() - started).toBeLessThan(1000);
     expect(results.map((r) => `${r.status} ${r.item.id}`)).toEqual(['done a1']);
     release();
@@ -145,7 +146,7 @@ describe('runKeyed', () => {
     const ac = new AbortController();
     ac.abort();
     const t = tracker();
-    const results = await runKeyed(jobs('a1 b1'), { concurrency: 2, keyOf, signal: ac.signal }, t.worker);
+    const results = await collectKeyed(jobs('a1 b1'), { concurrency: 2, keyOf, signal: ac.signal }, t.worker);
     expect(results.map((r) => `${r.status} ${r.item.id}`)).toEqual(['canceled a1', 'canceled b1']);
     expect(t.log).toEqual([]);
   });
@@ -158,7 +159,7 @@ describe('runKeyed', () => {
       throw new Error('exporter crashed');
     }
     const seen: string[] = [];
-    await expect(runKeyed(produce(), { concurrency: 2, keyOf }, t.worker, (r) => seen.push(`${r.status} ${r.item.id}`))).rejects.toThrow(
+    await expect(collectKeyed(produce(), { concurrency: 2, keyOf }, t.worker, (r) => seen.push(`${r.status} ${r.item.id}`))).rejects.toThrow(
       'exporter crashed',
     );
     expect(seen).toEqual(['canceled a2', 'done a1']);
@@ -166,7 +167,7 @@ describe('runKeyed', () => {
   });
 
   it('rejects a bad concurrency', async () => {
-    await expect(runKeyed([1], { concurrency: 0, keyOf: String }, async () => 1)).rejects.toThrow(/concurrency/);
+    await expect(collectKeyed([1], { concurrency: 0, keyOf: String }, async () => 1)).rejects.toThrow(/concurrency/);
   });
 });
 

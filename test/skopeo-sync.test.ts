@@ -7,7 +7,7 @@ import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { runKeyed } from '../src/core/schedule.js';
+import { collectKeyed } from './helpers/keyed.js';
 import { classifySkopeoFailure } from '../src/core/skopeo-failure.js';
 import { buildSyncArgs, parseTarget, targetFor, type PushTarget, type SyncArgsOptions } from '../src/core/target.js';
 import { runSkopeo } from '../src/io/skopeo.js';
@@ -138,7 +138,7 @@ describe('skopeo sync with buildSyncArgs (real skopeo, real registry)', () => {
     const record = path.join(work, 'argv.jsonl');
 
     // One process per image, never two into one repository at once (§5.6).
-    const results = await runKeyed(
+    const results = await collectKeyed(
       layouts,
       { concurrency: 4, keyOf: (l) => targetFor(l.repository, l.tag, target).repository },
       (l) => push(RECORD, l, target, {}, { SKOPEO_RECORD_FILE: record }),

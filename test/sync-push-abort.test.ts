@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InterruptedError } from '../src/errors.js';
 import type { ProgressEvent } from '../src/core/events.js';
+import type { SyncResult } from '../src/core/sync-plan.js';
 import { runSync, type SyncOptions } from '../src/run-sync.js';
 import { copyFixture, expectedTags } from './helpers/cli.js';
 import { makeTempDir } from './helpers/registry.js';
@@ -95,14 +96,15 @@ describe('an interrupt while sync checks the target', () => {
         destTlsVerify: false,
         skopeo: path.join(work, 'no-skopeo-here'),
       };
-      const run = await runSync(opts, { cwd: work, onExit: () => {}, env: {}, signal: controller.signal, emit: (e) => events.push(e) });
+      const results: SyncResult[] = [];
+      const run = await runSync(opts, { cwd: work, onExit: () => {}, env: {}, signal: controller.signal, emit: (e) => events.push(e) }, (r) => results.push(r));
 
       expect(controller.signal.aborted, `the stub never saw ${c.what}: ${stub.seen.join(', ')}`).toBe(true);
-      expect(run.results.map((r) => r.id)).toEqual([ID]);
-      const result = run.results[0];
+      expect(results.map((r) => r.id)).toEqual([ID]);
+      const result = results[0];
       expect(result, JSON.stringify(result)).toMatchObject({ id: ID, status: 'canceled', attempts: 0 });
       expect(result?.reason).not.toMatch(/^interrupted by/);
-      expect(run.summary).toMatchObject({ canceled: 1, failed: 0 });
+      expect(run.totals.counts).toMatchObject({ canceled: 1, failed: 0 });
       // The hanging request was the last one: nothing was asked or pushed after the interrupt.
       const [method = '', pathname = ''] = (stub.seen.at(-1) ?? '').split(' ');
       expect(c.hang(method, pathname), stub.seen.join(', ')).toBe(true);

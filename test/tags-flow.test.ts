@@ -44,7 +44,7 @@ describe('tags -> --tags-file', () => {
     expect(again.stdout).toContain('1 listed tags are not in the storage (lost by the registry?): proj/lost/app:1.0');
     expect(again.stdout).toContain(`${all.length - wanted.length} tags in storage were left out by the tags file`);
     const doc = JSON.parse(await readFile(report, 'utf8'));
-    expect(doc.selection).toEqual({ tagsInStorage: all.length, filteredOut: all.length - wanted.length, missingFromStorage: ['proj/lost/app:1.0'], unmatchedEntries: [], unreadable: [] });
+    expect(doc.selection).toEqual({ tagsInStorage: all.length, filteredOut: all.length - wanted.length, missingFromStorage: ['proj/lost/app:1.0'], unmatchedEntries: [], unreadable: [], pruned: 0 });
     expect(doc.images.map((i: { status: string }) => i.status)).toEqual(wanted.map(() => 'up-to-date'));
   });
 });

@@ -1,16 +1,18 @@
 /** `registry-rescue export <storage> --out DIR`: one skopeo dir: layout per tag, made of links to the blobs. */
 import { Command } from 'commander';
-import { exitCodeForCounts } from '../errors.js';
+import { exitCodeForRun } from '../core/results.js';
 import type { Io } from '../io/io.js';
-import { renderExportText, writeJson, renderSummaryText } from '../report/render-export.js';
+import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
-import { runExport } from '../run-export.js';
+import { exportIssues, openExport } from '../run-export.js';
+import { checkReportPath, openDocuments } from './outputs.js';
 import { addLinkOption, addSelectionOptions, type LinkFlags, type SelectionFlags } from './shared.js';
 
 interface ExportFlags extends SelectionFlags, LinkFlags {
   out: string;
   dryRun?: boolean;
   json?: boolean;
+  report?: string;
   prune?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -23,7 +25,8 @@ export function exportCommand(io: Io): Command {
     .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
     .requiredOption('--out <dir>', 'output directory (on the storage filesystem for --link hard, outside docker/registry/v2)')
     .option('--dry-run', 'print what would be created (per image: dir, files, bytes, problems) and touch nothing')
-    .option('--json', 'print the result as one JSON object { images, summary }')
+    .option('--json', 'print the result as one JSON object { version, command, images, summary }, written image by image')
+    .option('--report <file>', 'also write that JSON document to FILE (atomically, also after an interrupt)')
     .option('--prune', 'remove layouts in DIR whose tag is gone from the storage (or was deleted through the API)')
     .option('-v, --verbose', 'also list created and unchanged layouts')
     .option('-q, --quiet', 'no progress on stderr');
@@ -36,23 +39,34 @@ Examples:
   registry-rescue export /mnt/harbor-pvc --out /tmp/rescue --link symlink      # read-only volume or other filesystem`,
   );
   return command.action(async (storage: string, flags: ExportFlags) => {
+    const reportFile = await checkReportPath(io, flags.report);
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
     const started = performance.now();
     const dryRun = flags.dryRun === true;
     progress.event({ kind: 'run:start', command: 'export', storage, out: flags.out, dryRun });
-    const { results, summary, ctx } = await runExport(
+    const run = await openExport(
       { storage, out: flags.out, tagsFile: flags.tagsFile, exclude: flags.exclude, dryRun, prune: flags.prune === true, link: flags.link ?? 'hard', verifyBlobs: flags.verifyBlobs },
-      { cwd: io.cwd, signal: io.signal, emit: (e) => progress.event(e) },
+      {
+        cwd: io.cwd,
+        signal: io.signal,
+        emit: (e) => {
+          progress.event(e);
+          if (e.kind === 'prune:removed' && !flags.json) io.stdout(`${e.dryRun ? 'would prune' : 'pruned'.padEnd(11)}   ${e.id}\n`);
+        },
+      },
     );
+    const out = run.store?.out ?? flags.out;
+    const head = { command: 'export', storage: run.storage.v2, out, dryRun, startedAt: new Date().toISOString() };
+    const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
+    for await (const r of run.results) {
+      doc?.item(imageJson(r, out));
+      if (!flags.json) io.stdout(exportLine(r, out, { dryRun, verbose: flags.verbose === true }));
+    }
+    const summary = await run.finish();
     progress.event({ kind: 'run:done', ms: performance.now() - started });
     progress.close();
-    const out = ctx.store?.out ?? flags.out;
-    if (flags.json) {
-      writeJson(io.stdout, results, summary, { storage: ctx.storage.v2, out, dryRun });
-    } else {
-      io.stdout(renderExportText(results, out, { dryRun, verbose: flags.verbose === true }));
-      io.stdout(renderSummaryText(summary, { command: 'export', dryRun }));
-    }
-    io.setExitCode(exitCodeForCounts({ failed: summary.broken + summary.failed + summary.unreadable.length }));
+    if (!flags.json) io.stdout(renderSummaryText(summary, { command: 'export', dryRun }));
+    doc?.end({ finishedAt: new Date().toISOString(), summary });
+    io.setExitCode(exitCodeForRun(summary.counts, exportIssues(summary)));
   });
 }

@@ -1,10 +1,11 @@
 /** `registry-rescue list <storage>`: every tag, what it is and whether it can be exported. */
 import { Command, Option } from 'commander';
-import { exitCodeForCounts } from '../errors.js';
+import { exitCodeForRun } from '../core/results.js';
 import type { Io } from '../io/io.js';
-import { writeJson, renderListText, renderSummaryText } from '../report/render-export.js';
+import { imageJson, listHeader, listLine, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
-import { runExport } from '../run-export.js';
+import { exportIssues, openExport } from '../run-export.js';
+import { openDocuments } from './outputs.js';
 import { addSelectionOptions, type SelectionFlags } from './shared.js';
 
 interface ListFlags extends SelectionFlags {
@@ -18,7 +19,7 @@ export function listCommand(io: Io): Command {
   const command = new Command('list')
     .description('list every tag in a registry storage with its digest, kind, size and status (ok / broken / skipped)')
     .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
-    .option('--json', 'print one JSON object { images, summary }')
+    .option('--json', 'print one JSON object { version, command, storage, images, summary }, written image by image')
     .addOption(new Option('--format <format>', 'table, or tags: repository:tag lines of exportable tags, to edit into a --tags-file').choices(['table', 'tags']).default('table'))
     .option('-q, --quiet', 'no progress or summary on stderr');
   addSelectionOptions(command).addHelpText(
@@ -32,21 +33,28 @@ Examples:
   return command.action(async (storage: string, flags: ListFlags) => {
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
     const started = performance.now();
-    const { results, summary, ctx } = await runExport(
+    const run = await openExport(
       { storage, tagsFile: flags.tagsFile, exclude: flags.exclude, dryRun: true, prune: false, link: 'hard', verifyBlobs: flags.verifyBlobs },
       { cwd: io.cwd, signal: io.signal, emit: (e) => progress.event(e) },
     );
+    const doc = flags.json ? openDocuments(io, { json: true, head: { command: 'list', storage: run.storage.v2 }, key: 'images' }) : undefined;
+    let lines = 0;
+    for await (const r of run.results) {
+      // `list … | head`: once the reader has gone, stop reading the storage.
+      if (io.stdoutClosed()) break;
+      if (doc) doc.item(imageJson(r));
+      else if (flags.format === 'tags') {
+        if (r.item.image.status === 'ok') io.stdout(`${r.id}\n`);
+      } else {
+        if (lines++ === 0) io.stdout(listHeader());
+        io.stdout(listLine(r, io.isTTY));
+      }
+    }
+    const summary = await run.finish();
     progress.event({ kind: 'run:done', ms: performance.now() - started });
     progress.close();
-    if (flags.json) {
-      writeJson(io.stdout, results, summary, { storage: ctx.storage.v2 });
-    } else if (flags.format === 'tags') {
-      io.stdout(results.filter((r) => r.item.image.status === 'ok').map((r) => `${r.id}\n`).join(''));
-      if (!flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true }));
-    } else {
-      io.stdout(renderListText(results, io.isTTY));
-      if (!flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true }));
-    }
-    io.setExitCode(exitCodeForCounts({ failed: summary.broken + summary.unreadable.length }));
+    doc?.end({ summary });
+    if (!flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true }));
+    io.setExitCode(exitCodeForRun(summary.counts, exportIssues(summary)));
   });
 }

@@ -1,19 +1,23 @@
 /** `registry-rescue sync <storage> --to host[:port][/prefix]`: export and push every tag, digests preserved. */
-import path from 'node:path';
 import { Command } from 'commander';
-import { EXIT, PreflightError, UsageError } from '../errors.js';
+import { parseDuration } from '../core/duration.js';
+import { exitCodeForRun } from '../core/results.js';
+import { UsageError } from '../errors.js';
 import type { Io } from '../io/io.js';
 import type { TargetAccessOptions } from '../io/target-registry.js';
-import { checkWritableDir, writeFileAtomicWith } from '../io/write-atomic.js';
 import { createProgress } from '../report/progress.js';
-import { renderSyncLine, renderSyncSummary, writeSyncReport } from '../report/render-sync.js';
-import { DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, exitCodeForSync, runSync } from '../run-sync.js';
+import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
+import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, openSync } from '../run-sync.js';
+import { checkReportPath, openDocuments } from './outputs.js';
 import { addLinkOption, addSelectionOptions, parseBool, positiveInt, type LinkFlags, type SelectionFlags } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags {
   out?: string;
   concurrency?: string;
   retries?: string;
+  breaker?: string;
+  abortOnError?: boolean;
+  imageTimeout?: string;
   dryRun?: boolean;
   report?: string;
   createProjects?: boolean;
@@ -61,7 +65,10 @@ export function syncCommand(io: Io): Command {
     .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
     .option('--out <dir>', 'where layouts are exported (default: <storage>/registry-rescue-export, beside docker/)')
     .option('--concurrency <n>', `skopeo processes at once, never two into one repository (default ${DEFAULT_SYNC_CONCURRENCY})`)
-    .option('--retries <n>', `retries of a transient failure (connection, 5xx, expired token) (default ${DEFAULT_RETRIES})`)
+    .option('--retries <n>', `retries of a transient failure (connection, 5xx, 429, expired token), for the push and the HEADs around it, with growing delays and jitter; skopeo's own retries are off (default ${DEFAULT_RETRIES})`)
+    .option('--image-timeout <duration>', 'stop a push that takes longer (then retried like a transient failure): 90s, 30m, 2h (default 60m)')
+    .option('--breaker <n>', `stop starting pushes after N images in a row could not reach the target; the rest are reported not-attempted, exit 4 (0: never; default ${DEFAULT_BREAKER})`)
+    .option('--abort-on-error', 'stop starting pushes after the first failed image')
     .option('--dry-run', 'show every target reference and skopeo command line, and what would be skipped; touch nothing, contact nothing')
     .option('--report <file>', 'write the per-image result as JSON to FILE (atomically)')
     .option('--prune', 'remove exported layouts whose tag is gone from the storage (as export --prune)')
@@ -84,62 +91,58 @@ Examples:
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
     const access = await targetAccess(flags, io);
-    // Checked before any push: an hour of pushing must not end without its report.
-    if (flags.report) await checkWritableDir(path.dirname(path.resolve(io.cwd, flags.report)), '--report');
+    const reportFile = await checkReportPath(io, flags.report);
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true });
     const verbose = flags.verbose === true || flags.dryRun === true;
+    const dryRun = flags.dryRun === true;
     const startedAt = new Date().toISOString();
-    progress.event({ kind: 'run:start', command: 'sync', storage, ...(flags.out ? { out: flags.out } : {}), dryRun: flags.dryRun === true });
-    const run = await runSync(
+    progress.event({ kind: 'run:start', command: 'sync', storage, ...(flags.out ? { out: flags.out } : {}), dryRun });
+    const run = await openSync(
       {
         storage,
         to: flags.to,
         ...(flags.out !== undefined ? { out: flags.out } : {}),
         tagsFile: flags.tagsFile,
         exclude: flags.exclude,
-        dryRun: flags.dryRun === true,
+        dryRun,
         prune: flags.prune === true,
         link: flags.link ?? 'hard',
         verifyBlobs: flags.verifyBlobs,
         concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY),
         retries: positiveInt('--retries', flags.retries, DEFAULT_RETRIES, 0),
+        breaker: positiveInt('--breaker', flags.breaker, DEFAULT_BREAKER, 0),
+        abortOnError: flags.abortOnError === true,
+        ...(flags.imageTimeout !== undefined ? { imageTimeoutMs: parseDuration(flags.imageTimeout, '--image-timeout') } : {}),
         createProjects: flags.createProjects === true,
         skopeo: flags.skopeo,
         ...access,
       },
-      {
-        cwd: io.cwd,
-        onExit: (cleanup) => io.onExit(cleanup),
-        env: io.env,
-        signal: io.signal,
-        emit: (e) => {
-          progress.event(e);
-          if (e.kind !== 'image:synced' || flags.json) return;
-          const line = renderSyncLine(e.result, { verbose });
-          if (line) {
-            progress.close();
-            io.stdout(line);
-          }
-        },
-      },
+      { cwd: io.cwd, onExit: (cleanup) => io.onExit(cleanup), env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
     );
-    progress.event({ kind: 'run:done', ms: run.summary.ms });
-    progress.close();
-    const doc = {
-      command: 'sync', storage: run.storage, target: flags.to, out: run.out, dryRun: flags.dryRun === true,
-      startedAt, finishedAt: new Date().toISOString(), results: run.results, summary: run.summary, selection: run.exportSummary,
-    };
-    if (flags.json) writeSyncReport(io.stdout, doc);
-    else io.stdout(renderSyncSummary(run.results, run.summary, { dryRun: flags.dryRun === true, target: flags.to, selection: run.exportSummary }));
-    io.setExitCode(run.exportSummary.unreadable.length > 0 ? EXIT.partial : exitCodeForSync(run.summary));
-    // After the summary, so a full disk at the very end still leaves the person the results.
-    if (flags.report) {
-      const file = path.resolve(io.cwd, flags.report);
-      try {
-        writeFileAtomicWith(file, (write) => writeSyncReport(write, doc));
-      } catch (error) {
-        throw new PreflightError(`cannot write the report ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const head = { command: 'sync', storage: run.storage, target: flags.to, out: run.out, dryRun, startedAt };
+    const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
+    const attention = createAttention();
+    for await (const r of run.results) {
+      doc?.item(r);
+      attention.add(r);
+      if (flags.json) continue;
+      // Off a terminal (cron mail, journald) every line of a real run carries its time; a dry run is a preview.
+      const line = renderSyncLine(r, { verbose, ...(io.isTTY || dryRun ? {} : { stamp: new Date().toISOString() }) });
+      if (line) {
+        progress.close();
+        io.stdout(line);
       }
     }
+    const { totals, exportSummary, issues } = await run.finish();
+    progress.event({ kind: 'run:done', ms: totals.ms });
+    progress.close();
+    if (!flags.json) io.stdout(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, interrupted: io.signal.aborted }));
+    const selection = {
+      tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
+      unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,
+    };
+    // Written after the summary, so a full disk at the very end still leaves the person the results.
+    doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: totals });
+    io.setExitCode(exitCodeForRun(totals.counts, issues));
   });
 }

@@ -1,8 +1,10 @@
 /** Typed progress events from the runs; renderers in src/report/ handle every kind exhaustively. */
 import type { ExportItem } from './plan.js';
+import type { Status } from './results.js';
 import type { SyncResult } from './sync-plan.js';
 
-export type ExportOutcome = 'created' | 'rebuilt' | 'unchanged' | 'broken' | 'skipped' | 'failed' | 'would-create' | 'would-rebuild';
+/** The outcome of one image in list (its status) or export (what happened to its layout). */
+export type ExportOutcome = Extract<Status, 'ok' | 'created' | 'rebuilt' | 'unchanged' | 'broken' | 'skipped' | 'failed' | 'would-create' | 'would-rebuild'>;
 
 /** What happened to one image in list/export: data, rendered later. */
 export interface ExportResult {
@@ -21,7 +23,7 @@ export type ProgressEvent =
   /** A skopeo process starts for an image (attempt 2+ are retries of a transient failure). */
   | { kind: 'push:attempt'; id: string; target: string; attempt: number }
   | { kind: 'image:synced'; result: SyncResult }
-  | { kind: 'prune:removed'; id: string }
+  | { kind: 'prune:removed'; id: string; dryRun: boolean }
   | { kind: 'warning'; message: string }
   | { kind: 'run:done'; ms: number };
 

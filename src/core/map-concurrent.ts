@@ -26,3 +26,34 @@ export async function* mapConcurrent<T, R>(source: AsyncIterable<T>, limit: numb
     await Promise.allSettled(running.values());
   }
 }
+
+/**
+ * Like mapConcurrent, but yields results in the order of `source`: at most `limit` items are in flight, and
+ * a finished item waits for the ones before it. Output stays ordered without collecting and sorting.
+ */
+export async function* mapOrdered<T, R>(source: AsyncIterable<T>, limit: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
+  const iterator = source[Symbol.asyncIterator]();
+  const window: Promise<R>[] = [];
+  let exhausted = false;
+  try {
+    for (;;) {
+      while (!exhausted && window.length < limit) {
+        const step = await iterator.next();
+        if (step.done) {
+          exhausted = true;
+          break;
+        }
+        const p = fn(step.value);
+        // Rejections surface when the item reaches the head; until then, do not report them as unhandled.
+        p.catch(() => {});
+        window.push(p);
+      }
+      const head = window.shift();
+      if (head === undefined) return;
+      yield await head;
+    }
+  } finally {
+    if (!exhausted) await iterator.return?.();
+    await Promise.allSettled(window);
+  }
+}

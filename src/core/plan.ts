@@ -61,8 +61,3 @@ export function planExportItem(image: ResolvedImage, existing: ExistingLayout | 
       : `the tag moved from ${existing.manifestDigest ?? 'an unreadable manifest'} to ${image.digest}`;
   return { ...base, action: 'rebuild', files: image.files, fileCount, reason };
 }
-
-/** Layouts to remove with --prune: exported before, and their tag is gone from storage or was deleted. */
-export function planPrune(exported: Iterable<string>, present: ReadonlySet<string>): string[] {
-  return [...exported].filter((id) => !present.has(id)).sort();
-}

@@ -25,6 +25,12 @@ export interface RunKeyedOptions<T> {
   keyOf(item: T): string;
   /** On abort no new item starts; running ones finish (workers cancel themselves through the same signal). */
   signal?: AbortSignal;
+  /**
+   * Items taken from an async iterable but not yet finished, at most (default 64 × concurrency): the source is
+   * pulled only as fast as work gets done, so memory stays bounded however long the input. Large enough to
+   * find other keys when many items in a row share one (a repository's tags arrive together).
+   */
+  maxPending?: number;
 }
 
 interface Entry<T> extends Base<T> {
@@ -33,20 +39,24 @@ interface Entry<T> extends Base<T> {
 
 /**
  * Runs `worker` over `items` (an array, or an async iterable whose items start as soon as they arrive) and
- * resolves with one result per item seen, in arrival order (for an array: one per item; an async iterable
- * is no longer pulled after an abort). Worker errors become `failed` results; an error
- * thrown by the iterable (or by `onResult`) is rethrown once every started worker has settled.
+ * hands one result per item seen to `onResult` as each finishes (for an array: one per item; an async
+ * iterable is no longer pulled after an abort); `index` is the item's arrival order. Nothing is collected.
+ * Worker errors become `failed` results; an error thrown by the iterable (or by `onResult`) is rethrown
+ * once every started worker has settled.
  */
 export async function runKeyed<T, R>(
   items: Iterable<T> | AsyncIterable<T>,
   opts: RunKeyedOptions<T>,
   worker: (item: T) => Promise<R>,
-  onResult?: (result: KeyedResult<T, R>) => void,
-): Promise<KeyedResult<T, R>[]> {
+  onResult: (result: KeyedResult<T, R>) => void,
+): Promise<void> {
   const { signal } = opts;
   const limit = pLimit(opts.concurrency);
-  const results: KeyedResult<T, R>[] = [];
-  const entries: Entry<T>[] = [];
+  const maxPending = opts.maxPending ?? 64 * opts.concurrency;
+  /** Entries not yet finished (for an abort to cancel those still waiting). */
+  const entries = new Set<Entry<T>>();
+  let count = 0;
+  let roomFreed: () => void = () => {};
   /** Per key: the entries not yet handed to p-limit; a key is present while one of its entries is active. */
   const waiting = new Map<string, Entry<T>[]>();
   let unfinished = 0;
@@ -58,10 +68,11 @@ export async function runKeyed<T, R>(
   const finish = (entry: Entry<T>, result: KeyedResult<T, R>): void => {
     if (entry.state === 'finished') return;
     entry.state = 'finished';
-    results[entry.index] = result;
+    entries.delete(entry);
     unfinished--;
+    roomFreed();
     try {
-      onResult?.(result);
+      onResult(result);
     } catch (error) {
       thrown ??= { error };
     }
@@ -96,8 +107,8 @@ export async function runKeyed<T, R>(
     });
   };
   const add = (item: T): void => {
-    const entry: Entry<T> = { item, key: opts.keyOf(item), index: entries.length, state: 'waiting' };
-    entries.push(entry);
+    const entry: Entry<T> = { item, key: opts.keyOf(item), index: count++, state: 'waiting' };
+    entries.add(entry);
     unfinished++;
     if (stopped()) return cancel(entry);
     const queue = waiting.get(entry.key);
@@ -113,8 +124,11 @@ export async function runKeyed<T, R>(
   };
   signal?.addEventListener('abort', onAbort, { once: true });
 
+  // Resolves once fewer than maxPending items are unfinished (at once when that is already so).
+  const room = (): Promise<void> =>
+    unfinished < maxPending || stopped() ? Promise.resolve() : new Promise<void>((resolve) => (roomFreed = () => unfinished < maxPending && resolve()));
   try {
-    await consume(items, signal, add);
+    await consume(items, signal, add, room);
   } catch (error) {
     thrown ??= { error };
     onAbort();
@@ -125,7 +139,6 @@ export async function runKeyed<T, R>(
   await idle;
   signal?.removeEventListener('abort', onAbort);
   if (thrown) throw thrown.error;
-  return results;
 }
 
 /** Feeds items to `add` as they arrive; stops pulling from an async iterable on abort (and closes it). */
@@ -133,6 +146,7 @@ async function consume<T>(
   items: Iterable<T> | AsyncIterable<T>,
   signal: AbortSignal | undefined,
   add: (item: T) => void,
+  room: () => Promise<void>,
 ): Promise<void> {
   if (Symbol.iterator in items) {
     // Every item is known up front, so each gets a result (`add` cancels them after an abort).
@@ -143,6 +157,7 @@ async function consume<T>(
   const aborted = abortPromise(signal);
   try {
     for (;;) {
+      if (!signal?.aborted) await Promise.race([room(), aborted.promise]);
       if (signal?.aborted) break;
       const next = iterator.next();
       const step = await Promise.race([next, aborted.promise]);
@@ -183,6 +198,8 @@ export interface RetryOptions<R> {
   maxMs?: number;
   /** On abort no further attempt starts; the last result is returned. */
   signal?: AbortSignal;
+  /** A number in [0, 1) (Math.random at the call site): each delay is scaled into [50%, 100%] so retries of many images spread out. */
+  random?: () => number;
 }
 
 /**
@@ -197,7 +214,8 @@ export async function retryWithBackoff<R>(
   for (let attempt = 1; ; attempt++) {
     const value = await fn(attempt);
     if (attempt > opts.retries || !opts.isTransient(value) || opts.signal?.aborted) return { value, attempts: attempt };
-    const delay = Math.min(opts.baseMs * 2 ** (attempt - 1), maxMs);
+    const jitter = opts.random ? 0.5 + opts.random() / 2 : 1;
+    const delay = Math.round(Math.min(opts.baseMs * 2 ** (attempt - 1), maxMs) * jitter);
     if (!(await sleep(delay, opts.signal))) return { value, attempts: attempt };
   }
 }

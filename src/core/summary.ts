@@ -1,12 +1,15 @@
-/** Totals of a list or export run, computed from per-image results. Pure. */
-import type { ExportOutcome, ExportResult } from './events.js';
+/** Totals of a list or export run, added up image by image as results stream past. Pure. */
+import type { ExportResult } from './events.js';
+import { emptyCounts, type Counts } from './results.js';
 
 export interface ExportSummary {
+  /** Tags found in the storage (in this shard). */
   tags: number;
   selected: number;
   /** Tags the tags file or --exclude left out. */
   filteredOut: number;
-  outcomes: Record<ExportOutcome, number>;
+  /** Per status: the image's own status for list (ok/broken/skipped), the export outcome for export. */
+  counts: Counts;
   ok: number;
   broken: number;
   skipped: number;
@@ -14,7 +17,8 @@ export interface ExportSummary {
   /** Bytes referenced by exportable layouts (no data is copied in hard/symlink mode). */
   bytes: number;
   files: number;
-  pruned: string[];
+  /** Layouts removed (or, in a dry run, to be removed) by --prune. */
+  pruned: number;
   /** Tags-file entries naming an exact repository:tag that is not in the storage. */
   missingFromStorage: string[];
   /** Tags-file glob entries that matched nothing. */
@@ -23,35 +27,26 @@ export interface ExportSummary {
   unreadable: string[];
 }
 
-/** Adds up results into a summary. */
-export function summarizeExport(results: ExportResult[], counts: { tags: number; filteredOut: number; unreadable?: string[] }): ExportSummary {
-  const outcomes: Record<ExportOutcome, number> = {
-    created: 0, rebuilt: 0, unchanged: 0, broken: 0, skipped: 0, failed: 0, 'would-create': 0, 'would-rebuild': 0,
+/** A summary that grows one result at a time, so no run keeps its results. */
+export function createExportTally(): { add(r: ExportResult): void; summary: ExportSummary } {
+  const summary: ExportSummary = {
+    tags: 0, selected: 0, filteredOut: 0, counts: emptyCounts(), ok: 0, broken: 0, skipped: 0, failed: 0,
+    bytes: 0, files: 0, pruned: 0, missingFromStorage: [], unmatchedEntries: [], unreadable: [],
   };
-  let bytes = 0;
-  let files = 0;
-  for (const r of results) {
-    outcomes[r.outcome]++;
-    if (r.item.image.status === 'ok') {
-      bytes += r.item.bytes;
-      files += r.item.fileCount;
-    }
-  }
   return {
-    tags: counts.tags,
-    selected: results.length,
-    filteredOut: counts.filteredOut,
-    outcomes,
-    ok: results.filter((r) => r.item.image.status === 'ok').length,
-    broken: outcomes.broken,
-    skipped: outcomes.skipped,
-    failed: outcomes.failed,
-    bytes,
-    files,
-    pruned: [],
-    missingFromStorage: [],
-    unmatchedEntries: [],
-    unreadable: [...(counts.unreadable ?? [])],
+    summary,
+    add(r) {
+      summary.selected++;
+      summary.counts[r.outcome]++;
+      const { status } = r.item.image;
+      if (status === 'ok') {
+        summary.ok++;
+        summary.bytes += r.item.bytes;
+        summary.files += r.item.fileCount;
+      } else if (status === 'broken') summary.broken++;
+      else summary.skipped++;
+      if (r.outcome === 'failed') summary.failed++;
+    },
   };
 }
 

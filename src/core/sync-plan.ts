@@ -3,9 +3,10 @@
  * these decisions, including the exact skopeo argv; the real run executes them.
  */
 import type { ExportResult } from './events.js';
+import type { Status } from './results.js';
 import { buildSyncArgs, targetFor, type PushTarget } from './target.js';
 
-export type SyncStatus = 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'would-sync';
+export type SyncStatus = Extract<Status, 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'not-attempted' | 'would-sync'>;
 
 /** Per-image outcome of sync: data for the report and the exit code. */
 export interface SyncResult {
@@ -14,6 +15,8 @@ export interface SyncResult {
   target: string;
   digest: string | null;
   status: SyncStatus;
+  /** For machines: why, when not synced (a problem code, a skopeo failure class, `unpushable-index`, …). */
+  code?: string;
   reason?: string;
   attempts: number;
   ms: number;
@@ -50,16 +53,18 @@ export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | {
   const { image } = r.item;
   const t = targetFor(image.repository, image.tag, s.target);
   const base: SyncResult = { id: r.id, source: r.id, target: t.reference, digest: image.digest ?? null, status: 'skipped', attempts: 0, ms: 0, bytes: image.size };
-  if (image.status === 'skipped') return { result: { ...base, reason: image.problems.map((p) => p.message).join('; ') } };
-  if (image.status === 'broken') return { result: { ...base, status: 'broken', reason: image.problems.map((p) => p.message).join('; ') } };
-  if (r.outcome === 'failed') return { result: { ...base, status: 'failed', reason: r.error ?? 'the layout could not be written' } };
-  if (t.problem) return { result: { ...base, status: 'failed', reason: t.problem } };
+  const code = image.problems[0]?.code;
+  if (image.status === 'skipped') return { result: { ...base, ...(code ? { code } : {}), reason: image.problems.map((p) => p.message).join('; ') } };
+  if (image.status === 'broken') return { result: { ...base, status: 'broken', ...(code ? { code } : {}), reason: image.problems.map((p) => p.message).join('; ') } };
+  if (r.outcome === 'failed') return { result: { ...base, status: 'failed', code: 'layout-failed', reason: r.error ?? 'the layout could not be written' } };
+  if (t.problem) return { result: { ...base, status: 'failed', code: 'target-name-invalid', reason: t.problem } };
   const unpushable = image.warnings.filter((w) => w.code === 'index-descriptor-artifact');
   if (unpushable.length > 0) {
     return {
       result: {
         ...base,
         status: 'failed',
+        code: 'unpushable-index',
         reason: `not pushed: skopeo 1.9.3 cannot push this index without changing its digest (${unpushable.map((w) => w.message).join('; ')})`,
       },
     };
@@ -85,36 +90,5 @@ export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | {
       project: t.repository.split('/')[0] as string,
       args,
     },
-  };
-}
-
-export interface SyncSummary {
-  selected: number;
-  synced: number;
-  upToDate: number;
-  skipped: number;
-  broken: number;
-  failed: number;
-  canceled: number;
-  wouldSync: number;
-  /** Bytes of the images synced in this run (blobs the target already had included). */
-  bytesSynced: number;
-  ms: number;
-}
-
-/** Adds up per-image sync results. */
-export function summarizeSync(results: SyncResult[], ms: number): SyncSummary {
-  const count = (s: SyncStatus) => results.filter((r) => r.status === s).length;
-  return {
-    selected: results.length,
-    synced: count('synced'),
-    upToDate: count('up-to-date'),
-    skipped: count('skipped'),
-    broken: count('broken'),
-    failed: count('failed'),
-    canceled: count('canceled'),
-    wouldSync: count('would-sync'),
-    bytesSynced: results.filter((r) => r.status === 'synced').reduce((n, r) => n + r.bytes, 0),
-    ms: Math.round(ms),
   };
 }

@@ -17,7 +17,7 @@ export const rename = promisify(fs.rename);
 // The native realpath(3): one call instead of an lstat per path component in JavaScript.
 export const realpath = promisify(fs.realpath.native);
 
-const open = promisify(fs.open);
+export const open = promisify(fs.open);
 const read = promisify(fs.read);
 const close = promisify(fs.close);
 const fstat = promisify(fs.fstat);
@@ -26,7 +26,7 @@ const fstat = promisify(fs.fstat);
  * Opening flags for files of an untrusted tree: never follow a final symlink (ELOOP instead), and never
  * block on a FIFO or device (a blocked libuv thread would hang the run past any signal).
  */
-const SAFE_OPEN = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+export const SAFE_OPEN = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
 /** Thrown for a path that is not a regular file (FIFO, device, directory): a registry writes none of those. */
 export class NotRegularFileError extends Error {

@@ -5,6 +5,8 @@
 export interface Io {
   /** Results, `--json`, `--format tags`: what a pipe or a file receives. */
   stdout(text: string): void;
+  /** True once the reader of stdout has gone (`list … | head`): commands that only read stop early. */
+  stdoutClosed(): boolean;
   /** Progress, warnings, summaries for people. */
   stderr(text: string): void;
   /** True when stderr is a terminal (live progress allowed); false under cron. */

@@ -11,13 +11,18 @@ import { link, mkdir, readdir, readFile, rename } from './fast-fs.js';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type ExistingLayout, type LinkMode } from '../core/plan.js';
+import { Lru } from '../core/lru.js';
 import type { LayoutFile } from '../core/types.js';
+
+/** Output directories remembered as made or listed (per run). */
+const DIR_CACHE = 256;
 
 export interface LayoutStore {
   out: string;
   staging: string;
   readExisting(id: string): Promise<ExistingLayout | undefined>;
-  listExported(): Promise<string[]>;
+  /** Streams the ids of the layouts in the output directory (directories `<repository>:<tag>` holding manifest.json). */
+  listExported(): AsyncIterable<string>;
   /** Builds the layout and renames it into place (over the old one when `replace`); resolves to warnings (e.g. link-limit fallbacks). */
   write(id: string, files: LayoutFile[], mode: LinkMode, replace: boolean): Promise<string[]>;
   /** Removes per-run scratch files from the staging directory. */
@@ -46,19 +51,13 @@ export class LinkError extends Error {
 export function openLayoutStore(out: string): LayoutStore {
   const staging = stagingDirFor(out);
   const dirOf = (id: string) => path.join(out, id);
-  // Directories known to exist: repositories hold many tags, so each parent is created once per run.
-  const made = new Map<string, Promise<unknown>>();
-  const ensureDir = (dir: string) => {
-    let p = made.get(dir);
-    if (!p) made.set(dir, (p = mkdir(dir, { recursive: true })));
-    return p;
-  };
-  const listings = new Map<string, Promise<Set<string>>>();
-  const entriesOf = (dir: string) => {
-    let p = listings.get(dir);
-    if (!p) listings.set(dir, (p = readdir(dir).then((names) => new Set(names), () => new Set<string>())));
-    return p;
-  };
+  // Directories known to exist: repositories hold many tags, so each parent is created once per run. The
+  // walk is in tree order, so a repository's tags come together: a small cache serves them all, and a
+  // 500k-tag run does not remember every directory it made.
+  const made = new Lru<string, Promise<unknown>>(DIR_CACHE);
+  const ensureDir = (dir: string) => made.getOrSet(dir, () => mkdir(dir, { recursive: true }));
+  const listings = new Lru<string, Promise<Set<string>>>(DIR_CACHE);
+  const entriesOf = (dir: string) => listings.getOrSet(dir, () => readdir(dir).then((names) => new Set(names), () => new Set<string>()));
   let template: Promise<string> | undefined;
   // One `version` file per run, hard-linked into each layout: it is ours, not a registry blob.
   const versionTemplate = () =>
@@ -88,10 +87,11 @@ export function openLayoutStore(out: string): LayoutStore {
       }
       return { names, ...(manifestDigest ? { manifestDigest } : {}) };
     },
-    async listExported() {
+    async *listExported() {
       // A layout is a directory named <repository>:<tag> holding manifest.json (skopeo's own rule, sync.go).
-      const found = await fg('**/*:*/manifest.json', { cwd: out, dot: false, followSymbolicLinks: false, onlyFiles: false });
-      return found.map((f) => path.dirname(f)).sort();
+      // Streamed, and without fast-glob's duplicate set: an output of 500k layouts is never held in memory.
+      const stream = fg.stream('**/*:*/manifest.json', { cwd: out, dot: false, followSymbolicLinks: false, onlyFiles: false, unique: false });
+      for await (const f of stream) yield path.dirname(String(f));
     },
     async write(id, files, mode, replace) {
       const template = await versionTemplate();

@@ -9,6 +9,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { readdir } from './fast-fs.js';
 import path from 'node:path';
 import { PreflightError } from '../errors.js';
+import { compareStrings } from '../core/order.js';
 import type { TagRef } from '../core/types.js';
 
 export interface StorageRoot {
@@ -47,39 +48,55 @@ export async function locateStorage(given: string, cwd: string): Promise<Storage
   );
 }
 
-/** Directories read at once during the walk. */
-const WALK_CONCURRENCY = 16;
+/** Directories read ahead of the walk, per level: enough to keep the disk busy on a cold cache. */
+const PREFETCH = 16;
+
+/** One repository and its tag names, sorted. */
+export interface RepositoryTags {
+  repository: string;
+  tags: string[];
+}
 
 interface Visit {
   children: string[];
-  tags: TagRef[];
+  tags?: string[];
 }
 
 /**
- * Streams every tag under `<v2>/repositories`, in no particular order. A hand-written walk rather than a
- * glob: it reads each repository's `_manifests/tags/` once and never opens a tag's own directory, which
- * made the walk of 10k tags about eight times faster than the fast-glob pattern it replaced (npm run bench).
- * `_`-prefixed directories (`_layers`, `_uploads`, `_manifests`) are registry bookkeeping, never descended
- * into as repositories; symlinked directories are not followed.
+ * Streams every repository under `<v2>/repositories` with its tags, in tree order: a repository's own tags
+ * (sorted), then its nested repositories, siblings sorted by name (compareTagRefs). A hand-written walk, not
+ * a glob: it reads each repository's `_manifests/tags/` once and never opens a tag's own directory.
+ * Sorted, so every output can be written as results come instead of sorted at the end; read ahead, so a
+ * cold disk has many requests in flight. `_`-prefixed directories (`_layers`, `_uploads`, `_manifests`)
+ * are registry bookkeeping, never descended into as repositories; symlinked directories are not followed.
  */
-export async function* scanTags(v2: string, onError: (message: string) => void = () => {}): AsyncGenerator<TagRef> {
+export async function* scanRepositories(v2: string, onError: (message: string) => void = () => {}): AsyncGenerator<RepositoryTags> {
   const root = path.join(v2, 'repositories');
-  const queue: string[] = [''];
-  const running = new Map<number, Promise<{ key: number; visit: Visit }>>();
-  let next = 0;
-  while (queue.length > 0 || running.size > 0) {
-    while (queue.length > 0 && running.size < WALK_CONCURRENCY) {
-      const key = next++;
-      running.set(key, visitDir(root, queue.pop() as string, onError).then((visit) => ({ key, visit })));
+  async function* walk(rel: string, visit: Promise<Visit>): AsyncGenerator<RepositoryTags> {
+    const { children, tags } = await visit;
+    if (tags) yield { repository: rel, tags };
+    const ahead: Promise<Visit>[] = [];
+    let started = 0;
+    for (let i = 0; i < children.length; i++) {
+      while (started < children.length && started - i < PREFETCH) {
+        const p = visitDir(root, children[started++] as string, onError);
+        p.catch(() => {});
+        ahead.push(p);
+      }
+      yield* walk(children[i] as string, ahead.shift() as Promise<Visit>);
     }
-    const { key, visit } = await Promise.race(running.values());
-    running.delete(key);
-    queue.push(...visit.children);
-    yield* visit.tags;
+  }
+  yield* walk('', visitDir(root, '', onError));
+}
+
+/** Every tag, in tree order (see scanRepositories). */
+export async function* scanTags(v2: string, onError: (message: string) => void = () => {}): AsyncGenerator<TagRef> {
+  for await (const { repository, tags } of scanRepositories(v2, onError)) {
+    for (const tag of tags) yield { repository, tag };
   }
 }
 
-/** Reads one directory: its tags if it is a repository, and the subdirectories that may hold more. */
+/** Reads one directory: its tags if it is a repository, and the subdirectories that may hold more, both sorted. */
 async function visitDir(root: string, rel: string, onError: (message: string) => void): Promise<Visit> {
   // An unreadable directory may hide repositories: say so instead of silently exporting less.
   const list = (dir: string) =>
@@ -95,7 +112,8 @@ async function visitDir(root: string, rel: string, onError: (message: string) =>
     if (e.name === '_manifests') isRepository = rel !== '';
     else if (!e.name.startsWith('_')) children.push(rel === '' ? e.name : `${rel}/${e.name}`);
   }
-  if (!isRepository) return { children, tags: [] };
+  children.sort(compareStrings);
+  if (!isRepository) return { children };
   const tagEntries = await list(`${rel}/_manifests/tags`);
-  return { children, tags: tagEntries.filter((e) => e.isDirectory()).map((e) => ({ repository: rel, tag: e.name })) };
+  return { children, tags: tagEntries.filter((e) => e.isDirectory()).map((e) => e.name).sort(compareStrings) };
 }

@@ -5,14 +5,21 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, NotRegularFileError, readRegularFile, realpath, stat } from './fast-fs.js';
+import { lstat, NotRegularFileError, open, readRegularFile, SAFE_OPEN, stat } from './fast-fs.js';
+import { Lru } from '../core/lru.js';
 import path from 'node:path';
 import { blobDataPath, parseLink, revisionLinkPath, tagLinkPath, type LinkParse } from '../core/digest.js';
 import type { Digest } from '../core/types.js';
 
-/** Distinct manifests, blob facts and hashes remembered per run (least recently used forgotten first). */
-const CACHE_ENTRIES = 50_000;
+/**
+ * Cache sizes. Manifests are read once per tag and rarely shared (an index child, an older revision), so
+ * few of their bytes are kept; blob facts are small and base layers are shared by many tags. Bounded, so
+ * a 500k-tag volume costs the same memory as a 10k one.
+ */
+const MANIFEST_CACHE = 512;
+const BLOB_CACHE = 20_000;
 const NOT_REGULAR = 'not a regular file (a symlink or special file, which a registry never writes)';
+const SYMLINKED_DIR = 'reached through a symlinked directory, which a registry never writes';
 /** A link file is 71 bytes; more than this is garbage, reported from its first bytes. */
 const MAX_LINK_BYTES = 256;
 /** The largest manifest we read into memory; registries refuse bigger ones (4 MiB in distribution). */
@@ -40,32 +47,30 @@ export interface StorageReader {
 
 /** Creates a reader over `v2` (the `docker/registry/v2` directory). */
 export function createStorageReader(v2: string): StorageReader {
-  const manifests = new Map<Digest, Promise<ManifestFact>>();
-  const blobs = new Map<Digest, Promise<BlobFact>>();
-  const hashes = new Map<Digest, Promise<string>>();
+  const manifests = new Lru<Digest, Promise<ManifestFact>>(MANIFEST_CACHE);
+  const blobs = new Lru<Digest, Promise<BlobFact>>(BLOB_CACHE);
+  const hashes = new Lru<Digest, Promise<string>>(BLOB_CACHE);
   const abs = (rel: string) => path.join(v2, rel);
-  // Bounded: shared layers and manifests hit the cache while tags of one repository are resolved together,
-  // and a 500k-tag volume does not keep every manifest's bytes until the end of the run.
-  const once = <T>(cache: Map<Digest, Promise<T>>, key: Digest, make: () => Promise<T>): Promise<T> => {
-    let p = cache.get(key);
-    if (p) {
-      // Least recently used goes first: a base layer shared by many images stays cached.
-      cache.delete(key);
-      cache.set(key, p);
-      return p;
-    }
-    cache.set(key, (p = make()));
-    if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as Digest);
-    return p;
+  // A blob store moved to another disk and symlinked back (v2/blobs -> /mnt/blobs) is an operator's choice.
+  // Below it, distribution writes only real directories and regular files: a symlink planted at any level
+  // (blobs/sha256, blobs/sha256/<xx>, …/<hex>, …/data) could make us push any file on the host. Checked with
+  // lstat, once per directory: the 256 prefix directories are cached, each blob directory is checked with
+  // its blob (the data file itself is opened O_NOFOLLOW or lstat'ed). No realpath per blob.
+  const prefixes = new Map<string, Promise<void>>();
+  const realDir = async (dir: string) => {
+    const info = await lstat(dir);
+    if (!info.isDirectory()) throw new NotRegularFileError(info.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory');
   };
-  // A blob store moved to another disk and symlinked back (v2/blobs -> /mnt/blobs) is an operator's choice;
-  // a blob whose real path leaves that store was reached through a symlink planted inside it.
-  let blobsRoot: Promise<string> | undefined;
-  const checkInside = async (file: string) => {
-    const root = await (blobsRoot ??= realpath(path.join(v2, 'blobs')));
-    if (!(await realpath(file)).startsWith(root + path.sep)) {
-      throw new NotRegularFileError('reached through a symlinked directory, which a registry never writes');
+  const checkBlobDirs = async (digest: Digest) => {
+    const rel = blobDataPath(digest); // blobs/sha256/<xx>/<hex>/data
+    const prefix = path.dirname(path.dirname(rel));
+    let p = prefixes.get(prefix);
+    if (!p) {
+      prefixes.set(prefix, (p = realDir(abs(path.dirname(prefix))).then(() => realDir(abs(prefix)))));
+      p.catch(() => {});
     }
+    await p;
+    await realDir(abs(path.dirname(rel)));
   };
 
   return {
@@ -86,10 +91,10 @@ export function createStorageReader(v2: string): StorageReader {
       }
     },
     readManifest: (digest) =>
-      once(manifests, digest, async () => {
+      manifests.getOrSet(digest, async () => {
         const file = abs(blobDataPath(digest));
         try {
-          await checkInside(file);
+          await checkBlobDirs(digest);
           const bytes = await readRegularFile(file, MAX_MANIFEST_BYTES, { truncate: false });
           const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
           if (actual !== digest) return { ok: false, error: 'digest-mismatch', detail: `its content hashes to ${actual}`, path: file };
@@ -101,22 +106,23 @@ export function createStorageReader(v2: string): StorageReader {
         }
       }),
     statBlob: (digest) =>
-      once(blobs, digest, async () => {
+      blobs.getOrSet(digest, async () => {
         const file = abs(blobDataPath(digest));
         try {
+          await checkBlobDirs(digest);
           // lstat: distribution writes regular files only; a symlink here could make us push any file on the host.
           const info = await lstat(file);
           if (!info.isFile()) return { ok: false, error: 'unreadable', detail: NOT_REGULAR, path: file };
-          await checkInside(file);
           return { ok: true, size: info.size, path: file };
         } catch (error) {
           return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
         }
       }),
     hashBlob: (digest) =>
-      once(hashes, digest, async () => {
+      hashes.getOrSet(digest, async () => {
         const hash = createHash('sha256');
-        for await (const chunk of createReadStream(abs(blobDataPath(digest)))) hash.update(chunk as Buffer);
+        const fd = await open(abs(blobDataPath(digest)), SAFE_OPEN);
+        for await (const chunk of createReadStream('', { fd })) hash.update(chunk as Buffer);
         return `sha256:${hash.digest('hex')}`;
       }),
   };

@@ -17,23 +17,69 @@ export async function writeFileAtomic(file: string, content: string, mode = 0o64
   }
 }
 
-/** Like writeFileAtomic, for a document produced piece by piece (a report of 500k images). */
-export function writeFileAtomicWith(file: string, produce: (write: (text: string) => void) => void, mode = 0o644): void {
+/** A file written piece by piece into a temp file beside it, renamed over it only when complete. */
+export interface AtomicFile {
+  write(text: string): void;
+  /** Flushes, fsyncs and renames into place. */
+  commit(): void;
+  /** Removes the temp file (the old file, if any, stays). */
+  abandon(): void;
+}
+
+/** Bytes buffered before a write(2): a report of 500k images is many small pieces. */
+const FLUSH_BYTES = 64 * 1024;
+
+/** Opens `file` for an atomic, streamed write (a report of 500k images, written as results come). */
+export function openAtomicFile(file: string, mode = 0o644): AtomicFile {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(temp, 'wx', mode);
-    const handle = fd;
-    produce((text) => void writeSync(handle, text));
-    fsyncSync(handle);
-    closeSync(handle);
-    fd = undefined;
-    renameSync(temp, file);
-  } catch (error) {
+  let fd: number | undefined = openSync(temp, 'wx', mode);
+  let pending: string[] = [];
+  let size = 0;
+  const flush = () => {
+    if (fd === undefined || size === 0) return;
+    writeSync(fd, pending.join(''));
+    pending = [];
+    size = 0;
+  };
+  const close = () => {
     if (fd !== undefined) closeSync(fd);
-    rmSync(temp, { force: true });
+    fd = undefined;
+  };
+  return {
+    write(text) {
+      pending.push(text);
+      size += text.length;
+      if (size >= FLUSH_BYTES) flush();
+    },
+    commit() {
+      try {
+        flush();
+        fsyncSync(fd as number);
+        close();
+        renameSync(temp, file);
+      } catch (error) {
+        close();
+        rmSync(temp, { force: true });
+        throw error;
+      }
+    },
+    abandon() {
+      close();
+      rmSync(temp, { force: true });
+    },
+  };
+}
+
+/** Like writeFileAtomic, for a document produced piece by piece. */
+export function writeFileAtomicWith(file: string, produce: (write: (text: string) => void) => void, mode = 0o644): void {
+  const out = openAtomicFile(file, mode);
+  try {
+    produce((text) => out.write(text));
+  } catch (error) {
+    out.abandon();
     throw error;
   }
+  out.commit();
 }
 
 /** Throws a PreflightError unless `dir` is an existing, writable directory (where `what` will be written). */

@@ -1,6 +1,36 @@
 /** Pretty-printed JSON documents written piece by piece, so 500k-image reports never become one string. */
 
-/** Writes `{ ...head, [key]: [ ...items ], ...tail }` (two-space indent), one item at a time. */
+/** Bump when a JSON document's shape changes incompatibly; every document carries it as `version`. */
+export const REPORT_VERSION = 1;
+
+export interface JsonDocumentWriter {
+  /** Appends one element to the array. */
+  item(value: unknown): void;
+  /** Closes the array, writes `tail`'s fields and ends the document. */
+  end(tail: Record<string, unknown>): void;
+}
+
+const fieldsOf = (obj: Record<string, unknown>) =>
+  Object.entries(obj)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replaceAll('\n', '\n  ')}`);
+
+/** Starts `{ ...head, [key]: [` (two-space indent); items and the tail follow as they come. */
+export function openJsonDocument(write: (text: string) => void, head: Record<string, unknown>, key: string): JsonDocumentWriter {
+  write(`{\n${fieldsOf(head).map((f) => `${f},\n`).join('')}  ${JSON.stringify(key)}: [`);
+  let first = true;
+  return {
+    item(value) {
+      write(`${first ? '\n' : ',\n'}    ${JSON.stringify(value, null, 2).replaceAll('\n', '\n    ')}`);
+      first = false;
+    },
+    end(tail) {
+      write(`${first ? '' : '\n  '}]${fieldsOf(tail).map((f) => `,\n${f}`).join('')}\n}\n`);
+    },
+  };
+}
+
+/** Writes `{ ...head, [key]: [ ...items ], ...tail }` in one go. */
 export function writeJsonDocument(
   write: (text: string) => void,
   head: Record<string, unknown>,
@@ -8,17 +38,7 @@ export function writeJsonDocument(
   items: Iterable<unknown>,
   tail: Record<string, unknown>,
 ): void {
-  const fields = (obj: Record<string, unknown>) =>
-    Object.entries(obj)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replaceAll('\n', '\n  ')}`);
-  const before = fields(head);
-  write(`{\n${before.map((f) => `${f},\n`).join('')}  ${JSON.stringify(key)}: [`);
-  let first = true;
-  for (const item of items) {
-    write(`${first ? '\n' : ',\n'}    ${JSON.stringify(item, null, 2).replaceAll('\n', '\n    ')}`);
-    first = false;
-  }
-  const after = fields(tail);
-  write(`${first ? '' : '\n  '}]${after.map((f) => `,\n${f}`).join('')}\n}\n`);
+  const doc = openJsonDocument(write, head, key);
+  for (const item of items) doc.item(item);
+  doc.end(tail);
 }

@@ -1,6 +1,6 @@
 /** Renders list/export results for people (text) and machines (JSON). */
 import chalk from 'chalk';
-import { writeJsonDocument } from './json-stream.js';
+import { plural } from '../core/results.js';
 import type { ExportResult } from '../core/events.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { ResolvedImage } from '../core/types.js';
@@ -27,12 +27,6 @@ export function imageJson(result: ExportResult, out?: string) {
   };
 }
 
-/** The whole run as one JSON document `{ ...extra, images, summary }`, written image by image. */
-export function writeJson(write: (text: string) => void, results: ExportResult[], summary: ExportSummary, extra: Record<string, unknown>): void {
-  const out = typeof extra.out === 'string' ? extra.out : undefined;
-  writeJsonDocument(write, extra, 'images', results.map((r) => imageJson(r, out)), { summary });
-}
-
 /** `image`, `index linux/amd64,linux/arm64`, `artifact application/vnd.cncf.helm.config.v1+json`. */
 export function describeKind(image: ResolvedImage): string {
   if (image.kind === 'index') return `index ${(image.platforms ?? []).join(',')}`;
@@ -47,25 +41,28 @@ function local(message: string, id: string): string {
   return message.startsWith(`${id}: `) ? message.slice(id.length + 2) : message;
 }
 
-/** The `list` table: one line per tag (the full digest last, where a narrow terminal may cut it), problems under it. */
-export function renderListText(results: ExportResult[], color: boolean): string {
-  const c = color ? STATUS_COLOR : { ok: String, broken: String, skipped: String };
-  const width = Math.min(60, Math.max(10, ...results.map((r) => r.id.length)));
-  const kinds = results.map((r) => (r.item.image.kind === 'unknown' ? '-' : describeKind(r.item.image)));
-  const kindWidth = Math.min(50, Math.max(4, ...kinds.map((k) => k.length)));
-  const lines: string[] = [];
-  if (results.length > 0) lines.push(`${'STATUS'.padEnd(7)} ${'REFERENCE'.padEnd(width)}  ${'KIND'.padEnd(kindWidth)}  ${'SIZE'.padStart(8)}  DIGEST`);
-  results.forEach((r, i) => {
-    const { image } = r.item;
-    const status = c[image.status](image.status.padEnd(7));
-    lines.push(`${status} ${r.id.padEnd(width)}  ${(kinds[i] ?? '').padEnd(kindWidth)}  ${formatBytes(image.size).padStart(8)}  ${image.digest ?? '-'}`);
-    for (const p of image.problems) lines.push(`        ${local(p.message, r.id)}`);
-    for (const w of r.warnings) lines.push(`        warning: ${local(w, r.id)}`);
-  });
-  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+/** Column widths of the `list` table: fixed, because lines are written as results come (longer values push the line). */
+const REFERENCE_WIDTH = 40;
+const KIND_WIDTH = 12;
+
+/** The `list` table's header line. */
+export function listHeader(): string {
+  return `${'STATUS'.padEnd(7)} ${'REFERENCE'.padEnd(REFERENCE_WIDTH)}  ${'KIND'.padEnd(KIND_WIDTH)}  ${'SIZE'.padStart(8)}  DIGEST\n`;
+}
+
+/** One tag of the `list` table (the full digest last, where a narrow terminal may cut it), its problems under it. */
+export function listLine(r: ExportResult, color: boolean): string {
+  const { image } = r.item;
+  const paint = color ? STATUS_COLOR[image.status] : String;
+  const kind = image.kind === 'unknown' ? '-' : describeKind(image);
+  const lines = [`${paint(image.status.padEnd(7))} ${r.id.padEnd(REFERENCE_WIDTH)}  ${kind.padEnd(KIND_WIDTH)}  ${formatBytes(image.size).padStart(8)}  ${image.digest ?? '-'}`];
+  for (const p of image.problems) lines.push(`        ${local(p.message, r.id)}`);
+  for (const w of r.warnings) lines.push(`        warning: ${local(w, r.id)}`);
+  return `${lines.join('\n')}\n`;
 }
 
 const OUTCOME_WORD: Record<ExportResult['outcome'], string> = {
+  ok: 'ok',
   created: 'created',
   rebuilt: 'rebuilt',
   unchanged: 'unchanged',
@@ -76,19 +73,16 @@ const OUTCOME_WORD: Record<ExportResult['outcome'], string> = {
   'would-rebuild': 'would rebuild',
 };
 
-/** The `export` report: every image in a dry run or with --verbose; otherwise what needs a look (rebuilt, broken, skipped, failed). */
-export function renderExportText(results: ExportResult[], out: string, opts: { dryRun: boolean; verbose: boolean }): string {
-  const lines: string[] = [];
-  for (const r of results) {
-    if (!opts.dryRun && !opts.verbose && (r.outcome === 'unchanged' || r.outcome === 'created')) continue;
-    const { item } = r;
-    const where = item.action === 'skip' ? '' : `  ${out}/${r.id}  ${item.fileCount} files  ${formatBytes(item.bytes)}`;
-    lines.push(`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${item.reason})` : ''}`);
-    for (const p of item.problems) lines.push(`              ${local(p.message, r.id)}`);
-    if (r.error) lines.push(`              ${local(r.error, r.id)}`);
-    for (const w of r.warnings) lines.push(`              warning: ${local(w, r.id)}`);
-  }
-  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+/** One line of the `export` report (and its problems): every image in a dry run or with --verbose, else only what needs a look. */
+export function exportLine(r: ExportResult, out: string, opts: { dryRun: boolean; verbose: boolean }): string {
+  if (!opts.dryRun && !opts.verbose && (r.outcome === 'unchanged' || r.outcome === 'created')) return '';
+  const { item } = r;
+  const where = item.action === 'skip' ? '' : `  ${out}/${r.id}  ${item.fileCount} files  ${formatBytes(item.bytes)}`;
+  const lines = [`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${item.reason})` : ''}`];
+  for (const p of item.problems) lines.push(`              ${local(p.message, r.id)}`);
+  if (r.error) lines.push(`              ${local(r.error, r.id)}`);
+  for (const w of r.warnings) lines.push(`              warning: ${local(w, r.id)}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** What the tags file and --exclude did: storage tags left out, listed tags the storage lacks, entries matching nothing. */
@@ -105,7 +99,7 @@ export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'mis
 
 /** Totals and the tags-file bookkeeping, for people. */
 export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean }): string {
-  const o = summary.outcomes;
+  const o = summary.counts;
   const lines: string[] = [];
   const head = `${summary.tags} tags in storage, ${summary.selected} selected`;
   if (opts.command === 'list') {
@@ -117,6 +111,6 @@ export function renderSummaryText(summary: ExportSummary, opts: { command: 'list
     lines.push(`${head}: ${done}, ${summary.broken} broken, ${summary.skipped} skipped, ${summary.failed} failed; ${summary.files} files, ${formatBytes(summary.bytes)}${opts.dryRun ? ' (dry run: nothing was written)' : ''}`);
   }
   lines.push(...selectionLines(summary));
-  if (summary.pruned.length > 0) lines.push(`${opts.dryRun ? 'would prune' : 'pruned'} ${summary.pruned.length} layouts whose tag is gone: ${summary.pruned.join(', ')}`);
+  if (summary.pruned > 0) lines.push(`${opts.dryRun ? 'would prune' : 'pruned'} ${plural(summary.pruned, 'layout')} whose tag is gone`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,56 +1,96 @@
-/** Renders sync and verify results for people and machines. */
-import type { SyncResult, SyncSummary } from '../core/sync-plan.js';
+/** Renders sync results for people: one line per image as it is decided, and a closing summary. */
+import type { SyncResult } from '../core/sync-plan.js';
+import { classOf, plural } from '../core/results.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
-import { writeJsonDocument } from './json-stream.js';
+import type { SyncTotals } from '../run-sync.js';
 import { selectionLines } from './render-export.js';
 
-export const REPORT_VERSION = 1;
-
 /** One line per image worth a person's attention (all of them with verbose or in a dry run). */
-export function renderSyncLine(r: SyncResult, opts: { verbose: boolean }): string | undefined {
+export function renderSyncLine(r: SyncResult, opts: { verbose: boolean; stamp?: string }): string | undefined {
   // Broken and skipped images are listed once, in the closing summary; up-to-date ones only when asked.
-  if (!opts.verbose && (r.status === 'up-to-date' || r.status === 'skipped' || r.status === 'broken')) return undefined;
-  const head = `${r.status.padEnd(10)} ${r.source} -> ${r.target}`;
+  if (!opts.verbose && (r.status === 'up-to-date' || r.status === 'skipped' || r.status === 'broken' || r.status === 'not-attempted')) return undefined;
+  const head = `${opts.stamp ? `${opts.stamp} ` : ''}${r.status.padEnd(10)} ${r.source} -> ${r.target}`;
   const tail = [r.attempts > 1 ? `${r.attempts} attempts` : '', r.ms > 0 ? `${(r.ms / 1000).toFixed(1)} s` : ''].filter(Boolean).join(', ');
+  const indent = ' '.repeat(opts.stamp ? opts.stamp.length + 12 : 11);
   const lines = [`${head}${tail ? `  (${tail})` : ''}`];
-  if (r.reason) lines.push(`           ${r.reason}`);
-  if (r.command && r.status === 'would-sync') lines.push(`           ${r.command}`);
+  if (r.reason) lines.push(`${indent}${r.reason}`);
+  if (r.command && r.status === 'would-sync') lines.push(`${indent}${r.command}`);
   return `${lines.join('\n')}\n`;
 }
 
-/** The closing summary: counts, bytes, duration, then every failure with its reason. */
-export function renderSyncSummary(results: SyncResult[], s: SyncSummary, opts: { dryRun: boolean; target: string; selection: ExportSummary }): string {
+/** Examples kept per group of failures: the closing summary names a few, the report holds them all. */
+const EXAMPLES = 3;
+/** Distinct groups kept; the rest are counted together (a run with 10k different reasons is a run to read in the report). */
+const MAX_GROUPS = 50;
+
+interface Group {
+  status: string;
+  code: string;
+  count: number;
+  /** The first few images, each with its own reason. */
+  examples: Array<{ source: string; reason: string }>;
+}
+
+/**
+ * Images that need attention (broken, failed, canceled, not attempted), grouped by status and code as they
+ * stream past: `105 × failed (unreachable): …`. Bounded, so a run of 500k failures costs no more memory.
+ */
+export function createAttention() {
+  const groups = new Map<string, Group>();
+  let other = 0;
+  return {
+    add(r: SyncResult) {
+      const klass = classOf(r.status);
+      if (klass !== 'bad' && klass !== 'undone') return;
+      const code = r.code ?? 'unknown';
+      const key = `${r.status}\0${code}`;
+      let g = groups.get(key);
+      if (!g) {
+        if (groups.size >= MAX_GROUPS) {
+          other++;
+          return;
+        }
+        groups.set(key, (g = { status: r.status, code, count: 0, examples: [] }));
+      }
+      g.count++;
+      if (g.examples.length < EXAMPLES) g.examples.push({ source: r.source, reason: (r.reason ?? '').replaceAll(`${r.source}: `, '') });
+    },
+    lines(): string[] {
+      const all = [...groups.values()].sort((a, b) => b.count - a.count);
+      const total = all.reduce((n, g) => n + g.count, 0) + other;
+      if (total === 0) return [];
+      const lines = [`${plural(total, 'image needs', 'images need')} attention:`];
+      for (const g of all) {
+        // A few of a kind are listed one by one; many are one line with examples (`105 × failed (unreachable)`).
+        if (g.count <= EXAMPLES) {
+          for (const e of g.examples) lines.push(`  ${g.status.padEnd(8)} ${e.source}: ${e.reason}`);
+          continue;
+        }
+        const names = g.examples.map((e) => e.source).join(', ');
+        lines.push(`  ${g.count} × ${g.status} (${g.code}): ${names}, … ${g.count - g.examples.length} more`, `      e.g. ${g.examples[0]?.reason ?? ''}`);
+      }
+      if (other > 0) lines.push(`  ${other} more with other reasons (see the report)`);
+      return lines;
+    },
+  };
+}
+
+/** The closing summary: counts, bytes, duration, what stopped the run early, then what needs attention. */
+export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dryRun: boolean; target: string; selection: ExportSummary; interrupted?: boolean }): string {
+  const c = t.counts;
   const lines: string[] = [];
   if (opts.dryRun) {
-    lines.push(`dry run: ${s.wouldSync} images would be pushed to ${opts.target}, ${s.skipped} skipped, ${s.broken} broken, ${s.failed} cannot be pushed; nothing was written or sent`);
+    lines.push(`dry run: ${plural(c['would-sync'], 'image')} would be pushed to ${opts.target}, ${c.skipped} skipped, ${c.broken} broken, ${c.failed} cannot be pushed; nothing was written or sent`);
   } else {
+    const undone = [c.canceled > 0 ? `${c.canceled} canceled` : '', c['not-attempted'] > 0 ? `${c['not-attempted']} not attempted` : ''].filter(Boolean);
     lines.push(
-      `${s.synced} synced, ${s.upToDate} up to date, ${s.skipped} skipped, ${s.broken} broken at source, ${s.failed} failed` +
-        `${s.canceled > 0 ? `, ${s.canceled} canceled` : ''}; ${formatBytes(s.bytesSynced)} synced to ${opts.target} in ${(s.ms / 1000).toFixed(1)} s`,
+      `${c.synced} synced, ${c['up-to-date']} up to date, ${c.skipped} skipped, ${c.broken} broken at source, ${c.failed} failed` +
+        `${undone.length > 0 ? `, ${undone.join(', ')}` : ''}; ${formatBytes(t.bytesSynced)} synced to ${opts.target} in ${(t.ms / 1000).toFixed(1)} s`,
     );
   }
+  if (t.stoppedEarly) lines.push(`stopped early: ${t.stoppedEarly}`);
+  if (opts.interrupted) lines.push('interrupted: images in flight were stopped; run the same command again to continue where this run stopped');
   lines.push(...selectionLines(opts.selection));
-  const bad = results.filter((r) => r.status === 'failed' || r.status === 'broken' || r.status === 'canceled');
-  if (bad.length > 0) {
-    lines.push(`${bad.length} images need attention:`);
-    for (const r of bad) lines.push(`  ${r.status.padEnd(8)} ${r.source}: ${(r.reason ?? '').replaceAll(`${r.source}: `, '')}`);
-  }
+  lines.push(...attention);
   return `${lines.join('\n')}\n`;
-}
-
-/** The --report document, written piece by piece: per image source, target, digest, status, reason, attempts, duration. */
-export function writeSyncReport(
-  write: (text: string) => void,
-  doc: {
-    command: string; storage: string; target: string; out: string; dryRun: boolean; startedAt: string; finishedAt: string;
-    results: SyncResult[]; summary: SyncSummary; selection: Pick<ExportSummary, 'tags' | 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries' | 'unreadable'>;
-  },
-): void {
-  const { results, selection, summary, ...rest } = doc;
-  const head = {
-    version: REPORT_VERSION,
-    ...rest,
-    selection: { tagsInStorage: selection.tags, filteredOut: selection.filteredOut, missingFromStorage: selection.missingFromStorage, unmatchedEntries: selection.unmatchedEntries, unreadable: selection.unreadable },
-  };
-  writeJsonDocument(write, head, 'images', results, { summary });
 }

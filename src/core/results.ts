@@ -1,0 +1,93 @@
+/**
+ * Per-image results: the one status vocabulary of every command, one way of counting statuses, and the one
+ * function from a run's counts to its exit code. Pure.
+ *
+ * A status means the same thing in every command and every JSON document: `broken` is damaged source
+ * storage, `skipped` was left out on purpose (deleted through the API, schema1), `failed` was tried and
+ * did not work, `canceled` was stopped by an interrupt, `not-attempted` was never started because the run
+ * stopped (circuit breaker, --abort-on-error).
+ */
+
+/** Every per-image status of list, export, sync and verify. */
+export const STATUSES = [
+  // list (and the source side of every command)
+  'ok', 'broken', 'skipped',
+  // export
+  'created', 'rebuilt', 'unchanged', 'would-create', 'would-rebuild',
+  // sync
+  'synced', 'up-to-date', 'would-sync',
+  // verify
+  'missing', 'different',
+  // any command that acts
+  'failed', 'canceled', 'not-attempted',
+] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** What a status says about the run: done (or would be), left out on purpose, bad (exit 4), or not done because the run stopped. */
+export type StatusClass = 'done' | 'skipped' | 'bad' | 'undone';
+
+const CLASS: Record<Status, StatusClass> = {
+  ok: 'done',
+  created: 'done',
+  rebuilt: 'done',
+  unchanged: 'done',
+  'would-create': 'done',
+  'would-rebuild': 'done',
+  synced: 'done',
+  'up-to-date': 'done',
+  'would-sync': 'done',
+  skipped: 'skipped',
+  broken: 'bad',
+  missing: 'bad',
+  different: 'bad',
+  failed: 'bad',
+  canceled: 'undone',
+  'not-attempted': 'undone',
+};
+
+/** The class of a status. */
+export function classOf(status: Status): StatusClass {
+  return CLASS[status];
+}
+
+export type Counts = Record<Status, number>;
+
+/** Zero for every status, so documents and metrics always carry every key. */
+export function emptyCounts(): Counts {
+  return Object.fromEntries(STATUSES.map((s) => [s, 0])) as Counts;
+}
+
+/** Run-level facts beside the per-image counts that also make a run partial. */
+export interface RunIssues {
+  /** Storage directories that could not be read: tags below them are missing from the run. */
+  unreadable: number;
+  /** Tags-file entries naming an exact tag (or digest) the storage does not have. */
+  listedMissing: number;
+  /** The selection was empty although the storage has tags. */
+  nothingSelected: boolean;
+  /** The run stopped starting work (circuit breaker, --abort-on-error). */
+  stoppedEarly: boolean;
+}
+
+export const NO_ISSUES: RunIssues = { unreadable: 0, listedMissing: 0, nothingSelected: false, stoppedEarly: false };
+
+/** How many images a run did not get right: bad and undone statuses. */
+export function countBad(counts: Counts): number {
+  let n = 0;
+  for (const s of STATUSES) if (CLASS[s] === 'bad' || CLASS[s] === 'undone') n += counts[s];
+  return n;
+}
+
+/**
+ * The exit code of a finished run (interrupts and preflight failures are decided in cli.ts): 4 when any
+ * selected image is broken, failed, canceled or not attempted, or the run itself is incomplete; else 0.
+ */
+export function exitCodeForRun(counts: Counts, issues: RunIssues): 0 | 4 {
+  const incomplete = issues.unreadable > 0 || issues.listedMissing > 0 || issues.nothingSelected || issues.stoppedEarly;
+  return countBad(counts) > 0 || incomplete ? 4 : 0;
+}
+
+/** `1 image`, `2 images`. */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
