@@ -33,6 +33,28 @@ export class PreflightError extends ToolError {
   override readonly name = 'PreflightError';
 }
 
+/** Who holds a run lock, as its lock file says. */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  /** ISO 8601. */
+  startedAt: string;
+  command: string;
+}
+
+/** Another run holds the output directory's lock: exit 75 (EX_TEMPFAIL), so cron simply tries again next time. */
+export class LockHeldError extends ToolError {
+  readonly exitCode = EXIT.locked;
+  override readonly name = 'LockHeldError';
+  readonly file: string;
+  readonly holder: LockHolder;
+  constructor(message: string, facts: { file: string; holder: LockHolder }) {
+    super(message);
+    this.file = facts.file;
+    this.holder = facts.holder;
+  }
+}
+
 /** A signal stopped the run; in-flight work was cancelled and partial results reported. */
 export class InterruptedError extends ToolError {
   readonly exitCode: ExitCode;

@@ -1,0 +1,29 @@
+/** Writes the metrics textfile that node_exporter's textfile collector reads on every scrape. */
+import { randomUUID } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * Replaces `file` with `text` atomically: a scrape sees the old file or the new, never half of one.
+ * The temp file sits in the same directory (rename needs one filesystem) and is named `.<name>.<uuid>.tmp`,
+ * which the collector ignores (it reads `*.prom` only). The mode is set with chmod, not just at open:
+ * cron's umask (often 077) would leave a file that node_exporter, another user, cannot read.
+ * (io/write-atomic.ts's writeFileAtomic leaves the mode to the umask, hence not reused here.)
+ */
+export async function writeMetricsFile(file: string, text: string, mode = 0o644): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+  try {
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
