@@ -58,7 +58,9 @@ describe('createNearest', () => {
   it.each([
     ['libary', ['charts', 'library', 'legacy'], 'library'],
     ['3.19', ['3.18', '3.20', 'latest'], '3.18'],
-    ['3.19', ['3.20', '3.18'], '3.18'], // ties: the name that sorts first, whatever the order offered
+    ['3.19', ['3.29', '3.18'], '3.18'], // ties: the name that sorts first, whatever the order offered
+    ['3.19', ['9.99'], undefined], // two edits in four characters: a guess, not a typo
+    ['alpine', ['alpnie', 'apline'], 'alpnie'],
     ['v1', ['xy'], undefined], // every character replaced is no suggestion
     ['library', ['library'], undefined], // the name itself is no suggestion
     ['production-api', ['prod'], undefined], // too far: more than a third of the length
@@ -68,7 +70,7 @@ describe('createNearest', () => {
     expect(nearest(target, names)).toBe(expected);
   });
 
-  it('allows a third of the length, at least 2', () => {
-    expect([suggestionLimit('ab'), suggestionLimit('abcdefgh'), suggestionLimit('a'.repeat(30))]).toEqual([2, 2, 10]);
+  it('allows a third of the length, at least 2, and 1 for short names', () => {
+    expect([suggestionLimit('ab'), suggestionLimit('3.19'), suggestionLimit('alpine'), suggestionLimit('abcdefgh'), suggestionLimit('a'.repeat(30))]).toEqual([1, 1, 2, 2, 10]);
   });
 });

@@ -34,10 +34,14 @@ export function editDistance(a: string, b: string, max = Infinity): number {
   return d > max ? max + 1 : d;
 }
 
-/** The most edits a name of this length may need and still be offered as "did you mean": a third of it, at least 2. */
+/**
+ * The most edits a name may need and still be offered as "did you mean": a third of its length, at least 2,
+ * but 1 for names of up to 4 characters (two edits of `3.19` reach `9.99`, a guess rather than a typo).
+ */
 export function suggestionLimit(name: string): number {
-  return Math.max(2, Math.floor(name.length / 3));
+  return name.length <= SHORT_NAME ? 1 : Math.max(2, Math.floor(name.length / 3));
 }
+const SHORT_NAME = 4;
 
 /**
  * Keeps the nearest of a stream of candidates to `target` in constant memory: offer() each name, read
