@@ -1,6 +1,7 @@
 /**
- * Which tags a run works on: a tags file (`repository:tag`, `repository`, or globs such as
- * `proj/*:v1.*` and `library/**`) and `--exclude` patterns of the same syntax. Pure.
+ * Which tags a run works on: a tags file (`repository:tag`, `repository`, `repository@sha256:<hex>`, or
+ * globs such as `proj/*:v1.*` and `library/**`) and `--exclude` patterns of the same syntax; and what a
+ * finished selection must report (selectionProblems). Pure.
  */
 import picomatch from 'picomatch';
 import { EXIT, UsageError, type ExitCode } from '../errors.js';
