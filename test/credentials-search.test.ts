@@ -5,10 +5,13 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { PreflightError } from '../src/errors.js';
 import { defaultAuthFiles, resolveCredentials } from '../src/io/credentials.js';
-import { makeTempDir } from './helpers/registry.js';
+import { BIN, ROOT, cli, copyFixture, expectedTags } from './helpers/cli.js';
+import { closedPort, makeTempDir, requireTool, startRegistry } from './helpers/registry.js';
+import { writeTagsFile } from './helpers/sync.js';
 
 const HOST = '127.0.0.1:5000';
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -151,5 +154,137 @@ describe('resolveCredentials: the default files', () => {
     await expect(search(box.env)).rejects.toThrow(`auth file "${helper}" keeps the credentials for ${HOST} in the credential store "desktop" ("credsStore")`);
     await box.write('home/.docker/config.json', { credsStore: 'desktop', credHelpers: { 'gcr.io': 'gcloud' }, auths: { 'gcr.io': {} } });
     expect(await search(box.env)).toBeUndefined();
+  });
+});
+
+/** The CLI's environment: only what a test names, so the machine's own auth files and variables never count. */
+function isolatedEnv(vars: Record<string, string>): Record<string, string | undefined> {
+  const cleared = ['REGISTRY_AUTH_FILE', 'REGISTRY_RESCUE_USERNAME', 'REGISTRY_RESCUE_PASSWORD', 'XDG_CONFIG_HOME', 'DOCKER_CONFIG'];
+  return { ...Object.fromEntries(cleared.map((k) => [k, undefined])), ...vars };
+}
+
+describe('the CLI and the default auth files', () => {
+  it('sync names the file it took the credentials from, once, and never prints the password', async () => {
+    const box = await sandbox();
+    const host = `127.0.0.1:${await closedPort()}`;
+    const secret = 'pw-from-docker-config-7Q';
+    const file = await box.write('home/.docker/config.json', { auths: { [host]: { auth: b64(`dockeruser:${secret}`) } } });
+    const r = await cli(['sync', 'fixtures/storage', '--to', host], { env: isolatedEnv(box.env) });
+    // Past the credentials, the next stage (connecting) fails: nothing listens there.
+    expect(r.exitCode, r.stderr).toBe(3);
+    const info = `using credentials for ${host} from auth file "${file}" (entry "${host}")\n`;
+    expect(r.stderr.split(info)).toHaveLength(2);
+    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: cannot reach ${host.replace(/\./g, '\\.')}: connection refused`, 'm'));
+    for (const leak of [secret, b64(`dockeruser:${secret}`)]) expect(r.stdout + r.stderr).not.toContain(leak);
+  });
+
+  it('sync prints nothing about credentials when there are none', async () => {
+    const box = await sandbox();
+    const host = `127.0.0.1:${await closedPort()}`;
+    const r = await cli(['sync', 'fixtures/storage', '--to', host], { env: isolatedEnv(box.env) });
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).not.toContain('using credentials');
+  });
+});
+
+describe("skopeo's credential flags are refused", () => {
+  const VALUE = 'user:Sup3r-s3cret-value';
+  it.each([
+    ['sync', ['--dest-creds', VALUE]],
+    ['sync', [`--dest-creds=${VALUE}`]],
+    ['sync', ['--dest-username', 'alice', '--dest-password', VALUE]],
+    ['verify', ['--dest-password', VALUE]],
+    ['verify', ['--creds', VALUE]],
+    ['sync', ['--dest-creds']],
+  ])('%s %s: exit 2, says what to use instead, never echoes the value', async (command, flags) => {
+    const r = await cli([command, 'fixtures/storage', '--to', '127.0.0.1:1', ...flags], { env: isolatedEnv({}) });
+    expect(r.exitCode, r.stderr).toBe(2);
+    const flag = (flags[0] as string).split('=')[0];
+    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: ${flag} is not supported: credentials never go on the command line`));
+    expect(r.stderr).toContain('skopeo login --authfile FILE HOST, then --dest-authfile FILE');
+    expect(r.stderr).toContain('--dest-password-stdin');
+    expect(r.stdout + r.stderr).not.toContain('s3cret');
+  });
+});
+
+/** Single-quotes `arg` for the shell `script -c` runs. */
+const shellQuote = (arg: string): string => `'${arg.replace(/'/g, "'\\''")}'`;
+
+/**
+ * Runs the CLI in a pseudo-terminal (util-linux `script`), waits for the password prompt, then types `keys`
+ * one chunk at a time. Returns everything the terminal showed, echo included (so an echoed password shows).
+ */
+async function runInPty(args: string[], env: Record<string, string | undefined>, keys: string[]): Promise<{ exitCode: number; screen: string }> {
+  const command = ['node', BIN, ...args].map(shellQuote).join(' ');
+  const child = execa('script', ['-qfec', command, '/dev/null'], {
+    cwd: ROOT,
+    env: { ...env, SHELL: '/bin/sh', FORCE_COLOR: '0' },
+    reject: false,
+    stdin: 'pipe',
+    timeout: 120_000,
+  });
+  let screen = '';
+  let typed = false;
+  child.stdout.on('data', (data: Buffer) => {
+    screen += data.toString('utf8');
+    if (typed || !screen.includes('Password for')) return;
+    typed = true;
+    // Typed after the prompt, when echo is already off; one key press at a time like a person.
+    void (async () => {
+      for (const key of keys) {
+        child.stdin.write(key);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    })();
+  });
+  const r = await child;
+  return { exitCode: r.exitCode ?? -1, screen: screen + String(r.stdout ?? '') };
+}
+
+describe('--dest-password-stdin at a terminal', () => {
+  requireTool('docker-registry');
+  const USER = 'prompted';
+  const PASSWORD = 'Typed-pw-9k';
+
+  it('asks without echo, handles backspace, and the password works', async () => {
+    const reg = await startRegistry({ tls: true, auth: { username: USER, password: PASSWORD } });
+    const fx = await copyFixture();
+    const tags = await writeTagsFile(path.join(fx.dir, 'tags.txt'), (await expectedTags()).filter((t) => t.status === 'ok').slice(0, 2));
+    const box = await sandbox();
+    // A typo fixed with backspace: only the edited password is accepted by htpasswd.
+    const keys = [...'Typed-pw-', 'X', '\x7f', ...'9k', '\r'];
+    const { exitCode, screen } = await runInPty(
+      ['verify', fx.storage, '--to', reg.host, '--dest-cert-dir', reg.certDir as string, '--tags-file', tags, '--dest-password-stdin'],
+      isolatedEnv({ ...box.env, REGISTRY_RESCUE_USERNAME: USER }),
+      keys,
+    );
+    expect(screen).toContain(`Password for ${USER}@${reg.host}: `);
+    expect(screen).toContain(`using credentials for ${reg.host} from REGISTRY_RESCUE_USERNAME and standard input`);
+    // Accepted: verify got as far as comparing tags (nothing was pushed, so they are missing: exit 4).
+    expect(screen).toMatch(/2 tags checked against .*: 0 ok, 2 missing/);
+    expect(exitCode, screen).toBe(4);
+    for (const leak of [PASSWORD, 'Typed-pw-', 'X9k']) expect(screen).not.toContain(leak);
+  });
+
+  it('Ctrl-C at the prompt ends the run with exit 130', async () => {
+    const box = await sandbox();
+    const host = `127.0.0.1:${await closedPort()}`;
+    const { exitCode, screen } = await runInPty(
+      ['sync', 'fixtures/storage', '--to', host, '--dest-password-stdin'],
+      isolatedEnv({ ...box.env, REGISTRY_RESCUE_USERNAME: USER }),
+      [...'abc', '\x03'],
+    );
+    expect(exitCode, screen).toBe(130);
+    expect(screen).toContain('registry-rescue: interrupted by SIGINT');
+    expect(screen).not.toContain('abc');
+    expect(screen).not.toContain('cannot reach');
+  });
+
+  it('asks nothing when REGISTRY_RESCUE_USERNAME is missing (exit 2)', async () => {
+    const box = await sandbox();
+    const { exitCode, screen } = await runInPty(['sync', 'fixtures/storage', '--to', '127.0.0.1:1', '--dest-password-stdin'], isolatedEnv(box.env), []);
+    expect(exitCode, screen).toBe(2);
+    expect(screen).not.toContain('Password for');
+    expect(screen).toContain('registry-rescue: --dest-password-stdin needs REGISTRY_RESCUE_USERNAME: set it to the user name for 127.0.0.1:1');
   });
 });
