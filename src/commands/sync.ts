@@ -61,18 +61,6 @@ export async function targetAccess(flags: TargetFlags, io: Io): Promise<TargetAc
   };
 }
 
-/** skopeo's credential flags: refused, because argv is visible to every user (ps) and lands in cron mail. */
-const SKOPEO_CREDENTIAL_FLAGS = ['--dest-creds', '--dest-username', '--dest-password', '--creds'] as const;
-
-/** Why a credential flag is refused and what to use instead; never quotes the value given. */
-export function credentialFlagRefusal(flag: string): string {
-  return (
-    `${flag} is not supported: credentials never go on the command line, where ps, shell history and cron mail ` +
-    'show them. Instead: skopeo login --authfile FILE HOST, then --dest-authfile FILE (or REGISTRY_AUTH_FILE=FILE); ' +
-    `or ${ENV_USERNAME} with REGISTRY_RESCUE_PASSWORD; or ${ENV_USERNAME} with --dest-password-stdin`
-  );
-}
-
 /** Adds the target registry options shared by sync and verify. */
 export function addTargetOptions(command: Command): Command {
   command
@@ -86,11 +74,17 @@ export function addTargetOptions(command: Command): Command {
     .option('--dest-password-stdin', 'read the password for REGISTRY_RESCUE_USERNAME from standard input (asked for, without echo, at a terminal)')
     .option('--dest-cert-dir <dir>', 'directory with the CA certificate (ca.crt) of the target')
     .option('--dest-tls-verify [bool]', 'verify the target\'s TLS certificate (--dest-tls-verify=false to skip; plain http is then allowed)', parseBool, true);
-  for (const flag of SKOPEO_CREDENTIAL_FLAGS) {
-    // Optional value, so the refusal (not commander's "argument missing") answers every spelling; hidden from --help.
+  // skopeo's credential flags put secrets in argv, visible to every user (ps) and in cron mail: refused, naming
+  // what to use instead and never the value. An optional value, so every spelling gets this answer rather than
+  // commander's "argument missing"; hidden from --help.
+  for (const flag of ['--dest-creds', '--dest-username', '--dest-password', '--creds']) {
     command.addOption(new Option(`${flag} [value]`).hideHelp());
     command.on(`option:${flag.slice(2)}`, () => {
-      throw new UsageError(credentialFlagRefusal(flag));
+      throw new UsageError(
+        `${flag} is not supported: credentials never go on the command line, where ps, shell history and cron mail ` +
+          'show them. Instead: skopeo login --authfile FILE HOST, then --dest-authfile FILE (or REGISTRY_AUTH_FILE=FILE); ' +
+          `or ${ENV_USERNAME} with REGISTRY_RESCUE_PASSWORD; or ${ENV_USERNAME} with --dest-password-stdin`,
+      );
     });
   }
   return command;
