@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { EMPTY_SECRET_INPUT, editSecretInput } from './core/secret-input.js';
 import { EXIT, InterruptedError, ToolError, exitCodeFor } from './errors.js';
 import type { Io } from './io/io.js';
 import { buildProgram } from './program.js';
@@ -46,6 +47,38 @@ process.on('exit', () => {
   }
 });
 
+/** Reads one line from the terminal in raw mode (no echo), edited by editSecretInput. */
+function readSecretNoEcho(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  return new Promise((resolve, reject) => {
+    let state = EMPTY_SECRET_INPUT;
+    const restore = () => stdin.setRawMode(false);
+    const finish = (outcome: () => void) => {
+      stdin.off('data', onData);
+      controller.signal.removeEventListener('abort', onAbort);
+      restore();
+      exitCleanups.delete(restore);
+      stdin.pause();
+      write(process.stderr, '\n'); // the Enter the user pressed was not echoed either
+      outcome();
+    };
+    const onData = (chunk: string) => {
+      state = editSecretInput(state, chunk);
+      if (state.status === 'done') finish(() => resolve(state.value));
+      // Raw mode turns Ctrl-C into a byte instead of SIGINT: end as SIGINT would.
+      else if (state.status === 'canceled') finish(() => reject(new InterruptedError('SIGINT')));
+    };
+    const onAbort = () => finish(() => reject(controller.signal.reason as Error));
+    write(process.stderr, prompt);
+    exitCleanups.add(restore); // never leave the terminal without echo
+    stdin.setRawMode(true);
+    stdin.setEncoding('utf8');
+    stdin.on('data', onData);
+    controller.signal.addEventListener('abort', onAbort, { once: true });
+    stdin.resume();
+  });
+}
+
 const io: Io = {
   stdout: (text) => write(process.stdout, text),
   stdoutClosed: () => closed.has(process.stdout),
@@ -59,6 +92,8 @@ const io: Io = {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   },
+  stdinIsTTY: process.stdin.isTTY === true,
+  readSecret: readSecretNoEcho,
   onExit: (cleanup) => void exitCleanups.add(cleanup),
   setExitCode: (code) => {
     process.exitCode = code;

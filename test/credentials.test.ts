@@ -77,6 +77,17 @@ describe('resolveCredentials', () => {
     expect(error.message).not.toContain('hunter2-secret');
   });
 
+  it('refuses a credential helper or store for the host in the explicit file, naming it', async () => {
+    const helper = await authFile({ credHelpers: { [HOST]: 'ecr-login' } });
+    await expect(resolveCredentials({ authFile: helper, env: {}, host: HOST })).rejects.toThrow(
+      new RegExp(`^auth file "${helper}" sends ${HOST} to a credential helper \\("credHelpers"\\).*skopeo login --authfile FILE ${HOST}`),
+    );
+    const store = await authFile({ credsStore: 'secretservice', auths: { [HOST]: {} } });
+    await expect(resolveCredentials({ authFile: store, env: {}, host: HOST })).rejects.toThrow(
+      `auth file "${store}" keeps the credentials for ${HOST} in the credential store "secretservice" ("credsStore")`,
+    );
+  });
+
   it('never quotes a malformed auth value (it holds the password)', async () => {
     const file = await authFile({ auths: { [HOST]: { auth: b64('no-colon-password-xyz') } } });
     const error = (await resolveCredentials({ authFile: file, env: {}, host: HOST }).catch((e: unknown) => e)) as Error;

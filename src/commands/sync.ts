@@ -1,8 +1,10 @@
 /** `registry-rescue sync <storage> --to host[:port][/prefix]`: export and push every tag, digests preserved. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { parseDuration } from '../core/duration.js';
 import { exitCodeForRun } from '../core/results.js';
+import { parseTarget } from '../core/target.js';
 import { UsageError } from '../errors.js';
+import { ENV_USERNAME } from '../io/credentials.js';
 import type { Io } from '../io/io.js';
 import type { TargetAccessOptions } from '../io/target-registry.js';
 import { createProgress } from '../report/progress.js';
@@ -37,25 +39,59 @@ export interface TargetFlags {
   destPasswordStdin?: boolean;
 }
 
-/** Turns the target flags into TargetAccessOptions, reading the password from stdin when asked. */
+/**
+ * Turns the target flags into TargetAccessOptions: asks for the password when --dest-password-stdin is given at a
+ * terminal (echo off), reads standard input to the end otherwise, and prints once which credentials were found.
+ */
 export async function targetAccess(flags: TargetFlags, io: Io): Promise<TargetAccessOptions> {
   if (flags.destPasswordStdin && flags.destAuthfile) throw new UsageError('--dest-password-stdin and --dest-authfile exclude each other');
+  let passwordFromStdin: string | undefined;
+  if (flags.destPasswordStdin && io.stdinIsTTY) {
+    const { host } = parseTarget(flags.to);
+    const user = io.env[ENV_USERNAME];
+    // Before the prompt: typing a password that cannot be used is worse than no prompt.
+    if (!user) throw new UsageError(`--dest-password-stdin needs ${ENV_USERNAME}: set it to the user name for ${host}`);
+    passwordFromStdin = await io.readSecret(`Password for ${user}@${host}: `);
+  } else if (flags.destPasswordStdin) {
+    passwordFromStdin = await io.readStdin();
+  }
   return {
     destTlsVerify: flags.destTlsVerify,
     ...(flags.destAuthfile !== undefined ? { destAuthFile: flags.destAuthfile } : {}),
     ...(flags.destCertDir !== undefined ? { destCertDir: flags.destCertDir } : {}),
-    ...(flags.destPasswordStdin ? { passwordFromStdin: await io.readStdin() } : {}),
+    ...(passwordFromStdin !== undefined ? { passwordFromStdin } : {}),
+    // Which file (or variables) a DR run used is the first thing to check when the target says "unauthorized".
+    onCredentials: (host, credentials) => io.stderr(`using credentials for ${host} from ${credentials.source}\n`),
   };
 }
 
 /** Adds the target registry options shared by sync and verify. */
 export function addTargetOptions(command: Command): Command {
-  return command
+  command
     .requiredOption('--to <target>', 'target registry host[:port], optionally with a repository prefix: harbor.example.com/rescued')
-    .option('--dest-authfile <file>', 'auth file (containers auth.json / docker config.json) for the target; default $REGISTRY_AUTH_FILE, else REGISTRY_RESCUE_USERNAME/REGISTRY_RESCUE_PASSWORD')
-    .option('--dest-password-stdin', 'read the password for REGISTRY_RESCUE_USERNAME from standard input')
+    .option(
+      '--dest-authfile <file>',
+      'auth file (containers auth.json / docker config.json) for the target; default $REGISTRY_AUTH_FILE, else ' +
+        'REGISTRY_RESCUE_USERNAME/REGISTRY_RESCUE_PASSWORD, else skopeo\'s files: $XDG_RUNTIME_DIR/containers/auth.json, ' +
+        '~/.config/containers/auth.json, ~/.docker/config.json, ~/.dockercfg',
+    )
+    .option('--dest-password-stdin', 'read the password for REGISTRY_RESCUE_USERNAME from standard input (asked for, without echo, at a terminal)')
     .option('--dest-cert-dir <dir>', 'directory with the CA certificate (ca.crt) of the target')
     .option('--dest-tls-verify [bool]', 'verify the target\'s TLS certificate (--dest-tls-verify=false to skip; plain http is then allowed)', parseBool, true);
+  // skopeo's credential flags put secrets in argv, visible to every user (ps) and in cron mail: refused, naming
+  // what to use instead and never the value. An optional value, so every spelling gets this answer rather than
+  // commander's "argument missing"; hidden from --help.
+  for (const flag of ['--dest-creds', '--dest-username', '--dest-password', '--creds']) {
+    command.addOption(new Option(`${flag} [value]`).hideHelp());
+    command.on(`option:${flag.slice(2)}`, () => {
+      throw new UsageError(
+        `${flag} is not supported: credentials never go on the command line, where ps, shell history and cron mail ` +
+          'show them. Instead: skopeo login --authfile FILE HOST, then --dest-authfile FILE (or REGISTRY_AUTH_FILE=FILE); ' +
+          `or ${ENV_USERNAME} with REGISTRY_RESCUE_PASSWORD; or ${ENV_USERNAME} with --dest-password-stdin`,
+      );
+    });
+  }
+  return command;
 }
 
 /** Builds the `sync` command. */

@@ -2,7 +2,8 @@
  * Registry credentials, read the way skopeo reads them, but strict where skopeo is silent:
  * a missing or unparseable auth file, an entry skopeo would ignore (`username`/`password`
  * without `auth`) and a credential-helper entry are refused with a message naming the file.
- * Key matching follows containers/image pkg/docker/config/config.go (`findCredentialsInFile`).
+ * Key matching and the default search follow containers/image pkg/docker/config/config.go
+ * (`findCredentialsInFile`, `getAuthFilePaths`, `getPathToAuthWithOS`) and containers-auth.json(5).
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -27,6 +28,16 @@ export interface ResolveCredentialsOptions {
   repository?: string;
   /** Password read from standard input (`--dest-password-stdin`); goes with REGISTRY_RESCUE_USERNAME. */
   passwordFromStdin?: string;
+  /** Also search skopeo's default auth files (defaultAuthFiles) when nothing explicit gave credentials. */
+  searchDefaultFiles?: boolean;
+  /** The user id for `/run/containers/UID/auth.json`, skopeo's primary file when XDG_RUNTIME_DIR is unset. */
+  uid?: number;
+}
+
+/** One place skopeo looks for an auth file; `legacy` is the old ~/.dockercfg format (entries at the top level). */
+export interface AuthFileLocation {
+  path: string;
+  legacy: boolean;
 }
 
 interface AuthEntry {
@@ -40,14 +51,63 @@ export const ENV_AUTH_FILE = 'REGISTRY_AUTH_FILE';
 export const ENV_USERNAME = 'REGISTRY_RESCUE_USERNAME';
 export const ENV_PASSWORD = 'REGISTRY_RESCUE_PASSWORD';
 
-/** Finds credentials for `host`: explicit auth file, then REGISTRY_AUTH_FILE, then the username/password variables. */
+/**
+ * Finds credentials for `host`. Explicit things beat defaults:
+ * 1. `--dest-authfile`, or the password given for `--dest-password-stdin` (the two exclude each other);
+ * 2. REGISTRY_AUTH_FILE;
+ * 3. REGISTRY_RESCUE_USERNAME/REGISTRY_RESCUE_PASSWORD (also when the file of 1 or 2 has no entry for the host);
+ * 4. only when no auth file was named (1, 2) and `searchDefaultFiles`: skopeo's default files (defaultAuthFiles),
+ *    the first one holding an entry for the host wins, as in containers/image `getCredentialsWithHomeDir`.
+ * A named file replaces the default ones, as `--authfile` does in current containers/image
+ * (`userSpecifiedPath`), so a DR run never picks up a stale ~/.docker/config.json behind the user's back.
+ */
 export async function resolveCredentials(opts: ResolveCredentialsOptions): Promise<Credentials | undefined> {
+  // Typed at a prompt or piped in for this run: the most explicit answer there is.
+  if (opts.passwordFromStdin !== undefined) return credentialsFromEnv(opts);
   const authFile = opts.authFile ?? nonEmpty(opts.env[ENV_AUTH_FILE]);
   if (authFile !== undefined) {
     const fromFile = await credentialsFromAuthFile(authFile, opts.host, opts.repository);
     if (fromFile) return fromFile;
   }
-  return credentialsFromEnv(opts);
+  const fromEnv = credentialsFromEnv(opts);
+  if (fromEnv || authFile !== undefined || !opts.searchDefaultFiles) return fromEnv;
+  for (const location of defaultAuthFiles(opts.env, opts.uid)) {
+    const found = await credentialsFromAuthFile(location.path, opts.host, opts.repository, { legacy: location.legacy, optional: true });
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * skopeo's default auth files in its search order (containers-auth.json(5), containers/image `getAuthFilePaths`):
+ * `$XDG_RUNTIME_DIR/containers/auth.json` (unset: `/run/containers/UID/auth.json`),
+ * `${XDG_CONFIG_HOME:-$HOME/.config}/containers/auth.json`, `${DOCKER_CONFIG:-$HOME/.docker}/config.json`,
+ * `$HOME/.dockercfg`. From `env` only, never os.homedir(), so tests can point HOME anywhere.
+ */
+export function defaultAuthFiles(env: Readonly<Record<string, string | undefined>>, uid?: number): AuthFileLocation[] {
+  const home = nonEmpty(env.HOME);
+  const files: AuthFileLocation[] = [];
+  const add = (file: string | undefined, legacy = false) => {
+    if (file !== undefined) files.push({ path: file, legacy });
+  };
+  const runtimeDir = nonEmpty(env.XDG_RUNTIME_DIR);
+  add(runtimeDir !== undefined ? path.join(runtimeDir, 'containers/auth.json') : uid !== undefined ? `/run/containers/${uid}/auth.json` : undefined);
+  const configHome = nonEmpty(env.XDG_CONFIG_HOME) ?? (home !== undefined ? path.join(home, '.config') : undefined);
+  add(configHome !== undefined ? path.join(configHome, 'containers/auth.json') : undefined);
+  const dockerConfig = nonEmpty(env.DOCKER_CONFIG);
+  add(dockerConfig !== undefined ? path.join(dockerConfig, 'config.json') : home !== undefined ? path.join(home, '.docker/config.json') : undefined);
+  add(home !== undefined ? path.join(home, '.dockercfg') : undefined, true);
+  return files;
+}
+
+/** This process's user id, for defaultAuthFiles; undefined where the platform has none. */
+export function currentUid(): number | undefined {
+  try {
+    const { uid } = os.userInfo();
+    return uid >= 0 ? uid : undefined;
+  } catch {
+    return undefined; // no passwd entry (a container running as an arbitrary uid)
+  }
 }
 
 function credentialsFromEnv(opts: ResolveCredentialsOptions): Credentials | undefined {
@@ -64,30 +124,54 @@ function credentialsFromEnv(opts: ResolveCredentialsOptions): Credentials | unde
   return { username, password, source };
 }
 
-/** Reads one auth file (containers-auth.json or docker config.json) and returns the entry skopeo would use. */
-export async function credentialsFromAuthFile(file: string, host: string, repository?: string): Promise<Credentials | undefined> {
-  const auths = await readAuths(file);
+/**
+ * Reads one auth file (containers-auth.json or docker config.json) and returns the entry skopeo would use.
+ * `optional`: a missing file is no error (a default location); `legacy`: the format, when known from the path.
+ */
+export async function credentialsFromAuthFile(
+  file: string,
+  host: string,
+  repository?: string,
+  opts: { legacy?: boolean; optional?: boolean } = {},
+): Promise<Credentials | undefined> {
+  const auths = await readAuths(file, opts);
+  if (!auths) return undefined;
   if (auths.helpers.includes(host)) {
-    throw new PreflightError(`auth file "${file}" sends ${host} to a credential helper ("credHelpers"), which registry-rescue does not run`);
+    throw new PreflightError(
+      `auth file "${file}" sends ${host} to a credential helper ("credHelpers"), which registry-rescue does not run; ` +
+        `write a plain auth file with skopeo login --authfile FILE ${host} and pass --dest-authfile FILE`,
+    );
   }
   const key = findAuthKey(Object.keys(auths.entries), host, repository, auths.legacy);
   if (key === undefined) return undefined;
-  return decodeEntry(file, key, auths.entries[key] as AuthEntry);
+  const creds = decodeEntry(file, key, auths.entries[key] as AuthEntry);
+  if (!creds && auths.store !== undefined) {
+    // docker login with a "credsStore" leaves `{}` under "auths" as a marker: the secret is in the store.
+    throw new PreflightError(
+      `auth file "${file}" keeps the credentials for ${host} in the credential store "${auths.store}" ("credsStore"), ` +
+        `which registry-rescue does not run; write a plain auth file with skopeo login --authfile FILE ${host} and pass --dest-authfile FILE`,
+    );
+  }
+  return creds;
 }
 
 interface AuthFile {
   entries: Record<string, unknown>;
   legacy: boolean;
   helpers: string[];
+  store: string | undefined;
 }
 
-async function readAuths(file: string): Promise<AuthFile> {
+async function readAuths(file: string, opts: { legacy?: boolean; optional?: boolean }): Promise<AuthFile | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? (error as Error).message})`;
+    const missing = code === 'ENOENT' || code === 'ENOTDIR';
+    // A default location that does not exist is skipped, as skopeo does; anything else found there is the user's.
+    if (missing && opts.optional) return undefined;
+    const why = missing ? 'does not exist' : `cannot be read (${code ?? (error as Error).message})`;
     // skopeo silently ignores a missing auth file and then fails with "unauthorized": say it now.
     throw new PreflightError(`auth file "${file}" ${why}`, { cause: error });
   }
@@ -98,15 +182,15 @@ async function readAuths(file: string): Promise<AuthFile> {
     throw new PreflightError(`auth file "${file}" is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
   if (!isObject(parsed)) throw new PreflightError(`auth file "${file}" must hold a JSON object`);
-  if (parsed.auths === undefined && parsed.credHelpers === undefined && parsed.credsStore === undefined) {
-    // The old ~/.dockercfg format: the entries are the top-level object.
-    return { entries: parsed, legacy: true, helpers: [] };
-  }
+  const legacy = opts.legacy ?? (parsed.auths === undefined && parsed.credHelpers === undefined && parsed.credsStore === undefined);
+  // The old ~/.dockercfg format: the entries are the top-level object.
+  if (legacy) return { entries: parsed, legacy: true, helpers: [], store: undefined };
   if (parsed.auths !== undefined && !isObject(parsed.auths)) {
     throw new PreflightError(`auth file "${file}": "auths" must be an object`);
   }
   const helpers = isObject(parsed.credHelpers) ? Object.keys(parsed.credHelpers) : [];
-  return { entries: (parsed.auths as Record<string, unknown> | undefined) ?? {}, legacy: false, helpers };
+  const store = typeof parsed.credsStore === 'string' && parsed.credsStore !== '' ? parsed.credsStore : undefined;
+  return { entries: (parsed.auths as Record<string, unknown> | undefined) ?? {}, legacy: false, helpers, store };
 }
 
 /**

@@ -15,8 +15,15 @@ export interface Io {
   /** Aborted on SIGINT/SIGTERM; the reason is an InterruptedError. */
   signal: AbortSignal;
   cwd: string;
-  /** Reads all of standard input (for --dest-password-stdin). */
+  /** Reads all of standard input (for --dest-password-stdin when stdin is not a terminal). */
   readStdin(): Promise<string>;
+  /** True when standard input is a terminal: a password is then asked for with readSecret, not read to the end. */
+  stdinIsTTY: boolean;
+  /**
+   * Prints `prompt` on stderr and reads one line from the terminal with echo off (Enter ends it,
+   * Ctrl-C rejects with an InterruptedError: exit 130). Only when stdinIsTTY.
+   */
+  readSecret(prompt: string): Promise<string>;
   /**
    * Registers a synchronous clean-up that runs however the process ends (normal exit, a second
    * signal, a closed pipe): for files that must not outlive the run, such as the temporary auth file.

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PreflightError } from '../errors.js';
-import { resolveCredentials, type Credentials } from './credentials.js';
+import { currentUid, resolveCredentials, type Credentials } from './credentials.js';
 import { createHarborApi, type HarborApi } from './harbor-api.js';
 import { createRegistryClient, type RegistryClient } from './registry-client.js';
 import { RegistryAuthError, RegistryTlsError } from './registry-errors.js';
@@ -39,9 +39,14 @@ export interface TargetAccessOptions {
   destTlsVerify: boolean;
   /** Password read from standard input (--dest-password-stdin). */
   passwordFromStdin?: string;
+  /** Told once which credentials were found (their `source`: a file or variable names, never the secret). */
+  onCredentials?: (host: string, credentials: Credentials) => void;
 }
 
-/** Credentials and cert dir for `host` from local facts only (auth file, environment): no network. */
+/**
+ * Credentials and cert dir for `host` from local facts only (auth files, environment): no network.
+ * Without `--dest-authfile` and REGISTRY_AUTH_FILE, skopeo's default auth files are searched too (resolveCredentials).
+ */
 export async function resolveTargetAccess(
   host: string,
   opts: TargetAccessOptions,
@@ -52,7 +57,10 @@ export async function resolveTargetAccess(
     env: deps.env,
     host,
     ...(opts.passwordFromStdin !== undefined ? { passwordFromStdin: opts.passwordFromStdin } : {}),
+    searchDefaultFiles: true,
+    uid: currentUid(),
   });
+  if (credentials) opts.onCredentials?.(host, credentials);
   const certDir = opts.destCertDir !== undefined ? path.resolve(deps.cwd, opts.destCertDir) : undefined;
   return { credentials, certDir };
 }
