@@ -33,33 +33,9 @@ Examples:
 Exit codes: 0 all selected tags done, 4 some broken or failed, 2 usage, 3 preflight (storage, target, skopeo).`,
     );
   for (const command of commands(io)) {
-    optionsFromEnvironment(command, io.env);
     program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }));
   }
   return program;
-}
-
-/** The prefix of the environment variable behind every option: `--dest-cert-dir` → REGISTRY_RESCUE_DEST_CERT_DIR. */
-export const ENV_PREFIX = 'REGISTRY_RESCUE_';
-
-/**
- * Every option can come from the environment, so a crontab line stays short; the command line wins over
- * the environment, which wins over the default (commander's own precedence for `Option.env`). Commander
- * turns a flag without a value on when its variable merely exists, so such a variable set to `false`,
- * `0` or nothing is not attached at all: REGISTRY_RESCUE_DRY_RUN=false must not mean a dry run.
- */
-function optionsFromEnvironment(command: Command, env: Io['env']): void {
-  for (const option of command.options) {
-    if (option.long === undefined || option.long === '--help') continue;
-    const name = `${ENV_PREFIX}${option.long.replace(/^--(no-)?/, '').replaceAll('-', '_').toUpperCase()}`;
-    const takesValue = option.required || option.optional;
-    if (!takesValue && ['', '0', 'false'].includes((env[name] ?? '').trim().toLowerCase())) continue;
-    option.env(name);
-  }
-  command.addHelpText(
-    'after',
-    `\nEvery option can also be set in the environment as ${ENV_PREFIX}<OPTION> (--dest-cert-dir: ${ENV_PREFIX}DEST_CERT_DIR);\nthe command line wins over the environment, which wins over the default.`,
-  );
 }
 
 function commands(io: Io): Command[] {

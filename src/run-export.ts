@@ -9,14 +9,17 @@ import { access, constants, link, mkdir, mkdtemp, readdir, realpath, rename, rmd
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { PreflightError, UsageError } from './errors.js';
-import { NO_ISSUES, type RunIssues } from './core/results.js';
+import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { layoutId, planExportItem, type LinkMode } from './core/plan.js';
-import { createSelector, parseSelector, parseTagsFile, type Selection } from './core/selection.js';
+import { createSelector, parseSelector, parseTagsFile, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
+import { inShard, type Shard } from './core/shard.js';
+import { suggestionsFor } from './io/suggest-tag.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
 import type { TagRef } from './core/types.js';
 import { openLayoutStore, stagingDirFor, type LayoutStore } from './io/layout-store.js';
+import { acquireRunLock, type RunLock } from './io/run-lock.js';
 import { resolveImage } from './io/resolve-image.js';
 import { locateStorage, scanRepositories, type StorageRoot } from './io/scan-storage.js';
 import { createStorageReader, type StorageReader } from './io/storage-reader.js';
@@ -36,6 +39,20 @@ export interface ExportOptions {
   prune: boolean;
   link: LinkMode;
   verifyBlobs: boolean;
+  /** Only the repositories of this shard (--shard K/N). */
+  shard?: Shard;
+  /** Wait this long for another run's lock on --out instead of exiting 75. */
+  waitLockMs?: number;
+  /** The command, for the lock file (`export`, `sync`). */
+  command?: string;
+}
+
+export interface ExportDeps {
+  cwd: string;
+  signal: AbortSignal;
+  emit: Emit;
+  /** Registers a clean-up that runs however the process ends (the run lock). */
+  onExit?: (cleanup: () => void) => void;
 }
 
 /** A list/export run: per-image results as an async stream, then the totals. */
@@ -54,7 +71,7 @@ export interface ExportRun {
 }
 
 /** Everything that can fail before the first image (storage, tags file, output directory), then the stream. */
-export async function openExport(opts: ExportOptions, deps: { cwd: string; signal: AbortSignal; emit: Emit }): Promise<ExportRun> {
+export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise<ExportRun> {
   const storage = await locateStorage(opts.storage, deps.cwd);
   const selection: Selection = { exclude: opts.exclude.map((e, i) => parseSelector(e, `--exclude #${i + 1}`)) };
   if (opts.tagsFile !== undefined) {
@@ -65,13 +82,25 @@ export async function openExport(opts: ExportOptions, deps: { cwd: string; signa
     selection.include = parseTagsFile(content, path.basename(file));
   }
   let store: LayoutStore | undefined;
+  let lock: RunLock | undefined;
   if (opts.out !== undefined) {
     const out = path.resolve(deps.cwd, opts.out);
     await checkOutput(storage, out, opts);
+    if (!opts.dryRun) {
+      // One run per output directory: a second cron run while the first still pushes exits 75.
+      lock = await acquireRunLock(out, {
+        command: opts.command ?? 'export',
+        signal: deps.signal,
+        onWarning: (message) => deps.emit({ kind: 'warning', message }),
+        ...(opts.waitLockMs !== undefined ? { waitMs: opts.waitLockMs } : {}),
+      });
+      const held = lock;
+      deps.onExit?.(() => held.releaseSync());
+    }
     store = openLayoutStore(out);
     if (!opts.dryRun) {
       const swept = await store.sweep(STALE_STAGING_MS, Date.now());
-      if (swept.length > 0) deps.emit({ kind: 'warning', message: `removed ${swept.length} half-built layouts left in ${store.staging} by an interrupted run` });
+      if (swept.length > 0) deps.emit({ kind: 'warning', message: `removed ${plural(swept.length, 'staging directory', 'staging directories')} left in ${path.dirname(store.staging)} by an interrupted run` });
     }
   }
   const reader = createStorageReader(storage.v2);
@@ -82,7 +111,7 @@ export async function openExport(opts: ExportOptions, deps: { cwd: string; signa
   const { summary } = tally;
   const exportOne = (ref: TagRef) => exportImage(ref, { reader, store, opts, emit: deps.emit });
   async function* results(): AsyncGenerator<ExportResult> {
-    for await (const r of mapOrdered(selectedTags({ storage, reader, selector, excludes, summary, signal: deps.signal, emit: deps.emit }), FS_CONCURRENCY, exportOne)) {
+    for await (const r of mapOrdered(selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit }), FS_CONCURRENCY, exportOne)) {
       tally.add(r);
       yield r;
     }
@@ -92,14 +121,28 @@ export async function openExport(opts: ExportOptions, deps: { cwd: string; signa
     ...(store ? { store } : {}),
     results: results(),
     async finish() {
-      await store?.close();
+      try {
+        await store?.close();
+      } finally {
+        await lock?.release();
+      }
       // A directory we could not read may hold tags that still exist: prune nothing then.
       if (opts.prune && store && !deps.signal.aborted && summary.unreadable.length === 0) {
         summary.pruned = await prune(store, reader, opts.dryRun, deps.emit);
       }
-      for (const entry of selector.unmatched()) {
-        if (entry.exact) summary.missingFromStorage.push(entry.text);
-        else summary.unmatchedEntries.push(entry.text);
+      // An interrupted scan has not seen every tag: nothing can be said to be missing then.
+      if (!deps.signal.aborted) {
+        const unmatched = selector.unmatched();
+        const problems = selectionProblems(
+          unmatched,
+          { scanned: summary.tags, selected: summary.selected, excluded: selector.tally().excluded, ...(opts.tagsFile ? { tagsFile: path.basename(opts.tagsFile) } : {}) },
+          await suggestionsFor(storage.v2, unmatched),
+        );
+        for (const p of problems) {
+          if (p.code === 'listed-missing') summary.missingFromStorage.push(p.entry ?? p.message);
+          else if (p.code === 'glob-unmatched') summary.unmatchedEntries.push(p.entry ?? p.message);
+          summary.selectionProblems.push({ code: p.code, message: p.message });
+        }
       }
       return summary;
     },
@@ -115,8 +158,9 @@ export async function openExport(opts: ExportOptions, deps: { cwd: string; signa
 async function* selectedTags(c: {
   storage: StorageRoot;
   reader: StorageReader;
-  selector: ReturnType<typeof createSelector>;
-  excludes: ReturnType<typeof createSelector>;
+  selector: Selector;
+  excludes: Selector;
+  shard: Shard | undefined;
   summary: ExportSummary;
   signal: AbortSignal;
   emit: Emit;
@@ -127,22 +171,33 @@ async function* selectedTags(c: {
   };
   for await (const { repository, tags } of scanRepositories(c.storage.v2, onUnreadable)) {
     if (c.signal.aborted) return;
+    // --shard K/N: a stable split by repository, so N runs share the storage without overlap.
+    if (c.shard && !inShard(repository, c.shard)) continue;
     c.summary.tags += tags.length;
     const refs = tags.map((tag) => ({ repository, tag }));
-    const verdicts = refs.map((ref) => c.selector.select(ref));
-    const isFollower = (i: number) => {
-      const v = verdicts[i];
-      const ref = refs[i] as TagRef;
-      return v !== undefined && !v.selected && v.reason === 'not-listed' && accessorySubject(ref.tag) !== undefined && c.excludes.select(ref).selected;
-    };
-    const hasFollowers = refs.some((_, i) => isFollower(i));
-    const subjects = hasFollowers ? await selectedDigests(c.reader, refs.filter((_, i) => verdicts[i]?.selected)) : undefined;
+    const verdicts = await Promise.all(refs.map((ref) => decide(c.selector, c.reader, ref)));
+    const followerAt = await Promise.all(
+      refs.map(async (ref, i) => {
+        const v = verdicts[i] as SelectVerdict;
+        if (v.selected || v.reason !== 'not-listed' || accessorySubject(ref.tag) === undefined) return false;
+        return (await decide(c.excludes, c.reader, ref)).selected;
+      }),
+    );
+    const subjects = followerAt.some(Boolean) ? await selectedDigests(c.reader, refs.filter((_, i) => verdicts[i]?.selected)) : undefined;
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i] as TagRef;
-      if (verdicts[i]?.selected || (subjects && isFollower(i) && subjects.has(accessorySubject(ref.tag) as string))) yield ref;
+      if (verdicts[i]?.selected || (subjects && followerAt[i] && subjects.has(accessorySubject(ref.tag) as string))) yield ref;
       else c.summary.filteredOut++;
     }
   }
+}
+
+/** A selector's verdict; `repository@sha256:…` entries need the tag's current digest, read only then. */
+async function decide(selector: Selector, reader: StorageReader, ref: TagRef): Promise<SelectVerdict> {
+  const verdict = selector.select(ref);
+  if (verdict.selected || verdict.reason !== 'pending-digest') return verdict;
+  const link = await reader.readTagLink(ref.repository, ref.tag);
+  return selector.selectByDigest(ref, link.ok ? link.digest : undefined);
 }
 
 /** The digests the given tags point at (links that cannot be read are left out: those tags are broken anyway). */
@@ -210,7 +265,7 @@ async function tagStillThere(reader: StorageReader, repository: string, tag: str
 }
 
 /** Runs list/export to the end, handing each result to `onResult` in tree order; resolves to the totals. */
-export async function runExport(opts: ExportOptions, deps: { cwd: string; signal: AbortSignal; emit: Emit }, onResult: (r: ExportResult) => void = () => {}) {
+export async function runExport(opts: ExportOptions, deps: ExportDeps, onResult: (r: ExportResult) => void = () => {}) {
   const run = await openExport(opts, deps);
   for await (const r of run.results) onResult(r);
   return { run, summary: await run.finish() };
@@ -317,5 +372,10 @@ async function findOneBlob(v2: string): Promise<string | undefined> {
 
 /** What makes a list/export run incomplete besides its images (tags-file entries the storage lacks, unreadable directories). */
 export function exportIssues(summary: ExportSummary): RunIssues {
-  return { ...NO_ISSUES, unreadable: summary.unreadable.length };
+  return {
+    ...NO_ISSUES,
+    unreadable: summary.unreadable.length,
+    listedMissing: summary.missingFromStorage.length,
+    nothingSelected: summary.selectionProblems.some((p) => p.code === 'nothing-selected'),
+  };
 }

@@ -6,12 +6,13 @@
  * Results stream out as each image is decided; nothing is collected.
  */
 import { rmSync } from 'node:fs';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PreflightError } from './errors.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
-import { classifySkopeoFailure } from './core/skopeo-failure.js';
+import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
 import { planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
 import type { ExportSummary } from './core/summary.js';
@@ -120,7 +121,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       ...(certDir !== undefined ? { certDir } : {}),
       ...(auth ? { authFile: auth.path } : dryRun && credentials ? { authFile: AUTHFILE_PLACEHOLDER } : {}),
     };
-    const pusher = createPusher({ conn: conn as TargetConnection, opts, guard, signal: deps.signal, emit: deps.emit });
+    const logs = path.join(settings.out, LOG_DIR);
+    const pusher = createPusher({ conn: conn as TargetConnection, opts, guard, signal: deps.signal, emit: deps.emit, logs });
     const secrets = secretsOf(credentials);
     const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0 };
     const channel = createChannel<SyncResult>();
@@ -128,7 +130,11 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       totals.selected++;
       totals.counts[r.status]++;
       if (r.status === 'synced') totals.bytesSynced += r.bytes;
-      const clean = r.reason !== undefined ? { ...r, reason: redact(r.reason, secrets) } : r;
+      const clean = {
+        ...r,
+        ...(r.reason !== undefined ? { reason: redact(r.reason, secrets) } : {}),
+        ...(r.outputTail !== undefined ? { outputTail: redact(r.outputTail, secrets) } : {}),
+      };
       deps.emit({ kind: 'image:synced', result: clean });
       channel.push(clean);
     };
@@ -186,6 +192,8 @@ function base(job: PushJob): SyncResult {
 }
 
 interface PusherContext {
+  /** Directory of the per-image skopeo logs. */
+  logs: string;
   conn: TargetConnection;
   opts: SyncOptions;
   guard: ((project: string) => Promise<ProjectState>) | undefined;
@@ -271,9 +279,12 @@ function createPusher(c: PusherContext) {
         const before = await head(job);
         if (before?.digest === job.digest) return observe(done('up-to-date'), false);
         if (!(await ensureSkopeo())) return done('canceled', { code: 'skopeo-unusable', reason: 'skopeo cannot run' });
-        const attempt = (n: number) => {
+        const log = path.join(c.logs, `${job.id}.log`);
+        const attempt = async (n: number) => {
           c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: n });
-          return runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: c.opts.imageTimeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS, env: skopeoEnv });
+          const r = await runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: c.opts.imageTimeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS, env: skopeoEnv });
+          await writeLog(log, n, formatCommand(c.opts.skopeo, job.args), r);
+          return r;
         };
         const { value: run, attempts } = await retryWithBackoff(attempt, {
           ...retry,
@@ -287,7 +298,8 @@ function createPusher(c: PusherContext) {
           if (failure.reason === 'unauthorized' && project) {
             reason += `; Harbor also answers "unauthorized" when the account may not push into project ${job.project}`;
           }
-          return observe(done('failed', { attempts, code: failure.reason, reason, command }), failure.reason === 'unreachable');
+          const outputTail = tailOfOutput(`${run.stdout}\n${run.stderr}`);
+          return observe(done('failed', { attempts, code: failure.reason, reason, command, log, outputTail }), failure.reason === 'unreachable');
         }
         pushed = attempts;
         const after = await head(job);
@@ -307,6 +319,26 @@ function createPusher(c: PusherContext) {
       }
     },
   };
+}
+
+/** Under the output directory, beside the layouts (a dot directory: skopeo and --prune never see it). */
+export const LOG_DIR = '.registry-rescue-logs';
+
+/**
+ * Keeps skopeo's whole output of an image's pushes at `<out>/.registry-rescue-logs/<repository>:<tag>.log`
+ * (the first attempt of a run starts the file anew), cleaned of upload URLs and tokens. Best effort: a log
+ * that cannot be written never fails a push.
+ */
+async function writeLog(file: string, attempt: number, command: string, r: { exitCode: number | undefined; timedOut: boolean; canceled: boolean; stdout: string; stderr: string; ms: number }): Promise<void> {
+  const head = `# ${new Date().toISOString()} attempt ${attempt}: ${command}\n`;
+  const status = `# exit ${r.exitCode ?? 'none'}${r.timedOut ? ' (timed out)' : ''}${r.canceled ? ' (canceled)' : ''} after ${r.ms} ms\n`;
+  const text = head + cleanSkopeoOutput(`${r.stdout}${r.stdout.endsWith('\n') || !r.stdout ? '' : '\n'}${r.stderr}`) + (r.stderr.endsWith('\n') ? '' : '\n') + status;
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+    await (attempt === 1 ? writeFile(file, text, { mode: 0o644 }) : appendFile(file, text));
+  } catch {
+    // The push's result is what matters; the log is a convenience.
+  }
 }
 
 /** A queue between producers that push and one async consumer; `drain` ends after `close` once empty. */

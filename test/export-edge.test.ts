@@ -3,7 +3,9 @@
 // names outside the reference grammar, a repository reached through a symlinked storage path.
 import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 import { blobPath, cli, copyFixture, expectedTags, pushOnDisk } from './helpers/cli.js';
 
@@ -156,9 +158,23 @@ describe('damage and oddities', () => {
     await writeFile(path.join(dir, 'one.tags'), `${repo}:${tag}\n`);
     const r = await cli(['export', storage, '--out', out, '--tags-file', path.join(dir, 'one.tags')]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-    expect(r.stderr).toContain('removed 1 half-built layouts left in');
+    expect(r.stderr).toContain('removed 1 staging directory left in');
     expect(await readdir(staging)).toEqual([]);
     expect((await lstat(path.join(out, `${repo}:${tag}`, 'manifest.json'))).isFile()).toBe(true);
+  });
+
+  it('each run stages in its own directory: a dead run\'s is swept at once, a live run\'s is left alone', async () => {
+    const { storage, dir } = await copyFixture();
+    const staging = path.join(dir, '.out.registry-rescue-staging');
+    const dead = execFileSync('node', ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const host = os.hostname();
+    for (const name of [`run-${dead}-deadbeef@${host}`, `run-${process.pid}-0badcafe@${host}`]) {
+      await mkdir(path.join(staging, name, 'layout-x'), { recursive: true });
+    }
+    const r = await cli(['export', storage, '--out', path.join(dir, 'out'), '-q']);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.stderr).toContain('removed 1 staging directory left in');
+    expect(await readdir(staging)).toEqual([`run-${process.pid}-0badcafe@${host}`]);
   });
 
   it('symlinks point at the real blobs when the storage path goes through a symlink', async () => {

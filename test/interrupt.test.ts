@@ -35,7 +35,9 @@ describe('interrupting sync', () => {
         const { dir, storage } = await copyFixture();
         const pids = path.join(dir, 'pids');
         const report = path.join(dir, 'report.json');
-        const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '--concurrency', '2', '--report', report, '-q'], {
+        const metrics = path.join(dir, 'rescue.prom');
+        const out = path.join(storage, 'registry-rescue-export');
+        const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '--concurrency', '2', '--report', report, '--metrics-file', metrics, '-q'], {
           reject: false,
           env: { SKOPEO_HANG_PID_FILE: pids },
         });
@@ -54,7 +56,24 @@ describe('interrupting sync', () => {
         const statuses = doc.images.map((i: { status: string }) => i.status);
         expect(statuses.filter((s: string) => s === 'canceled').length).toBeGreaterThanOrEqual(2);
         expect(statuses).not.toContain('synced');
+        expect(doc.interrupted).toBe(true);
         expect((await stat(report)).isFile()).toBe(true);
+        // The ending says what was done and that re-running continues.
+        expect(String(r.stdout)).toContain('run the same command again to continue');
+        // The lock is released, this run's staging is gone, the metrics say how the run ended.
+        await expect(stat(path.join(out, '.registry-rescue.lock'))).rejects.toThrow(/ENOENT/);
+        expect(await readdir(path.join(storage, '.registry-rescue-export.registry-rescue-staging')).catch(() => [])).toEqual([]);
+        const prom = await readFile(metrics, 'utf8');
+        expect(prom).toMatch(new RegExp(`^registry_rescue_last_run_exit_code\\{command="sync"\\} ${code}$`, 'm'));
+        expect(prom).toMatch(/^registry_rescue_last_run_success\{command="sync"\} 0$/m);
+        // The next run finishes the job with the real skopeo.
+        const next = await execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--report', report, '-q'], { reject: false });
+        expect(next.exitCode, String(next.stderr)).toBe(4); // the fixture's broken tags
+        const after = new Map<string, string>(JSON.parse(await readFile(report, 'utf8')).images.map((i: { id: string; status: string }) => [i.id, i.status]));
+        const stopped = doc.images.filter((i: { status: string }) => i.status === 'canceled').map((i: { id: string }) => i.id);
+        expect(stopped.length).toBeGreaterThan(0);
+        // Every image the interrupt stopped is pushed now, but for the fixture's corrupt layer, which skopeo refuses.
+        for (const id of stopped) expect(id.startsWith('broken/') ? ['failed'] : ['synced', 'up-to-date'], id).toContain(after.get(id));
       } finally {
         await reg.stop();
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifySkopeoFailure, extractMessage, type SkopeoFailureReason } from '../src/core/skopeo-failure.js';
+import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput, extractMessage, type SkopeoFailureReason } from '../src/core/skopeo-failure.js';
 
 // logrus quotes values like Go's %q; for these ASCII texts JSON.stringify produces the same bytes.
 const T = 'time="2025-05-01T10:00:00Z"';
@@ -84,7 +84,14 @@ const CASES: [string, string, SkopeoFailureReason, boolean][] = [
 describe('classifySkopeoFailure', () => {
   it.each(CASES)('%s', (_name, err, reason, transient) => {
     const result = classifySkopeoFailure(`${T} level=info msg="Copying image ref 1/1"\n${copyFailed(err)}\n`);
-    expect(result).toEqual({ reason, transient, message: err });
+    // Upload session URLs carry the upload's id and state token: messages keep only their path up to uploads/.
+    expect(result).toEqual({ reason, transient, message: cleanSkopeoOutput(err) });
+  });
+
+  it('removes upload URLs and _state tokens from what reports and logs keep, and nothing else', () => {
+    const text = 'Patch "https://h:5000/v2/p/app/blobs/uploads/8f3a-11?_state=c2VjcmV0&digest=sha256:aa": EOF; _state=abc rest';
+    expect(cleanSkopeoOutput(text)).toBe('Patch "https://h:5000/v2/p/app/blobs/uploads/…": EOF; _state=… rest');
+    expect(tailOfOutput('a\nb\nc\n', 2)).toBe('b\nc');
   });
 
   it('classifies an invalid name that aborted the whole run (§5.3)', () => {

@@ -5,10 +5,12 @@ import type { Io } from '../io/io.js';
 import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { checkReportPath, openDocuments } from './outputs.js';
-import { addLinkOption, addSelectionOptions, type LinkFlags, type SelectionFlags } from './shared.js';
+import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
+import { parseDuration } from '../core/duration.js';
+import { parseShard } from '../core/shard.js';
+import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
 
-interface ExportFlags extends SelectionFlags, LinkFlags {
+interface ExportFlags extends SelectionFlags, LinkFlags, RunFileFlags {
   out: string;
   dryRun?: boolean;
   json?: boolean;
@@ -20,7 +22,7 @@ interface ExportFlags extends SelectionFlags, LinkFlags {
 
 /** Builds the `export` command. */
 export function exportCommand(io: Io): Command {
-  const command = new Command('export')
+  const command = newCommand('export', io.env)
     .description('write DIR/<repository>:<tag>/ as a skopeo dir: layout for every exportable tag (hard links, no data copied)')
     .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
     .requiredOption('--out <dir>', 'output directory (on the storage filesystem for --link hard, outside docker/registry/v2)')
@@ -30,7 +32,7 @@ export function exportCommand(io: Io): Command {
     .option('--prune', 'remove layouts in DIR whose tag is gone from the storage (or was deleted through the API)')
     .option('-v, --verbose', 'also list created and unchanged layouts')
     .option('-q, --quiet', 'no progress on stderr');
-  addLinkOption(addSelectionOptions(command)).addHelpText(
+  addRunFileOptions(addLinkOption(addSelectionOptions(command)), { lock: true }).addHelpText(
     'after',
     `
 Examples:
@@ -40,15 +42,21 @@ Examples:
   );
   return command.action(async (storage: string, flags: ExportFlags) => {
     const reportFile = await checkReportPath(io, flags.report);
+    const metricsFile = await checkMetricsPath(io, flags.metricsFile);
+    const startedMs = Date.now();
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
     const started = performance.now();
     const dryRun = flags.dryRun === true;
     progress.event({ kind: 'run:start', command: 'export', storage, out: flags.out, dryRun });
     const run = await openExport(
-      { storage, out: flags.out, tagsFile: flags.tagsFile, exclude: flags.exclude, dryRun, prune: flags.prune === true, link: flags.link ?? 'hard', verifyBlobs: flags.verifyBlobs },
+      {
+        storage, out: flags.out, ...selectionOf(flags), dryRun, prune: flags.prune === true, link: flags.link ?? 'hard', command: 'export',
+        ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
+      },
       {
         cwd: io.cwd,
         signal: io.signal,
+        onExit: (cleanup) => io.onExit(cleanup),
         emit: (e) => {
           progress.event(e);
           if (e.kind === 'prune:removed' && !flags.json) io.stdout(`${e.dryRun ? 'would prune' : 'pruned'.padEnd(11)}   ${e.id}\n`);
@@ -67,6 +75,11 @@ Examples:
     progress.close();
     if (!flags.json) io.stdout(renderSummaryText(summary, { command: 'export', dryRun }));
     doc?.end({ finishedAt: new Date().toISOString(), summary });
-    io.setExitCode(exitCodeForRun(summary.counts, exportIssues(summary)));
+    const exitCode = exitCodeForRun(summary.counts, exportIssues(summary));
+    io.setExitCode(exitCode);
+    await writeRunMetrics(metricsFile, {
+      command: 'export', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
+      counts: summary.counts, bytesPushed: 0, tagsSelected: summary.selected, tagsInStorage: summary.tags,
+    });
   });
 }

@@ -6,7 +6,7 @@ import { imageJson, listHeader, listLine, renderSummaryText } from '../report/re
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
 import { openDocuments } from './outputs.js';
-import { addSelectionOptions, type SelectionFlags } from './shared.js';
+import { addSelectionOptions, selectionOf, type SelectionFlags , newCommand } from './shared.js';
 
 interface ListFlags extends SelectionFlags {
   json?: boolean;
@@ -16,7 +16,7 @@ interface ListFlags extends SelectionFlags {
 
 /** Builds the `list` command. */
 export function listCommand(io: Io): Command {
-  const command = new Command('list')
+  const command = newCommand('list', io.env)
     .description('list every tag in a registry storage with its digest, kind, size and status (ok / broken / skipped)')
     .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
     .option('--json', 'print one JSON object { version, command, storage, images, summary }, written image by image')
@@ -34,7 +34,7 @@ Examples:
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
     const started = performance.now();
     const run = await openExport(
-      { storage, tagsFile: flags.tagsFile, exclude: flags.exclude, dryRun: true, prune: false, link: 'hard', verifyBlobs: flags.verifyBlobs },
+      { storage, ...selectionOf(flags), dryRun: true, prune: false, link: 'hard' },
       { cwd: io.cwd, signal: io.signal, emit: (e) => progress.event(e) },
     );
     const doc = flags.json ? openDocuments(io, { json: true, head: { command: 'list', storage: run.storage.v2 }, key: 'images' }) : undefined;

@@ -4,7 +4,9 @@
  * interrupt, so a partial run still leaves a complete, parseable report.
  */
 import path from 'node:path';
-import { PreflightError } from '../errors.js';
+import { InterruptedError, PreflightError } from '../errors.js';
+import { writeMetricsFile } from '../io/write-metrics.js';
+import { renderMetrics, type RunMetrics } from '../report/metrics.js';
 import type { Io } from '../io/io.js';
 import { checkWritableDir, openAtomicFile, type AtomicFile } from '../io/write-atomic.js';
 import { openJsonDocument, REPORT_VERSION, type JsonDocumentWriter } from '../report/json-stream.js';
@@ -52,4 +54,28 @@ export function openDocuments(io: Io, opts: { json: boolean; reportFile?: string
       }
     },
   };
+}
+
+/** Checks --metrics-file's directory before anything runs. */
+export async function checkMetricsPath(io: Io, metrics: string | undefined): Promise<string | undefined> {
+  if (metrics === undefined) return undefined;
+  const file = path.resolve(io.cwd, metrics);
+  await checkWritableDir(path.dirname(file), '--metrics-file');
+  return file;
+}
+
+/** The exit code the process will end with: the interrupt's when interrupted (cli.ts decides it the same way). */
+export function finalExitCode(io: Io, code: number): number {
+  const reason: unknown = io.signal.aborted ? io.signal.reason : undefined;
+  return reason instanceof InterruptedError ? reason.exitCode : code;
+}
+
+/** Writes the run's Prometheus metrics (atomically) when --metrics-file was given. */
+export async function writeRunMetrics(file: string | undefined, m: RunMetrics): Promise<void> {
+  if (file === undefined) return;
+  try {
+    await writeMetricsFile(file, renderMetrics(m));
+  } catch (error) {
+    throw new PreflightError(`cannot write the metrics file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }

@@ -10,10 +10,11 @@ import type { TargetAccessOptions } from '../io/target-registry.js';
 import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, openSync } from '../run-sync.js';
-import { checkReportPath, openDocuments } from './outputs.js';
-import { addLinkOption, addSelectionOptions, parseBool, positiveInt, type LinkFlags, type SelectionFlags } from './shared.js';
+import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
+import { parseShard } from '../core/shard.js';
+import { addLinkOption, addRunFileOptions, addSelectionOptions, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
 
-interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags {
+interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
   out?: string;
   concurrency?: string;
   retries?: string;
@@ -96,7 +97,7 @@ export function addTargetOptions(command: Command): Command {
 
 /** Builds the `sync` command. */
 export function syncCommand(io: Io): Command {
-  const command = new Command('sync')
+  const command = newCommand('sync', io.env)
     .description('export every tag and push it into a target registry with skopeo sync: concurrent, digest-preserving, incremental, verified')
     .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
     .option('--out <dir>', 'where layouts are exported (default: <storage>/registry-rescue-export, beside docker/)')
@@ -113,7 +114,7 @@ export function syncCommand(io: Io): Command {
     .option('--json', 'print the report JSON on stdout instead of text')
     .option('-v, --verbose', 'also list up-to-date images')
     .option('-q, --quiet', 'no progress on stderr');
-  addLinkOption(addSelectionOptions(addTargetOptions(command))).addHelpText(
+  addRunFileOptions(addLinkOption(addSelectionOptions(addTargetOptions(command))), { lock: true }).addHelpText(
     'after',
     `
 Credentials never go on the command line: use --dest-authfile, REGISTRY_AUTH_FILE, or
@@ -128,6 +129,8 @@ Examples:
   return command.action(async (storage: string, flags: SyncFlags) => {
     const access = await targetAccess(flags, io);
     const reportFile = await checkReportPath(io, flags.report);
+    const metricsFile = await checkMetricsPath(io, flags.metricsFile);
+    const startedMs = Date.now();
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true });
     const verbose = flags.verbose === true || flags.dryRun === true;
     const dryRun = flags.dryRun === true;
@@ -138,12 +141,12 @@ Examples:
         storage,
         to: flags.to,
         ...(flags.out !== undefined ? { out: flags.out } : {}),
-        tagsFile: flags.tagsFile,
-        exclude: flags.exclude,
+        ...selectionOf(flags),
         dryRun,
+        command: 'sync',
+        ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
         prune: flags.prune === true,
         link: flags.link ?? 'hard',
-        verifyBlobs: flags.verifyBlobs,
         concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY),
         retries: positiveInt('--retries', flags.retries, DEFAULT_RETRIES, 0),
         breaker: positiveInt('--breaker', flags.breaker, DEFAULT_BREAKER, 0),
@@ -176,9 +179,15 @@ Examples:
     const selection = {
       tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
       unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,
+      problems: exportSummary.selectionProblems,
     };
     // Written after the summary, so a full disk at the very end still leaves the person the results.
     doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: totals });
-    io.setExitCode(exitCodeForRun(totals.counts, issues));
+    const exitCode = exitCodeForRun(totals.counts, issues);
+    io.setExitCode(exitCode);
+    await writeRunMetrics(metricsFile, {
+      command: 'sync', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
+      counts: totals.counts, bytesPushed: totals.bytesSynced, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags,
+    });
   });
 }

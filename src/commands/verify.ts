@@ -5,11 +5,12 @@ import type { Io } from '../io/io.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues } from '../run-export.js';
 import { openVerify, type VerifyResult } from '../run-verify.js';
-import { checkReportPath, openDocuments } from './outputs.js';
-import { addSelectionOptions, type SelectionFlags } from './shared.js';
+import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
+import { parseShard } from '../core/shard.js';
+import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
 import { addTargetOptions, targetAccess, type TargetFlags } from './sync.js';
 
-interface VerifyFlags extends SelectionFlags, TargetFlags {
+interface VerifyFlags extends SelectionFlags, TargetFlags, RunFileFlags {
   json?: boolean;
   report?: string;
   verbose?: boolean;
@@ -18,14 +19,14 @@ interface VerifyFlags extends SelectionFlags, TargetFlags {
 
 /** Builds the `verify` command. */
 export function verifyCommand(io: Io): Command {
-  const command = new Command('verify')
+  const command = newCommand('verify', io.env)
     .description('compare every selected source tag with the target, without pushing: ok / missing / different / broken (at source) / skipped / failed')
     .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
     .option('--json', 'print { version, command, images, summary } as JSON, written image by image')
     .option('--report <file>', 'also write that JSON document to FILE (atomically)')
     .option('-v, --verbose', 'also list tags that are ok')
     .option('-q, --quiet', 'no progress on stderr');
-  addSelectionOptions(addTargetOptions(command)).addHelpText(
+  addRunFileOptions(addSelectionOptions(addTargetOptions(command)), { lock: false }).addHelpText(
     'after',
     `
 Examples:
@@ -34,11 +35,13 @@ Examples:
   );
   return command.action(async (storage: string, flags: VerifyFlags) => {
     const reportFile = await checkReportPath(io, flags.report);
+    const metricsFile = await checkMetricsPath(io, flags.metricsFile);
+    const startedMs = Date.now();
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
     const started = performance.now();
     const run = await openVerify(
       {
-        storage, to: flags.to, tagsFile: flags.tagsFile, exclude: flags.exclude, verifyBlobs: flags.verifyBlobs,
+        storage, to: flags.to, ...selectionOf(flags),
         ...(await targetAccess(flags, io)),
       },
       { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
@@ -58,7 +61,12 @@ Examples:
     if (!flags.json) {
       io.stdout(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
     }
-    io.setExitCode(exitCodeForRun(c, exportIssues(exportSummary)));
+    const exitCode = exitCodeForRun(c, exportIssues(exportSummary));
+    io.setExitCode(exitCode);
+    await writeRunMetrics(metricsFile, {
+      command: 'verify', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
+      counts: c, bytesPushed: 0, tagsSelected: checked, tagsInStorage: exportSummary.tags,
+    });
   });
 }
 

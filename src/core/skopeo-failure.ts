@@ -121,7 +121,7 @@ export function extractMessage(stderr: string): string {
   const plain = lines.map((l) => l.trim()).filter(Boolean);
   // No logrus line: a Go panic ("panic: …" then a stack) or a usage error; take its headline.
   message ??= plain.find((l) => /^(?:panic|fatal error|Error):/.test(l)) ?? plain.at(-1) ?? '';
-  message = message.replace(COPY_PREFIX, '').trim();
+  message = cleanSkopeoOutput(message.replace(COPY_PREFIX, '').trim());
   return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
 }
 
@@ -174,4 +174,20 @@ function unquoteGo(s: string): string {
   }
   // Invalid UTF-8 from \xNN escapes decodes to U+FFFD instead of failing.
   return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+/**
+ * skopeo's output without what must not end up in reports and logs: upload session URLs (they carry the
+ * upload's UUID and Distribution's signed `_state` token, which resumes or hijacks the upload) and any
+ * `_state=` value. Digests, repository names and error texts stay.
+ */
+export function cleanSkopeoOutput(text: string): string {
+  return text
+    .replace(/(https?:\/\/[^\s"'\\]*\/blobs\/uploads\/)[^\s"'\\]*/g, '$1…')
+    .replace(/_state=[^&\s"'\\]*/g, '_state=…');
+}
+
+/** The last `lines` lines of skopeo's output, cleaned: what a report shows of a failed push. */
+export function tailOfOutput(text: string, lines = 15): string {
+  return cleanSkopeoOutput(text.trimEnd().split(/\r?\n/).slice(-lines).join('\n'));
 }

@@ -23,6 +23,8 @@ export interface ExportSummary {
   missingFromStorage: string[];
   /** Tags-file glob entries that matched nothing. */
   unmatchedEntries: string[];
+  /** What the tags file and --exclude did wrong, with messages naming file and line (and the nearest storage name). */
+  selectionProblems: Array<{ code: 'listed-missing' | 'glob-unmatched' | 'nothing-selected'; message: string }>;
   /** Directories of the storage that could not be read: tags below them are missing from this run. */
   unreadable: string[];
 }
@@ -31,7 +33,7 @@ export interface ExportSummary {
 export function createExportTally(): { add(r: ExportResult): void; summary: ExportSummary } {
   const summary: ExportSummary = {
     tags: 0, selected: 0, filteredOut: 0, counts: emptyCounts(), ok: 0, broken: 0, skipped: 0, failed: 0,
-    bytes: 0, files: 0, pruned: 0, missingFromStorage: [], unmatchedEntries: [], unreadable: [],
+    bytes: 0, files: 0, pruned: 0, missingFromStorage: [], unmatchedEntries: [], selectionProblems: [], unreadable: [],
   };
   return {
     summary,

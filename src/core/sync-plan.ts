@@ -23,6 +23,9 @@ export interface SyncResult {
   bytes: number;
   /** The skopeo command line (dry run and failures), credentials never included. */
   command?: string;
+  /** Failed pushes: where skopeo's whole output is kept, and its last lines (upload URLs and tokens removed). */
+  log?: string;
+  outputTail?: string;
 }
 
 export interface PushJob {

@@ -4,14 +4,16 @@
  * so skopeo never sees a half-built layout. Every file but `version` is a link to (or copy of) a
  * storage blob: nothing here ever opens a storage file for writing.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { link, mkdir, readdir, readFile, rename } from './fast-fs.js';
+import os from 'node:os';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type ExistingLayout, type LinkMode } from '../core/plan.js';
 import { Lru } from '../core/lru.js';
+import { isAlive } from './run-lock.js';
 import type { LayoutFile } from '../core/types.js';
 
 /** Output directories remembered as made or listed (per run). */
@@ -47,9 +49,24 @@ export class LinkError extends Error {
   }
 }
 
-/** Opens the output directory (it must already exist). */
-export function openLayoutStore(out: string): LayoutStore {
-  const staging = stagingDirFor(out);
+/** Who this run is, for its staging directory's name. */
+export interface RunIdentity {
+  pid: number;
+  host: string;
+  isAlive(pid: number): boolean;
+}
+
+const THIS_RUN: RunIdentity = { pid: process.pid, host: os.hostname(), isAlive };
+
+/**
+ * Opens the output directory (it must already exist). Each run stages in its own directory,
+ * `<staging>/run-<pid>-<random>@<host>`: even runs forced to overlap on one output directory (a lock
+ * removed by hand) never remove each other's half-built layouts.
+ */
+export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): LayoutStore {
+  const run = { name: `run-${me.pid}-${randomUUID().slice(0, 8)}@${me.host}`, host: me.host, isAlive: (pid: number) => me.isAlive(pid) };
+  const shared = stagingDirFor(out);
+  const staging = path.join(shared, run.name);
   const dirOf = (id: string) => path.join(out, id);
   // Directories known to exist: repositories hold many tags, so each parent is created once per run. The
   // walk is in tree order, so a repository's tags come together: a small cache serves them all, and a
@@ -126,10 +143,14 @@ export function openLayoutStore(out: string): LayoutStore {
     },
     async sweep(olderThanMs, now) {
       const removed: string[] = [];
-      for (const name of await readdir(staging).catch(() => [] as string[])) {
-        const entry = path.join(staging, name);
+      for (const name of await readdir(shared).catch(() => [] as string[])) {
+        if (name === run.name) continue;
+        const entry = path.join(shared, name);
+        // A run of this host whose process is gone left it (SIGKILL, OOM, reboot); other hosts' by age.
+        const owner = /^run-(\d+)-[0-9a-f]+@(.+)$/.exec(name);
+        const dead = owner !== null && owner[2] === run.host && !run.isAlive(Number(owner[1]));
         const info = await stat(entry).catch(() => undefined);
-        if (info && now - info.mtimeMs > olderThanMs) {
+        if (info && (dead || now - info.mtimeMs > olderThanMs)) {
           await rm(entry, { recursive: true, force: true });
           removed.push(name);
         }
@@ -137,7 +158,7 @@ export function openLayoutStore(out: string): LayoutStore {
       return removed;
     },
     async close() {
-      if (template) await rm(path.dirname(await template), { recursive: true, force: true });
+      await rm(staging, { recursive: true, force: true });
     },
     async remove(id) {
       await mkdir(staging, { recursive: true });

@@ -184,7 +184,7 @@ export function parseLock(content: string): LockHolder | undefined {
 }
 
 /** `kill(pid, 0)`: ESRCH means no such process; EPERM means one exists that we may not signal. */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -85,15 +85,12 @@ export function exportLine(r: ExportResult, out: string, opts: { dryRun: boolean
   return `${lines.join('\n')}\n`;
 }
 
-/** What the tags file and --exclude did: storage tags left out, listed tags the storage lacks, entries matching nothing. */
-export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'missingFromStorage' | 'unmatchedEntries' | 'unreadable'>): string[] {
+/** What the tags file and --exclude did: storage tags left out, listed tags the storage lacks (with the nearest name), entries matching nothing. */
+export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'selectionProblems' | 'unreadable'>): string[] {
   const lines: string[] = [];
-  if (summary.unreadable.length > 0) lines.push(`INCOMPLETE: ${summary.unreadable.length} storage directories could not be read; their tags are not in this run`);
-  if (summary.filteredOut > 0) lines.push(`${summary.filteredOut} tags in storage were left out by the tags file or --exclude`);
-  if (summary.missingFromStorage.length > 0) {
-    lines.push(`${summary.missingFromStorage.length} listed tags are not in the storage (lost by the registry?): ${summary.missingFromStorage.join(', ')}`);
-  }
-  if (summary.unmatchedEntries.length > 0) lines.push(`tags-file entries that matched nothing: ${summary.unmatchedEntries.join(', ')}`);
+  if (summary.unreadable.length > 0) lines.push(`INCOMPLETE: ${plural(summary.unreadable.length, 'storage directory', 'storage directories')} could not be read; their tags are not in this run`);
+  if (summary.filteredOut > 0) lines.push(`${plural(summary.filteredOut, 'tag')} in storage left out by the tags file or --exclude`);
+  for (const p of summary.selectionProblems) lines.push(p.code === 'glob-unmatched' ? `warning: ${p.message}` : p.code === 'listed-missing' ? `MISSING: ${p.message}` : p.message);
   return lines;
 }
 

@@ -1,0 +1,204 @@
+// Unattended runs from cron: one run per output directory (exit 75), stale locks taken over, shards that
+// split the storage without overlap, Prometheus metrics, options from the environment, tags-file mistakes
+// that fail the run, and the circuit breaker when the target goes away.
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { compareTagRefs } from '../src/core/order.js';
+import { cli, copyFixture, expectedTags, ROOT } from './helpers/cli.js';
+import { idOf, RECORD_BIN } from './helpers/sync.js';
+
+const LOCK = '.registry-rescue.lock';
+
+/** A process that takes the lock on `dir` through the real module and holds it until killed. */
+async function holdLock(dir: string): Promise<{ pid: number; stop(): void }> {
+  const script = `import { acquireRunLock } from ${JSON.stringify(path.join(ROOT, 'dist/io/run-lock.js'))};
+await acquireRunLock(${JSON.stringify(dir)}, { command: 'sync' });
+process.stdout.write('held\\n');
+setInterval(() => {}, 1e6);`;
+  const child = spawn('node', ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+    child.on('exit', (code) => reject(new Error(`lock holder exited ${code}`)));
+  });
+  const stop = () => void child.kill('SIGKILL');
+  onTestFinished(stop);
+  return { pid: child.pid as number, stop };
+}
+
+describe('one run per output directory', () => {
+  it('a second export exits 75 naming the holder; --wait-lock waits, then gives up the same way', async () => {
+    const { dir, storage } = await copyFixture();
+    const out = path.join(dir, 'out');
+    await mkdir(out);
+    const holder = await holdLock(out);
+    const r = await cli(['export', storage, '--out', out, '-q']);
+    expect(r.exitCode, r.stderr).toBe(75);
+    expect(r.stderr).toMatch(new RegExp(`another registry-rescue sync \\(pid ${holder.pid} on [^,]+, started [^)]+\\) holds the lock on ${out}/${LOCK}`));
+    const waited = await cli(['export', storage, '--out', out, '-q', '--wait-lock', '1s']);
+    expect(waited.exitCode).toBe(75);
+    expect(waited.stderr).toContain('waited');
+    // A dry run writes nothing, so it takes no lock.
+    expect((await cli(['export', storage, '--out', out, '--dry-run', '-q'])).exitCode).toBe(4);
+  });
+
+  it('a lock left by a dead process is taken over with a warning, and released at the end', async () => {
+    const { dir, storage } = await copyFixture();
+    const out = path.join(dir, 'out');
+    const holder = await holdLock(out);
+    holder.stop();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const r = await cli(['export', storage, '--out', out]);
+    expect(r.exitCode, r.stderr).toBe(4); // the fixture's broken tags
+    expect(r.stderr).toMatch(new RegExp(`warning: .*${holder.pid}`));
+    await expect(readFile(path.join(out, LOCK))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('--shard K/N', () => {
+  it('the shards are disjoint, keep each repository whole, and together are the whole storage', async () => {
+    const { storage } = await copyFixture();
+    const all = JSON.parse((await cli(['list', storage, '--json'])).stdout).images.map(idOf) as string[];
+    const seen: string[] = [];
+    const repoShard = new Map<string, number>();
+    for (let k = 1; k <= 3; k++) {
+      const r = await cli(['list', storage, '--json', '--shard', `${k}/3`]);
+      const doc = JSON.parse(r.stdout);
+      for (const image of doc.images) {
+        seen.push(idOf(image));
+        expect(repoShard.get(image.repository) ?? k, image.repository).toBe(k);
+        repoShard.set(image.repository, k);
+      }
+      expect(doc.summary.tags).toBe(doc.images.length);
+    }
+    expect([...seen].sort()).toEqual([...all].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(new Set(repoShard.values()).size).toBeGreaterThan(1);
+  });
+
+  it('refuses a shard that does not exist', async () => {
+    const { storage } = await copyFixture();
+    const r = await cli(['list', storage, '--shard', '4/3']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('--shard');
+  });
+});
+
+describe('--metrics-file', () => {
+  it('writes Prometheus text that a parser reads, with the run\'s counts and exit code', async () => {
+    const { dir, storage } = await copyFixture();
+    const metrics = path.join(dir, 'rescue.prom');
+    const r = await cli(['export', storage, '--out', path.join(dir, 'out'), '-q', '--verify-blobs', '--metrics-file', metrics, '--shard', '1/1']);
+    expect(r.exitCode, r.stderr).toBe(4);
+    const families = parsePrometheusTextFormat(await readFile(metrics, 'utf8'));
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      Number(families.find((f) => f.name === name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value);
+    const expected = await expectedTags();
+    expect(value('registry_rescue_last_run_exit_code')).toBe(4);
+    expect(value('registry_rescue_last_run_success')).toBe(0);
+    expect(value('registry_rescue_images', { status: 'broken' })).toBe(expected.filter((t) => t.status === 'broken').length);
+    expect(value('registry_rescue_tags_in_storage')).toBe(expected.length);
+    expect(families.find((f) => f.name === 'registry_rescue_last_run_success')?.metrics[0]?.labels).toMatchObject({ command: 'export', shard: '1/1' });
+  });
+});
+
+describe('options from the environment', () => {
+  it('REGISTRY_RESCUE_<OPTION> sets an option, the command line wins, and a flag set to false stays off', async () => {
+    const { dir, storage } = await copyFixture();
+    const env = { REGISTRY_RESCUE_FORMAT: 'tags', REGISTRY_RESCUE_EXCLUDE: 'library/**' };
+    const fromEnv = await cli(['list', storage, '-q'], { env });
+    const lines = fromEnv.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => /^[^\s]+:[^\s]+$/.test(l) && !l.startsWith('library/'))).toBe(true);
+    const cliWins = await cli(['list', storage, '-q', '--format', 'table'], { env });
+    expect(cliWins.stdout).toMatch(/^STATUS /);
+    const out = path.join(dir, 'out');
+    const notDry = await cli(['export', storage, '--out', out, '-q'], { env: { REGISTRY_RESCUE_DRY_RUN: 'false' } });
+    expect(notDry.exitCode).toBe(4);
+    expect((await readFile(path.join(out, 'proj/a/app:1.0/manifest.json'))).length).toBeGreaterThan(0);
+    const help = await cli(['sync', '--help']);
+    expect(help.stdout).toContain('REGISTRY_RESCUE_<OPTION>');
+  });
+});
+
+describe('tags-file mistakes fail the run', () => {
+  it('a malformed line is a usage error naming file and line; a typo or an empty selection is exit 4 with a suggestion', async () => {
+    const { dir, storage } = await copyFixture();
+    const bad = path.join(dir, 'bad.tags');
+    await writeFile(bad, 'proj/a/app:1.0\ncharts/mychart 0.1.0\napp:1.0:extra\n');
+    const r = await cli(['list', storage, '--tags-file', bad]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('bad.tags:2: "charts/mychart 0.1.0" is not repository[:tag]');
+    expect(r.stderr).toContain('bad.tags:3:');
+
+    const typo = path.join(dir, 'typo.tags');
+    await writeFile(typo, 'proj/a/app:1.0\nlibary/alpine-like:3.19\n');
+    const t = await cli(['export', storage, '--out', path.join(dir, 'out'), '--tags-file', typo, '--dry-run']);
+    expect(t.exitCode).toBe(4);
+    expect(t.stdout).toContain('MISSING: typo.tags:2: libary/alpine-like:3.19 is not in the storage (did you mean library/alpine-like:3.19?)');
+
+    const none = path.join(dir, 'none.tags');
+    await writeFile(none, 'proj/a/app:1.0\n');
+    const n = await cli(['list', storage, '--tags-file', none, '--exclude', 'proj/**']);
+    expect(n.exitCode).toBe(4);
+    expect(n.stderr).toContain('nothing selected');
+
+    const digest = (await expectedTags()).find((x) => idOf(x) === 'proj/a/app:1.0')?.digest as string;
+    const byDigest = path.join(dir, 'digest.tags');
+    await writeFile(byDigest, `proj/a/app@${digest}\n`);
+    const d = JSON.parse((await cli(['list', storage, '--json', '--tags-file', byDigest])).stdout);
+    expect(d.images.length).toBeGreaterThan(0);
+    expect(d.images.every((i: { digest: string; repository: string }) => i.digest === digest && i.repository === 'proj/a/app')).toBe(true);
+  });
+});
+
+describe('streamed output', () => {
+  it('list writes images in tree order as they are decided, the same in JSON and text', async () => {
+    const { storage } = await copyFixture();
+    const doc = JSON.parse((await cli(['list', storage, '--json'])).stdout);
+    const ids = doc.images.map(idOf);
+    const sorted = [...doc.images].sort(compareTagRefs).map(idOf);
+    expect(ids).toEqual(sorted);
+    expect([...ids].sort()).toEqual((await expectedTags()).map(idOf).sort());
+    const text = (await cli(['list', storage])).stdout.split('\n').filter((l) => /^(ok|broken|skipped) /.test(l)).map((l) => l.split(/\s+/)[1]);
+    expect(text).toEqual(ids);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('after N images in a row cannot reach the target, no more pushes start: the rest are not-attempted, exit 4', async () => {
+    // A stand-in target that answers the preflight ping, then stops listening, as a registry that goes away mid-run.
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' });
+      res.on('finish', () => {
+        if (req.url !== '/v2/') return;
+        server.close();
+        server.closeAllConnections();
+      });
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => void server.close());
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { dir, storage } = await copyFixture();
+    const report = path.join(dir, 'report.json');
+    const r = await cli(['sync', storage, '--to', host, '--dest-tls-verify=false', '--retries', '0', '--breaker', '3', '--concurrency', '1', '--report', report, '--skopeo', RECORD_BIN], {
+      env: { SKOPEO_RECORD_FILE: path.join(dir, 'record') },
+    });
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/circuit breaker: .* has been unreachable since \d{4}-\d\d-\d\dT/);
+    const doc = JSON.parse(await readFile(report, 'utf8'));
+    const statuses = doc.images.map((i: { status: string }) => i.status) as string[];
+    expect(statuses.filter((s) => s === 'failed')).toHaveLength(3);
+    expect(statuses.filter((s) => s === 'not-attempted').length).toBeGreaterThan(5);
+    expect(doc.summary.stoppedEarly).toMatch(/unreachable since/);
+    expect(r.stdout).toMatch(/^stopped early: /m);
+    expect(r.stdout).toMatch(/\d+ × not-attempted \(not-attempted\)/);
+    // Nothing was pushed: the HEAD before each push already failed.
+    await expect(readFile(path.join(dir, 'record'))).rejects.toThrow(/ENOENT/);
+  });
+});
