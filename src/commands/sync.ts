@@ -128,7 +128,7 @@ Examples:
   return command.action(async (storage: string, flags: SyncFlags) => {
     const access = await targetAccess(flags, io);
     const reportFile = await checkReportPath(io, flags.report);
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true });
+    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true, verbose: flags.verbose === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
     const verbose = flags.verbose === true || flags.dryRun === true;
     const dryRun = flags.dryRun === true;
     const startedAt = new Date().toISOString();

@@ -34,7 +34,7 @@ Examples:
   );
   return command.action(async (storage: string, flags: VerifyFlags) => {
     const reportFile = await checkReportPath(io, flags.report);
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
+    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
     const started = performance.now();
     const run = await openVerify(
       {
