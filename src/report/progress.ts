@@ -115,6 +115,8 @@ export function createProgress(out: (text: string) => void, opts: ProgressOption
         s.synced++;
         s.bytesPushed += bytes;
       } else if (status === 'up-to-date') s.upToDate++;
+      // "In flight" means skopeo had started (what the live line counted as pushing); an image stopped while its
+      // HEAD was pending had pushed nothing, so it counts as not started.
       else if (status === 'canceled') interruption[inFlight.has(id) ? 'stopped' : 'notStarted']++;
       inFlight.delete(id);
       tick();
