@@ -3,11 +3,13 @@
  * Builds the commander program from the command modules and maps errors to exit codes.
  */
 import { readFileSync } from 'node:fs';
+import chalk from 'chalk';
 import { Command, CommanderError } from 'commander';
 import { EMPTY_SECRET_INPUT, editSecretInput } from './core/secret-input.js';
 import { EXIT, InterruptedError, ToolError, exitCodeFor } from './errors.js';
 import type { Io } from './io/io.js';
 import { buildProgram } from './program.js';
+import { decideColor } from './report/color.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -84,6 +86,11 @@ const io: Io = {
   stdoutClosed: () => closed.has(process.stdout),
   stderr: (text) => write(process.stderr, text),
   isTTY: process.stderr.isTTY === true,
+  // A getter: Node updates the stream's columns on SIGWINCH, so a resized window is followed without a listener.
+  get columns() {
+    return process.stderr.isTTY ? process.stderr.columns : undefined;
+  },
+  color: false, // decided once --no-color is parsed, below
   env: process.env,
   signal: controller.signal,
   cwd: process.cwd(),
@@ -101,6 +108,18 @@ const io: Io = {
 };
 
 const program: Command = buildProgram(io, pkg.version);
+// Before any command runs, once commander has parsed --no-color. chalk reads neither NO_COLOR nor the stream we
+// write progress to, so its level only ever goes down here (stdout renderers keep chalk's own decision otherwise);
+// the progress renderer gets `io.color` and builds its own Chalk from it.
+program.hook('preAction', () => {
+  io.color = decideColor({
+    isTTY: io.isTTY,
+    flag: program.opts<{ color: boolean }>().color,
+    env: process.env,
+    ...(process.stderr.isTTY ? { terminalColors: process.stderr.hasColors() } : {}),
+  });
+  if (!io.color) chalk.level = 0;
+});
 
 try {
   await program.parseAsync(process.argv);

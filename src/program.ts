@@ -15,6 +15,8 @@ export function buildProgram(io: Io, version: string): Command {
         'export every tag as a skopeo dir: layout made of hard links, and push them into a new registry.',
     )
     .version(version)
+    // On the root, so every command takes it (before or after the command's name); cli.ts reads it.
+    .option('--no-color', 'no colour (also NO_COLOR=1); off a terminal there is none anyway')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
     .exitOverride()

@@ -44,7 +44,7 @@ Examples:
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
     const startedMs = Date.now();
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
+    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
     const started = performance.now();
     const dryRun = flags.dryRun === true;
     progress.event({ kind: 'run:start', command: 'export', storage, out: flags.out, dryRun });

@@ -31,7 +31,7 @@ Examples:
   registry-rescue list /data/registry --format tags > rescue.tags     # review, then: export --tags-file rescue.tags`,
   );
   return command.action(async (storage: string, flags: ListFlags) => {
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true });
+    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
     const started = performance.now();
     const run = await openExport(
       { storage, ...selectionOf(flags), dryRun: true, prune: false, link: 'hard' },

@@ -131,7 +131,7 @@ Examples:
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
     const startedMs = Date.now();
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true });
+    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true, verbose: flags.verbose === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
     const verbose = flags.verbose === true || flags.dryRun === true;
     const dryRun = flags.dryRun === true;
     const startedAt = new Date().toISOString();

@@ -18,13 +18,15 @@ export interface ExportResult {
 }
 
 export type ProgressEvent =
-  | { kind: 'run:start'; command: string; storage: string; out?: string; dryRun: boolean }
+  /** `total`: how many images the run will handle, only when known before the (streamed) walk ends. */
+  | { kind: 'run:start'; command: string; storage: string; out?: string; dryRun: boolean; total?: number }
   | { kind: 'image:exported'; result: ExportResult }
   /** A skopeo process starts for an image (attempt 2+ are retries of a transient failure). */
   | { kind: 'push:attempt'; id: string; target: string; attempt: number }
   | { kind: 'image:synced'; result: SyncResult }
   | { kind: 'prune:removed'; id: string; dryRun: boolean }
   | { kind: 'warning'; message: string }
-  | { kind: 'run:done'; ms: number };
+  /** `interrupted`: the run stopped on SIGINT/SIGTERM; what it did not do is in the results (canceled). */
+  | { kind: 'run:done'; ms: number; interrupted?: boolean };
 
 export type Emit = (event: ProgressEvent) => void;

@@ -11,6 +11,10 @@ export interface Io {
   stderr(text: string): void;
   /** True when stderr is a terminal (live progress allowed); false under cron. */
   isTTY: boolean;
+  /** The width of the stderr terminal, read when asked (it follows a resized window); undefined off a terminal. */
+  columns?: number;
+  /** Colour on stderr: a terminal, no --no-color, NO_COLOR/FORCE_COLOR/TERM as decideColor reads them. Known once the command line is parsed. */
+  color?: boolean;
   env: Readonly<Record<string, string | undefined>>;
   /** Aborted on SIGINT/SIGTERM; the reason is an InterruptedError. */
   signal: AbortSignal;

@@ -1,80 +1,159 @@
 /**
- * Progress on stderr: one live line on a terminal; plain timestamped lines off one (cron mail, journald),
- * at most one every LINE_INTERVAL_MS plus every warning and failure.
+ * Progress on stderr: one live line on a terminal, fitted to its width; plain timestamped lines off one (cron mail,
+ * journald), at most one every LINE_INTERVAL_MS plus every warning, retry and the final line.
  */
-import chalk from 'chalk';
+import { Chalk } from 'chalk';
 import type { ProgressEvent } from '../core/events.js';
+import { formatElapsed, formatInterrupted, formatLiveLine, formatPlainLine, type ProgressSnapshot } from './progress-line.js';
 
 const LINE_INTERVAL_MS = 10_000;
 const TTY_INTERVAL_MS = 100;
+/** How often the live line is redrawn without events, so the `longest:` time keeps counting during long pushes. */
+const TTY_REFRESH_MS = 1_000;
+const DEFAULT_COLUMNS = 80;
+/** Clears the terminal line the cursor is on. */
+const ERASE = '\r\x1b[2K';
 
 export interface ProgressRenderer {
   event(e: ProgressEvent): void;
-  /** Clears the live line (TTY) before the final report. */
+  /** Clears the live line (TTY) before other output; the next event draws it again. */
   close(): void;
 }
 
-/** Picks the TTY or the plain-lines renderer (listr2's rule: live output only on a terminal). */
-export function createProgress(out: (text: string) => void, opts: { isTTY: boolean; quiet: boolean; now?: () => number }): ProgressRenderer {
+export interface ProgressOptions {
+  /** stderr is a terminal: one live line; otherwise plain timestamped lines. */
+  isTTY: boolean;
+  /** Only warnings, errors and an interruption. */
+  quiet: boolean;
+  /** Off a terminal, also a line when each push starts. */
+  verbose?: boolean;
+  /** Colour on the terminal (decided by decideColor); never off one. */
+  color?: boolean;
+  /** The run's abort signal: a `run:done` after it fired ends as interrupted (unless the event says otherwise). */
+  signal?: AbortSignal;
+  /** The terminal's width (default 80); a function is read at each redraw, so a resized window is followed. */
+  columns?: number | (() => number | undefined);
+  now?: () => number;
+  /** Calls `tick` every `ms` until the returned function is called (default: an unref'd setInterval). */
+  every?: (ms: number, tick: () => void) => () => void;
+}
+
+const realEvery = (ms: number, tick: () => void) => {
+  const timer = setInterval(tick, ms);
+  timer.unref();
+  return () => clearInterval(timer);
+};
+
+/** Picks the TTY or the plain-lines behaviour (listr2's rule: live output only on a terminal). */
+export function createProgress(out: (text: string) => void, opts: ProgressOptions): ProgressRenderer {
   const now = opts.now ?? (() => Date.now());
-  const counts = { done: 0, broken: 0, failed: 0, pushing: 0, synced: 0, upToDate: 0 };
-  let pushes = false;
-  let last = 0;
+  const paint = new Chalk({ level: opts.isTTY && opts.color === true ? 1 : 0 });
+  const plain = !opts.isTTY;
+  const started = now();
+  const s: ProgressSnapshot = { mode: 'check', elapsedMs: 0, checked: 0, broken: 0, done: 0, pushing: 0, synced: 0, upToDate: 0, failed: 0, bytesPushed: 0 };
+  /** Images whose push has started, with its start time: the `pushing` count and the `longest:` part. */
+  const inFlight = new Map<string, number>();
+  const interruption = { notStarted: 0, stopped: 0 };
+  let exportFailed = 0;
+  let syncFailed = 0;
+  /** When the live line was drawn or the last heartbeat written: the first heartbeat comes 10 s into the run. */
+  let last = plain ? started : -Infinity;
   let live = false;
-  const line = () =>
-    `${counts.done} images checked, ${counts.broken} broken` +
-    (pushes ? `, ${counts.pushing} pushing, ${counts.synced} synced, ${counts.upToDate} up to date` : '') +
-    `, ${counts.failed} failed`;
+  let stopTimer: (() => void) | undefined;
+  let finished = false;
+
   const stamp = () => new Date(now()).toISOString();
+  const say = (text: string) => out(plain ? `${stamp()} ${text}\n` : `${text}\n`);
+  /** The counts now; `elapsedMs` as the run measured it for the final line. */
+  const snapshot = (elapsedMs?: number): ProgressSnapshot => {
+    const t = now();
+    s.elapsedMs = elapsedMs ?? t - started;
+    s.pushing = inFlight.size;
+    // In sync a layout that failed also ends as a failed sync result: counted once, from the results.
+    s.failed = s.mode === 'push' ? syncFailed : exportFailed;
+    let oldest: [string, number] | undefined;
+    for (const entry of inFlight) if (!oldest || entry[1] < oldest[1]) oldest = entry;
+    if (oldest) s.longest = { id: oldest[0], ms: t - oldest[1] };
+    else delete s.longest;
+    return s;
+  };
+  const columns = () => {
+    const n = typeof opts.columns === 'function' ? opts.columns() : opts.columns;
+    // A pty nobody sized (script, some CI runners) reports 0 columns: that means unknown, not zero.
+    return n !== undefined && n > 0 ? n : DEFAULT_COLUMNS;
+  };
+  const draw = () => {
+    const line = formatLiveLine(snapshot(), { columns: columns() - 2, paintBad: paint.red });
+    out(`${ERASE}${paint.cyan('›')} ${line}`);
+    live = true;
+  };
   const handlers: { [K in ProgressEvent['kind']]: (e: Extract<ProgressEvent, { kind: K }>) => void } = {
     'run:start': (e) => {
-      if (!opts.isTTY && !opts.quiet) out(`${stamp()} ${e.command} ${e.storage}${e.out ? ` -> ${e.out}` : ''}${e.dryRun ? ' (dry run)' : ''}\n`);
+      if (e.command === 'sync') s.mode = 'push';
+      if (e.total !== undefined) s.total = e.total;
+      if (plain && !opts.quiet) say(`${e.command} ${e.storage}${e.out ? ` -> ${e.out}` : ''}${e.dryRun ? ' (dry run)' : ''}`);
     },
     'image:exported': (e) => {
-      counts.done++;
-      if (e.result.outcome === 'broken') counts.broken++;
-      if (e.result.outcome === 'failed') counts.failed++;
+      s.checked++;
+      if (e.result.outcome === 'broken') s.broken++;
+      if (e.result.outcome === 'failed') exportFailed++;
       tick();
     },
     'push:attempt': (e) => {
-      pushes = true;
-      if (e.attempt === 1) counts.pushing++;
-      else if (!opts.isTTY && !opts.quiet) out(`${stamp()} retrying ${e.id} -> ${e.target} (attempt ${e.attempt})\n`);
+      s.mode = 'push';
+      if (!inFlight.has(e.id)) inFlight.set(e.id, now());
+      if (plain && !opts.quiet && e.attempt > 1) say(`retrying ${e.id} -> ${e.target} (attempt ${e.attempt})`);
+      else if (plain && !opts.quiet && opts.verbose) say(`pushing ${e.id} -> ${e.target}`);
       tick();
     },
     'image:synced': (e) => {
-      pushes = true;
-      const { status, attempts } = e.result;
-      if (attempts > 0) counts.pushing--;
-      if (status === 'failed') counts.failed++;
-      else if (status === 'synced') counts.synced++;
-      else if (status === 'up-to-date') counts.upToDate++;
+      s.mode = 'push';
+      const { status, id, bytes } = e.result;
+      s.done++;
+      if (status === 'failed') syncFailed++;
+      else if (status === 'synced') {
+        s.synced++;
+        s.bytesPushed += bytes;
+      } else if (status === 'up-to-date') s.upToDate++;
+      // "In flight" means skopeo had started (what the live line counted as pushing); an image stopped while its
+      // HEAD was pending had pushed nothing, so it counts as not started.
+      else if (status === 'canceled') interruption[inFlight.has(id) ? 'stopped' : 'notStarted']++;
+      inFlight.delete(id);
       tick();
     },
     'prune:removed': () => {},
     warning: (e) => {
       clear();
-      out(`${opts.isTTY ? chalk.yellow('warning') : `${stamp()} warning`}: ${e.message}\n`);
+      out(`${plain ? `${stamp()} warning` : paint.yellow('warning')}: ${e.message}\n`);
     },
     'run:done': (e) => {
+      const interrupted = e.interrupted ?? opts.signal?.aborted === true;
+      finished = true;
+      stopTimer?.();
       clear();
-      if (!opts.isTTY && !opts.quiet) out(`${stamp()} done: ${line()} in ${(e.ms / 1000).toFixed(1)} s\n`);
+      const final = snapshot(e.ms);
+      if (!opts.quiet) say(`${interrupted ? 'stopped' : 'done'} after ${formatElapsed(e.ms)}: ${formatPlainLine(final)}`);
+      // Even under --quiet: a run that stopped halfway is as worth knowing as a warning.
+      if (interrupted) say(plain ? formatInterrupted(final, interruption) : paint.yellow(formatInterrupted(final, interruption)));
     },
   };
+
   function tick() {
-    if (opts.quiet) return;
+    if (opts.quiet || finished) return;
     const t = now();
-    if (opts.isTTY && t - last >= TTY_INTERVAL_MS) {
-      out(`\r\x1b[2K${chalk.cyan('›')} ${line()}`);
-      live = true;
+    if (!plain && t - last >= TTY_INTERVAL_MS) {
+      draw();
       last = t;
-    } else if (!opts.isTTY && t - last >= LINE_INTERVAL_MS) {
-      if (last !== 0) out(`${stamp()} ${line()}\n`);
+      stopTimer ??= (opts.every ?? realEvery)(TTY_REFRESH_MS, () => {
+        if (inFlight.size > 0 && !finished) draw();
+      });
+    } else if (plain && t - last >= LINE_INTERVAL_MS) {
+      say(formatPlainLine(snapshot()));
       last = t;
     }
   }
   function clear() {
-    if (live) out('\r\x1b[2K');
+    if (live) out(ERASE);
     live = false;
   }
   return {
