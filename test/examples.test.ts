@@ -310,7 +310,7 @@ describe('examples/crontab', () => {
     expect(r.exitCode, r.stderr).toBe(4);
     // Off a terminal, as in cron: timestamped plain lines on stderr, no colour codes.
     expect(r.stderr).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z sync .*\(dry run\)$/m);
-    expect(r.stderr).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z done: /m);
+    expect(r.stderr).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z done after /m);
     expect(r.stderr + r.stdout).not.toMatch(/\x1b\[/);
     expect(r.stdout).toMatch(new RegExp(`^would-sync +library/alpine-like:3\\.19 -> ${CLOSED_TARGET}/library/alpine-like:3\\.19$`, 'm'));
     await expectDryRunReport(args[args.indexOf('--report') + 1]!, box);

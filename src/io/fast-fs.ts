@@ -6,21 +6,25 @@
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 
-export const readFile = promisify(fs.readFile);
-export const stat = promisify(fs.stat);
-export const lstat = promisify(fs.lstat);
+const SYNC = process.env.RR_SYNC_FS === '1';
+const wrap = <A extends unknown[], R>(sync: (...a: A) => R, async: (...a: A) => Promise<R>): ((...a: A) => Promise<R>) =>
+  SYNC ? async (...a: A) => sync(...a) : async;
+export const readFile = wrap(fs.readFileSync as (p: string) => Buffer, promisify(fs.readFile) as (p: string) => Promise<Buffer>);
+export const stat = wrap((p: string) => fs.statSync(p), promisify(fs.stat) as (p: string) => Promise<fs.Stats>);
+export const lstat = wrap((p: string) => fs.lstatSync(p), promisify(fs.lstat) as (p: string) => Promise<fs.Stats>);
 export const readdir = promisify(fs.readdir);
-export const link = promisify(fs.link);
+export const link = wrap(fs.linkSync, promisify(fs.link));
 export const mkdir = promisify(fs.mkdir);
-export const rename = promisify(fs.rename);
+export const mkdtemp = wrap((p: string) => fs.mkdtempSync(p), promisify(fs.mkdtemp) as (p: string) => Promise<string>);
+export const rename = wrap(fs.renameSync, promisify(fs.rename));
 
 // The native realpath(3): one call instead of an lstat per path component in JavaScript.
 export const realpath = promisify(fs.realpath.native);
 
-export const open = promisify(fs.open);
-const read = promisify(fs.read);
-const close = promisify(fs.close);
-const fstat = promisify(fs.fstat);
+export const open = wrap((p: string, f: number) => fs.openSync(p, f), promisify(fs.open) as (p: string, f: number) => Promise<number>);
+const read = wrap((fd: number, b: Buffer, o: number, l: number, p: number) => ({ bytesRead: fs.readSync(fd, b, o, l, p) }), promisify(fs.read) as unknown as (fd: number, b: Buffer, o: number, l: number, p: number) => Promise<{ bytesRead: number }>);
+const close = wrap((fd: number) => fs.closeSync(fd), promisify(fs.close) as (fd: number) => Promise<void>);
+const fstat = wrap((fd: number) => fs.fstatSync(fd), promisify(fs.fstat) as (fd: number) => Promise<fs.Stats>);
 
 /**
  * Opening flags for files of an untrusted tree: never follow a final symlink (ELOOP instead), and never
