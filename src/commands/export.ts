@@ -68,7 +68,8 @@ Examples:
     const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
     for await (const r of run.results) {
       doc?.item(imageJson(r, out));
-      if (!flags.json) io.stdout(exportLine(r, out, { dryRun, verbose: flags.verbose === true }));
+      const line = flags.json ? '' : exportLine(r, out, { dryRun, verbose: flags.verbose === true });
+      if (line) io.stdout(line);
     }
     const summary = await run.finish();
     progress.event({ kind: 'run:done', ms: performance.now() - started });

@@ -1,26 +1,32 @@
-/** A Map that forgets its least recently used entry past `max` entries: per-run caches of bounded size. */
+/**
+ * A bounded cache for per-run facts: two generations of at most `max / 2` entries each. A hit in the old
+ * generation moves the entry to the young one; when the young generation is full it becomes the old one
+ * and the oldest entries are forgotten together. Recently used entries (a base layer shared by many
+ * images) stay, like an LRU's, without the delete-and-reinsert an exact LRU pays on every hit.
+ */
 export class Lru<K, V> {
-  readonly #map = new Map<K, V>();
-  readonly #max: number;
+  #young = new Map<K, V>();
+  #old = new Map<K, V>();
+  readonly #half: number;
 
   constructor(max: number) {
-    this.#max = max;
+    this.#half = Math.max(1, Math.floor(max / 2));
   }
 
   get(key: K): V | undefined {
-    const value = this.#map.get(key);
-    if (value !== undefined) {
-      // Most recently used goes last: a base layer shared by many images stays cached.
-      this.#map.delete(key);
-      this.#map.set(key, value);
-    }
-    return value;
+    const young = this.#young.get(key);
+    if (young !== undefined) return young;
+    const old = this.#old.get(key);
+    if (old !== undefined) this.set(key, old);
+    return old;
   }
 
   set(key: K, value: V): void {
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as K);
+    this.#young.set(key, value);
+    if (this.#young.size >= this.#half) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
   }
 
   /** The cached value, or the one `make` returns (cached). */

@@ -6,8 +6,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { link, mkdir, mkdtemp, readdir, readFile, rename } from './fast-fs.js';
+import { copyFile, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename } from './fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
 import fg from 'fast-glob';
@@ -67,6 +67,9 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
   const run = { name: `run-${me.pid}-${randomUUID().slice(0, 8)}@${me.host}`, host: me.host, isAlive: (pid: number) => me.isAlive(pid) };
   const shared = stagingDirFor(out);
   const staging = path.join(shared, run.name);
+  let counter = 0;
+  let made_: Promise<unknown> | undefined;
+  const stagingReady = () => (made_ ??= mkdir(staging, { recursive: true }));
   const dirOf = (id: string) => path.join(out, id);
   // Directories known to exist: repositories hold many tags, so each parent is created once per run. The
   // walk is in tree order, so a repository's tags come together: a small cache serves them all, and a
@@ -113,7 +116,10 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
     async write(id, files, mode, replace) {
       const template = await versionTemplate();
       // A short name: the id can be near 255 bytes, staging must not fail where the final name fits.
-      const tmp = await mkdtemp(path.join(staging, 'layout-'));
+      // This run's staging directory is ours alone: a counter names each layout, no random name to retry.
+      await stagingReady();
+      const tmp = path.join(staging, `l${++counter}`);
+      await mkdir(tmp);
       const warnings: string[] = [];
       try {
         for (const f of files) {

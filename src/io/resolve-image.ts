@@ -4,8 +4,7 @@
  * child manifest present with the right size (and, with --verify-blobs, the right sha256).
  * Every failure becomes a Problem naming the repository, tag, digest and file; nothing throws.
  */
-import path from 'node:path';
-import { hexOf } from '../core/digest.js';
+import { blobDataPath, hexOf } from '../core/digest.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.js';
 import { repositoryNameProblem, tagProblem } from '../core/reference.js';
 import type { Digest, LayoutFile, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
@@ -23,7 +22,6 @@ const MAX_INDEX_DEPTH = 4;
 export async function resolveImage(reader: StorageReader, ref: TagRef, opts: ResolveOptions): Promise<ResolvedImage> {
   const image: ResolvedImage = { ...ref, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
   const who = `${ref.repository}:${ref.tag}`;
-  const rel = (abs: string) => path.relative(reader.v2, abs);
   const fail = (status: 'broken' | 'skipped', code: ProblemCode, message: string, extra: { digest?: string; file?: string } = {}) => {
     if (image.status !== 'skipped') image.status = status;
     image.problems.push({ code, message: `${who}: ${message}`, ...extra });
@@ -52,7 +50,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   const files = new Map<string, LayoutFile>();
   const top = await loadManifest(reader, digest, `manifest ${digest}`, false);
   if (!top.ok) {
-    fail('broken', top.code, top.message, { digest, file: rel(reader.blobPath(digest)) });
+    fail('broken', top.code, top.message, { digest, file: blobDataPath(digest) });
     return finish(image, files);
   }
   const m = top.manifest;
@@ -90,7 +88,7 @@ type Loaded = { ok: true; manifest: ParsedManifest; size: number } | { ok: false
 /** Reads and parses a manifest; `what` names it in messages (`manifest sha256:…`, `child linux/arm64 sha256:… of …`). */
 async function loadManifest(reader: StorageReader, digest: Digest, what: string, child: boolean): Promise<Loaded> {
   const fact = await reader.readManifest(digest);
-  const file = path.relative(reader.v2, reader.blobPath(digest));
+  const file = blobDataPath(digest);
   if (!fact.ok) {
     if (fact.error === 'missing') return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} is missing (${file})` };
     if (fact.error === 'digest-mismatch') {
@@ -115,7 +113,7 @@ async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedMan
         return;
       }
       const child = await loadManifest(ctx.reader, d.digest, label, true);
-      if (!child.ok) return ctx.fail('broken', child.code, child.message, { digest: d.digest, file: rel(ctx, d.digest) });
+      if (!child.ok) return ctx.fail('broken', child.code, child.message, { digest: d.digest, file: blobDataPath(d.digest) });
       if (child.size !== d.size) {
         return ctx.fail('broken', 'manifest-size-mismatch', `${label} is ${child.size} bytes, its descriptor says ${d.size}`, { digest: d.digest });
       }
@@ -143,7 +141,7 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
         return;
       }
       const fact = await ctx.reader.statBlob(d.digest);
-      const file = rel(ctx, d.digest);
+      const file = blobDataPath(d.digest);
       if (!fact.ok) {
         const why = fact.error === 'missing' ? 'is missing' : `cannot be read: ${fact.detail}`;
         return ctx.fail('broken', 'blob-missing', `${label} ${why} (${file})`, { digest: d.digest, file });
@@ -164,10 +162,6 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
       ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: fact.path });
     }),
   );
-}
-
-function rel(ctx: Walk, digest: Digest): string {
-  return path.relative(ctx.reader.v2, ctx.reader.blobPath(digest));
 }
 
 function finish(image: ResolvedImage, files: Map<string, LayoutFile>): ResolvedImage {
