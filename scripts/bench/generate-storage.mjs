@@ -248,7 +248,7 @@ export function generateStorage({ dir, tags, seed = 1 }) {
       tagLines.push(`${repo.name}:${tag}\n`);
       stats.tags++;
     }
-    if (rnd.next() < SHARE_UPLOADS) {
+    if (stats.repositories === 1 || rnd.next() < SHARE_UPLOADS) { // the first always: small trees have one too
       const u = path.join(repo.root, '_uploads', `${rnd.hex(8)}-${rnd.hex(4)}-4${rnd.hex(3)}-a${rnd.hex(3)}-${rnd.hex(12)}`);
       mkdirSync(u, { recursive: true });
       writeFileSync(path.join(u, 'startedat'), new Date(Date.UTC(2024, 0, 1) + stats.uploads * 3_600_000).toISOString());
