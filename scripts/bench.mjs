@@ -1,89 +1,412 @@
 #!/usr/bin/env node
-// npm run bench [-- --tags N]: speed and memory of list/export on a large storage tree.
-// The tree is the bundled fixture's blobs plus N tags spread over many nested repositories, each
-// pointing at one of the fixture's good manifests (images, indexes, artifacts), laid out exactly
-// as distribution writes tags and revision links. Figures are printed, never asserted: machines
-// are shared and noisy, so the ratios against a plain `find` walk of the same tree, measured in
-// the same run, are the numbers to compare across machines.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// npm run bench [-- --tags N] [--runs R] [--json FILE] [--dir PATH] [--no-shell] [--no-verify] [--sync]
+//
+// Speed and memory of registry-rescue on a realistic storage tree (scripts/bench/generate-storage.mjs: unique
+// blobs per tag, nested repositories, moved tags, indexes), side by side with two baselines measured in the
+// same run on the same tree: a minimal C export (scripts/bench/floor.c, the lower bound every ratio refers
+// to) and the seed's shell loop (scripts/bench/seed-export.sh, at 1k tags: it is slow). Programs alternate run
+// by run (A B C A B C …) so a noisy neighbour hits them alike; medians are reported. Figures are printed and
+// written as JSON, never asserted: the targets are checked and shown as met or not.
+//
+// The bench dir (--dir, default ../registry-rescue-bench beside the repository, else the OS temp dir) keeps
+// only bench-results.json; trees and exports go into a temp dir inside it, removed at exit unless BENCH_KEEP=1.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { generateStorage } from './bench/generate-storage.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+const BIN = path.join(root, 'bin/registry-rescue.js');
+
+// ---------------------------------------------------------------- options
+const argv = process.argv.slice(2);
+const has = (name) => argv.includes(name);
+const value = (name, fallback) => {
+  const i = argv.indexOf(name);
+  if (i < 0) return fallback;
+  if (i + 1 >= argv.length) usage(`${name} needs a value`);
+  return argv[i + 1];
 };
-const TAGS = arg('--tags', 10_000);
-const REPOS = Math.max(1, Math.round(TAGS / 20));
-
-const work = mkdtempSync(path.join(os.tmpdir(), 'rr-bench-'));
-if (!process.env.BENCH_KEEP) process.on('exit', () => rmSync(work, { recursive: true, force: true }));
-else console.log('keeping', work);
-const v2 = path.join(work, 'storage/docker/registry/v2');
-cpSync(path.join(root, 'fixtures/storage/docker/registry/v2/blobs'), path.join(v2, 'blobs'), { recursive: true });
-
-const expected = JSON.parse(readFileSync(path.join(root, 'fixtures/expected.json'), 'utf8')).tags.filter((t) => t.status === 'ok');
-const digests = [...new Set(expected.map((t) => t.digest))];
-const children = new Map();
-for (const d of digests) {
-  const m = JSON.parse(readFileSync(path.join(v2, 'blobs/sha256', d.slice(7, 9), d.slice(7), 'data'), 'utf8'));
-  children.set(d, (m.manifests ?? []).map((c) => c.digest));
+function usage(msg) {
+  console.error(`bench: ${msg}\nusage: npm run bench -- [--tags N] [--runs R] [--json FILE] [--dir PATH] [--seed S] [--no-shell] [--no-verify] [--sync]`);
+  process.exit(2);
 }
+const TAGS = Number(value('--tags', '10000'));
+const RUNS = Number(value('--runs', '3'));
+const SEED = Number(value('--seed', '1'));
+const SHELL_TAGS = 1000;
+const SHELL_RUNS = 1; // ~70 s per run on 2 cores: once is enough to see the order of magnitude
+const SYNC_IMAGES = 200;
+if (!Number.isInteger(TAGS) || TAGS < 1 || TAGS > 1_000_000) usage('--tags must be an integer between 1 and 1000000');
+if (!Number.isInteger(RUNS) || RUNS < 1) usage('--runs must be a positive integer');
 
-const t0 = performance.now();
-for (let r = 0; r < REPOS; r++) {
-  const repo = path.join(v2, 'repositories', `team${r % 10}`, `group${r % 7}`, `app${r}`);
-  for (const d of digests) {
-    for (const rev of [d, ...children.get(d)]) {
-      const dir = path.join(repo, '_manifests/revisions/sha256', rev.slice(7));
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(path.join(dir, 'link'), rev);
-    }
+function defaultBenchDir() {
+  const beside = path.resolve(root, '..');
+  try {
+    accessSync(beside, constants.W_OK);
+    return path.join(beside, 'registry-rescue-bench');
+  } catch {
+    return path.join(os.tmpdir(), 'registry-rescue-bench');
   }
 }
-const tagLines = [];
-for (let i = 0; i < TAGS; i++) {
-  const d = digests[i % digests.length];
-  const repository = `team${(i % REPOS) % 10}/group${(i % REPOS) % 7}/app${i % REPOS}`;
-  tagLines.push(`${repository}:v${i}\n`);
-  const tagDir = path.join(v2, 'repositories', repository, '_manifests/tags', `v${i}`);
-  mkdirSync(path.join(tagDir, 'current'), { recursive: true });
-  mkdirSync(path.join(tagDir, 'index/sha256', d.slice(7)), { recursive: true });
-  writeFileSync(path.join(tagDir, 'current/link'), d);
-  writeFileSync(path.join(tagDir, 'index/sha256', d.slice(7), 'link'), d);
-}
-// A tags file naming every tag on its own line, as `tags` writes it from Harbor: the selection's worst case.
-const tagsFile = path.join(work, 'every.tags');
-writeFileSync(tagsFile, tagLines.join(''));
-console.log(`storage: ${TAGS} tags in ${REPOS} repositories, ${digests.length} distinct manifests (built in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+const benchDir = path.resolve(value('--dir', defaultBenchDir()));
+mkdirSync(benchDir, { recursive: true });
+const jsonFile = path.resolve(value('--json', path.join(benchDir, 'bench-results.json')));
 
-function run(label, cmd, args) {
+// ---------------------------------------------------------------- cleanup
+const work = mkdtempSync(path.join(benchDir, 'run-'));
+const children = new Set(); // pids of registries we started
+function cleanup() {
+  for (const pid of children) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  if (process.env.BENCH_KEEP) console.log(`BENCH_KEEP: kept ${work}`);
+  else rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(130));
+
+// ---------------------------------------------------------------- machine and filesystem
+const sh = (cmd, args) => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+};
+
+/** Type, device and journal of the filesystem holding `dir`; every step is best effort. */
+function describeFilesystem(dir) {
+  const type = sh('stat', ['-f', '-c', '%T', dir]) ?? 'unknown';
+  const fs = { type, device: undefined, mountType: undefined, journal: 'unknown', options: undefined };
+  // Longest mount point containing dir (mountinfo: … mountpoint … - fstype source options).
+  let best = '';
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const mountPoint = pre.split(' ')[4];
+    const inside = mountPoint === '/' || dir === mountPoint || dir.startsWith(`${mountPoint}/`);
+    if (inside && mountPoint.length >= best.length) {
+      best = mountPoint;
+      const [fstype, source] = post.split(' ');
+      fs.mountType = fstype;
+      fs.device = source;
+    }
+  }
+  if (fs.mountType === 'ext4' && fs.device) {
+    const dev = path.basename(fs.device);
+    try {
+      const opts = readFileSync(`/proc/fs/ext4/${dev}/options`, 'utf8').split('\n').filter(Boolean);
+      fs.options = opts.join(',');
+      const data = opts.find((o) => o.startsWith('data=')) ?? 'data=ordered';
+      // jbd2 lists one entry per mounted journal ("vda-8"); none means the ext4 runs without one.
+      const jbd2 = existsSync('/proc/fs/jbd2') ? readdirSync('/proc/fs/jbd2').filter((e) => e.startsWith(`${dev}-`)) : [];
+      const dumpe2fs = sh('dumpe2fs', ['-h', fs.device]);
+      if (dumpe2fs) fs.journal = /has_journal/.test(dumpe2fs) ? `yes (${data})` : 'NO (dumpe2fs: no has_journal)';
+      else fs.journal = jbd2.length ? `yes (${data}, /proc/fs/jbd2/${jbd2[0]})` : `NO (no /proc/fs/jbd2/${dev}-* entry)`;
+    } catch {
+      // no /proc/fs/ext4 entry: leave unknown
+    }
+  } else if (['xfs', 'btrfs', 'zfs'].includes(fs.mountType ?? '')) fs.journal = 'yes (log/COW by design)';
+  else if (['tmpfs', 'overlay'].includes(fs.mountType ?? '')) fs.journal = `NO (${fs.mountType})`;
+  return fs;
+}
+
+const machine = {
+  nproc: os.availableParallelism(),
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  memoryGB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  kernel: `${os.type()} ${os.release()}`,
+  registryRescue: JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version,
+  skopeo: sh('skopeo', ['--version']) ?? 'not installed',
+};
+const filesystem = describeFilesystem(work);
+console.log(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGB} GB, node ${machine.node}, ${machine.kernel}`);
+console.log(`filesystem of ${benchDir}: ${filesystem.type} (${filesystem.mountType ?? '?'} on ${filesystem.device ?? '?'}), journal: ${filesystem.journal}`);
+if (/^NO/.test(filesystem.journal)) console.log('  warning: no journal; metadata-heavy steps (mkdir, link) run faster than on a journaled production volume. Use --dir on one.');
+
+// ---------------------------------------------------------------- measuring
+const TIME = ['/usr/bin/time', '/bin/time'].find((p) => existsSync(p));
+const canDropCaches = (() => {
+  try {
+    accessSync('/proc/sys/vm/drop_caches', constants.W_OK);
+    return process.getuid?.() === 0;
+  } catch {
+    return false;
+  }
+})();
+if (!TIME) console.log('note: /usr/bin/time not installed (apt-get install -y time): peak RSS only for registry-rescue, via scripts/bench-rss.mjs');
+
+function dropCaches() {
+  execFileSync('sync');
+  writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+}
+
+/**
+ * Runs one program with stdout to /dev/null; returns seconds and peak RSS (MB). Exit 0 (or 4: the tree has
+ * broken tags) is required; anything else stops the bench with the program's stderr.
+ */
+function measure(label, cmd, args, { okCodes = [0, 4] } = {}) {
+  const rssFile = path.join(work, 'rss');
+  const isNode = cmd === 'node';
+  const full = TIME ? [TIME, '-f', '%M', '-o', rssFile, cmd, ...args] : isNode ? [cmd, '--import', path.join(root, 'scripts/bench-rss.mjs'), ...args] : [cmd, ...args];
   const start = performance.now();
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
-  const ms = performance.now() - start;
-  if (r.status !== 0 && r.status !== 4) throw new Error(`${label} failed (${r.status}): ${r.stderr}`);
-  const rss = /BENCH_MAX_RSS_KB=(\d+)/.exec(r.stderr ?? '')?.[1];
-  return { label, ms, rssMb: rss ? Number(rss) / 1024 : undefined };
+  const r = spawnSync(full[0], full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 28 });
+  const seconds = (performance.now() - start) / 1000;
+  if (r.error) throw new Error(`${label}: ${r.error.message}`);
+  if (!okCodes.includes(r.status ?? -1)) {
+    throw new Error(`${label} failed with exit ${r.status ?? r.signal}: ${cmd} ${args.join(' ')}\n${(r.stderr ?? '').slice(-3000)}`);
+  }
+  let rssKb;
+  if (TIME) rssKb = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+  else rssKb = Number(/BENCH_MAX_RSS_KB=(\d+)/.exec(r.stderr ?? '')?.[1] ?? NaN);
+  return { seconds, rssMb: Number.isFinite(rssKb) ? rssKb / 1024 : undefined, exitCode: r.status };
 }
-const rr = (label, ...args) => run(label, 'node', ['--import', path.join(root, 'scripts/bench-rss.mjs'), path.join(root, 'bin/registry-rescue.js'), ...args]);
 
-execFileSync('sync');
-const results = [
-  run('find (I/O floor)', 'find', [path.join(v2, 'repositories'), '-name', 'link']),
-  rr('list --json', 'list', path.join(work, 'storage'), '--json', '-q'),
-  rr('list with a tags file of every tag', 'list', path.join(work, 'storage'), '--tags-file', tagsFile, '--json', '-q'),
-  rr('export --dry-run', 'export', path.join(work, 'storage'), '--out', path.join(work, 'out'), '--dry-run', '--json'),
-  rr('export (hard links)', 'export', path.join(work, 'storage'), '--out', path.join(work, 'out'), '-q'),
-  rr('export again (unchanged)', 'export', path.join(work, 'storage'), '--out', path.join(work, 'out'), '-q'),
+const rr = (...args) => ['node', [BIN, ...args]];
+const rmrf = (p) => rmSync(p, { recursive: true, force: true });
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+function summarize(step) {
+  const secs = step.runs.map((r) => r.seconds);
+  const rss = step.runs.map((r) => r.rssMb).filter((x) => x !== undefined);
+  return {
+    ...step,
+    medianSeconds: median(secs),
+    minSeconds: Math.min(...secs),
+    maxSeconds: Math.max(...secs),
+    tagsPerSecond: step.tags / median(secs),
+    peakRssMb: rss.length ? Math.max(...rss) : undefined,
+  };
+}
+
+// ---------------------------------------------------------------- registry (for verify and --sync)
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+const get = (url) =>
+  new Promise((resolve) => {
+    const req = http.get(url, { timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+
+/** docker-registry on 127.0.0.1:<free port> with empty temp storage (as test/helpers/registry.ts does). */
+async function startRegistry(name) {
+  const dir = path.join(work, `registry-${name}`);
+  mkdirSync(path.join(dir, 'storage'), { recursive: true });
+  const port = await freePort();
+  writeFileSync(
+    path.join(dir, 'config.yml'),
+    [
+      'version: 0.1',
+      'log: { level: error, formatter: text }',
+      `storage: { filesystem: { rootdirectory: ${JSON.stringify(path.join(dir, 'storage'))} }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } } }`,
+      `http: { addr: "127.0.0.1:${port}", secret: bench-secret }`,
+      '',
+    ].join('\n'),
+  );
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('REGISTRY_')));
+  const log = openSync(path.join(dir, 'registry.log'), 'w');
+  const child = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: ['ignore', log, log], env });
+  closeSync(log);
+  children.add(child.pid);
+  let exited = false;
+  const gone = new Promise((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  const deadline = Date.now() + 15_000;
+  while (!exited && Date.now() < deadline) {
+    const status = await get(`http://127.0.0.1:${port}/v2/`);
+    if (status === 200) {
+      return {
+        host: `127.0.0.1:${port}`,
+        async stop() {
+          child.kill('SIGTERM');
+          const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+          await gone;
+          clearTimeout(t);
+          children.delete(child.pid);
+          rmrf(dir);
+        },
+      };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`docker-registry did not start on 127.0.0.1:${port}:\n${readFileSync(path.join(dir, 'registry.log'), 'utf8').slice(-2000)}`);
+}
+const haveRegistry = Boolean(sh('sh', ['-c', 'command -v docker-registry']));
+
+// ---------------------------------------------------------------- the trees
+const storage = path.join(work, 'storage');
+console.log(`\ngenerating ${TAGS} tags (seed ${SEED}) in ${storage} …`);
+const tree = generateStorage({ dir: storage, tags: TAGS, seed: SEED });
+const du = sh('du', ['-sm', storage])?.split('\t')[0];
+tree.diskMb = du ? Number(du) : undefined;
+console.log(
+  `  ${tree.tags} tags in ${tree.repositories} repositories, ${tree.blobs} blobs (${(tree.blobBytes / 2 ** 20).toFixed(0)} MB of data, ${tree.diskMb ?? '?'} MB on disk), ` +
+    `${tree.indexes} indexes, ${tree.olderRevisions} moved tags, ${tree.stacks} base stacks; generated in ${tree.seconds.toFixed(1)} s`,
+);
+
+const tools = mkdtempSync(path.join(os.tmpdir(), 'rr-bench-tools-'));
+process.on('exit', () => rmrf(tools));
+const floorBin = path.join(tools, 'floor');
+execFileSync('cc', ['-O2', '-o', floorBin, path.join(root, 'scripts/bench/floor.c')], { stdio: 'inherit' });
+
+const out = (name) => path.join(work, `out-${name}`);
+const v2 = path.join(storage, 'docker/registry/v2');
+
+/** The steps, in the order they alternate. `before` runs outside the timing. */
+const steps = [
+  { id: 'list', label: 'list --json', cmd: rr('list', storage, '--json', '-q') },
+  { id: 'dry-run', label: 'export --dry-run --json', cmd: rr('export', storage, '--out', out('dry'), '--dry-run', '--json', '-q') },
+  { id: 'export', label: 'export (from empty)', before: () => rmrf(out('export')), cmd: rr('export', storage, '--out', out('export'), '-q') },
+  { id: 'unchanged', label: 'export again, nothing changed', cmd: rr('export', storage, '--out', out('unchanged'), '-q') },
+  { id: 'sync-dry-run', label: 'sync --dry-run', cmd: rr('sync', storage, '--to', '127.0.0.1:1', '--dest-tls-verify=false', '--dry-run', '--out', out('sync'), '-q') },
+  { id: 'floor', label: 'floor: C export (from empty)', before: () => rmrf(out('floor')), cmd: [floorBin, [v2, out('floor')]] },
 ];
-const floor = results[0].ms;
-const width = Math.max(...results.map((r) => r.label.length));
-console.log(`\n${'step'.padEnd(width)} ${'seconds'.padStart(8)} ${'tags/s'.padStart(9)} ${'x find'.padStart(7)} ${'peak RSS'.padStart(9)}`);
-for (const r of results) {
-  console.log(
-    `${r.label.padEnd(width)} ${(r.ms / 1000).toFixed(2).padStart(8)} ${Math.round(TAGS / (r.ms / 1000)).toString().padStart(9)} ${(r.ms / floor).toFixed(1).padStart(7)} ${r.rssMb ? `${r.rssMb.toFixed(0)} MB`.padStart(9) : ''.padStart(9)}`,
+
+let verifyRegistry;
+if (!has('--no-verify') && haveRegistry) {
+  verifyRegistry = await startRegistry('verify');
+  steps.splice(5, 0, {
+    id: 'verify',
+    label: 'verify (empty target)',
+    cmd: rr('verify', storage, '--to', verifyRegistry.host, '--dest-tls-verify=false', '--json', '-q'),
+  });
+}
+if (canDropCaches) {
+  steps.push(
+    { id: 'export-cold', label: 'export (from empty), cold cache', cold: true, before: () => rmrf(out('export')), cmd: rr('export', storage, '--out', out('export'), '-q') },
+    { id: 'floor-cold', label: 'floor: C export, cold cache', cold: true, before: () => rmrf(out('floor')), cmd: [floorBin, [v2, out('floor')]] },
   );
 }
-console.log(`\ntarget: about 10,000 tags exported in ~2 s on 2 cores (later compared with a minimal C implementation).`);
+for (const s of steps) Object.assign(s, { tags: TAGS, runs: [] });
+
+// "export again" needs a finished export to compare with: one untimed export first.
+measure('setup export', ...rr('export', storage, '--out', out('unchanged'), '-q'));
+console.log(`\nmeasuring ${steps.length} steps × ${RUNS} runs, alternating …`);
+for (let run = 1; run <= RUNS; run++) {
+  for (const s of steps) {
+    s.before?.();
+    if (s.cold) dropCaches();
+    else execFileSync('sync'); // flush the previous step's dirty pages outside the timing
+    const r = measure(s.label, ...s.cmd);
+    s.runs.push(r);
+    process.stdout.write(`  run ${run}: ${s.label.padEnd(34)} ${r.seconds.toFixed(2).padStart(7)} s${r.rssMb ? `  ${r.rssMb.toFixed(0)} MB` : ''}\n`);
+  }
+}
+await verifyRegistry?.stop();
+
+// The seed's shell loop, on its own 1k tree (generation and export outside the main rotation: it is slow).
+if (!has('--no-shell')) {
+  const small = path.join(work, 'storage-1k');
+  generateStorage({ dir: small, tags: SHELL_TAGS, seed: SEED + 1 });
+  const shellStep = { id: 'shell', label: `seed shell loop (${SHELL_TAGS} tags)`, tags: SHELL_TAGS, runs: [] };
+  const floorSmall = { id: 'floor-1k', label: `floor: C export (${SHELL_TAGS} tags)`, tags: SHELL_TAGS, runs: [] };
+  for (let run = 1; run <= SHELL_RUNS; run++) {
+    rmrf(out('shell'));
+    execFileSync('sync');
+    shellStep.runs.push(measure(shellStep.label, 'sh', [path.join(root, 'scripts/bench/seed-export.sh'), small, out('shell')], { okCodes: [0] }));
+    rmrf(out('floor-1k'));
+    execFileSync('sync');
+    floorSmall.runs.push(measure(floorSmall.label, floorBin, [path.join(small, 'docker/registry/v2'), out('floor-1k')]));
+    console.log(`  shell run ${run}: ${shellStep.runs.at(-1).seconds.toFixed(1)} s (floor on the same 1k tree: ${floorSmall.runs.at(-1).seconds.toFixed(2)} s)`);
+  }
+  steps.push(shellStep, floorSmall);
+}
+
+// ---------------------------------------------------------------- --sync: pushes into a local registry
+let syncResults;
+if (has('--sync')) {
+  if (!haveRegistry) throw new Error('--sync needs docker-registry (apt-get install -y docker-registry)');
+  const small = path.join(work, 'storage-sync');
+  generateStorage({ dir: small, tags: SYNC_IMAGES, seed: SEED + 2 });
+  const syncStep = (id, label) => ({ id, label, tags: SYNC_IMAGES, runs: [] });
+  const c4 = syncStep('sync-c4', `sync --concurrency 4 (${SYNC_IMAGES} images, fresh target)`);
+  const c1 = syncStep('sync-c1', `sync --concurrency 1 (${SYNC_IMAGES} images, fresh target)`);
+  const again = syncStep('sync-again', `sync again, all on target (${SYNC_IMAGES})`);
+  console.log(`\nsync: ${SYNC_IMAGES} images into a local docker-registry, ${RUNS} runs …`);
+  const syncArgs = (host, o, n) => rr('sync', small, '--to', host, '--dest-tls-verify=false', '--out', o, '--concurrency', String(n), '-q');
+  for (let run = 1; run <= RUNS; run++) {
+    for (const [step, n] of [[c4, 4], [c1, 1]]) {
+      const reg = await startRegistry(`sync-${n}`);
+      rmrf(out(`sync-${n}`));
+      step.runs.push(measure(step.label, ...syncArgs(reg.host, out(`sync-${n}`), n), { okCodes: [0] }));
+      if (n === 4) again.runs.push(measure(again.label, ...syncArgs(reg.host, out(`sync-${n}`), 4), { okCodes: [0] }));
+      await reg.stop();
+    }
+    console.log(`  run ${run}: c4 ${c4.runs.at(-1).seconds.toFixed(1)} s, c1 ${c1.runs.at(-1).seconds.toFixed(1)} s, again ${again.runs.at(-1).seconds.toFixed(2)} s`);
+  }
+  syncResults = [c4, c1, again].map(summarize);
+}
+
+// ---------------------------------------------------------------- report
+const results = steps.map(summarize);
+const byId = Object.fromEntries(results.map((r) => [r.id, r]));
+const floorFor = (r) => (r.id.endsWith('-cold') ? byId['floor-cold'] : r.tags === SHELL_TAGS && TAGS !== SHELL_TAGS ? byId['floor-1k'] : byId.floor);
+for (const r of results) r.ratioToFloor = r.medianSeconds / floorFor(r).medianSeconds;
+
+const fmt = (x, d = 2) => (x === undefined ? '-' : x.toFixed(d));
+function table(rows, { ratio = true } = {}) {
+  const head = ['step', 'runs', 'median s', 'min-max s', 'tags/s', ...(ratio ? ['x floor'] : []), 'peak RSS MB'];
+  const body = rows.map((r) => [
+    r.label,
+    String(r.runs.length),
+    fmt(r.medianSeconds),
+    `${fmt(r.minSeconds)}-${fmt(r.maxSeconds)}`,
+    Math.round(r.tagsPerSecond).toLocaleString('en-US'),
+    ...(ratio ? [fmt(r.ratioToFloor, 1)] : []),
+    fmt(r.peakRssMb, 0),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+console.log(`\nresults: ${TAGS} tags, medians of ${RUNS} runs; "x floor" = median / the C floor's median on the same tree (cold rows: / the cold floor)`);
+console.log(table(results));
+
+const rrSteps = results.filter((r) => !['floor', 'floor-cold', 'floor-1k', 'shell'].includes(r.id));
+const maxRss = Math.max(...rrSteps.map((r) => r.peakRssMb ?? 0));
+const targets = [
+  { target: 'export (from empty) <= 2x floor', value: `${fmt(byId.export.ratioToFloor, 1)}x`, met: byId.export.ratioToFloor <= 2 },
+  { target: 'export again, nothing changed <= 1x floor', value: `${fmt(byId.unchanged.ratioToFloor, 1)}x`, met: byId.unchanged.ratioToFloor <= 1 },
+  { target: 'list faster than export', value: `${fmt(byId.list.medianSeconds)} s vs ${fmt(byId.export.medianSeconds)} s`, met: byId.list.medianSeconds < byId.export.medianSeconds },
+  { target: 'export --dry-run faster than export', value: `${fmt(byId['dry-run'].medianSeconds)} s vs ${fmt(byId.export.medianSeconds)} s`, met: byId['dry-run'].medianSeconds < byId.export.medianSeconds },
+  { target: 'peak RSS of every registry-rescue step <= 150 MB', value: `${fmt(maxRss, 0)} MB`, met: maxRss <= 150 },
+];
+if (syncResults) {
+  const [c4, c1, again] = syncResults;
+  console.log(`\nsync into a local docker-registry (${SYNC_IMAGES} images of 8 layers), medians of ${RUNS} runs`);
+  console.log(table(syncResults, { ratio: false }));
+  targets.push(
+    { target: 'sync with everything already on the target >= 1000 tags/s', value: `${Math.round(again.tagsPerSecond)} tags/s`, met: again.tagsPerSecond >= 1000 },
+    { target: 'sync --concurrency 4 >= 2.5x faster than --concurrency 1', value: `${fmt(c1.medianSeconds / c4.medianSeconds, 1)}x`, met: c1.medianSeconds / c4.medianSeconds >= 2.5 },
+  );
+}
+console.log('\ntargets');
+const tw = Math.max(...targets.map((t) => t.target.length));
+for (const t of targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.target.padEnd(tw)}  ${t.value}`);
+if (!canDropCaches) console.log('  (no cold-cache rows: needs root to write /proc/sys/vm/drop_caches)');
+
+const report = { date: new Date().toISOString(), machine, filesystem, benchDir, tags: TAGS, runs: RUNS, seed: SEED, tree, steps: results, sync: syncResults, targets };
+writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+console.log(`\nJSON: ${jsonFile}`);
