@@ -9,7 +9,10 @@ import path from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { compareTagRefs } from '../src/core/order.js';
-import { cli, copyFixture, expectedTags, ROOT } from './helpers/cli.js';
+import { execa } from 'execa';
+import { generateStorage } from '../scripts/bench/generate-storage.mjs';
+import { BIN, cli, copyFixture, expectedTags, ROOT } from './helpers/cli.js';
+import { makeTempDir, startRegistry } from './helpers/registry.js';
 import { idOf, RECORD_BIN } from './helpers/sync.js';
 
 const LOCK = '.registry-rescue.lock';
@@ -200,5 +203,41 @@ describe('circuit breaker', () => {
     expect(r.stdout).toMatch(/\d+ × not-attempted \(not-attempted\)/);
     // Nothing was pushed: the HEAD before each push already failed.
     await expect(readFile(path.join(dir, 'record'))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('reading stops when the output closes', () => {
+  it('list … | head returns once head has its lines: the walk stops far short of the whole storage', async () => {
+    const dir = await makeTempDir('rr-head-');
+    const total = 1500;
+    await generateStorage({ dir, tags: total, seed: 7 });
+    const cmd = `node ${JSON.stringify(BIN)} list ${JSON.stringify(dir)} --format tags | head -n 3`;
+    const r = await execa('bash', ['-o', 'pipefail', '-c', cmd], { reject: false });
+    expect(String(r.stdout).split('\n')).toHaveLength(3);
+    // The summary on stderr counts what was read before the pipe closed.
+    const read = Number(/^(\d+) tags in storage/m.exec(String(r.stderr))?.[1]);
+    expect(read, String(r.stderr)).toBeGreaterThan(0);
+    expect(read).toBeLessThan(total / 3);
+  });
+});
+
+describe('sync results stream as they happen', () => {
+  it('the first image\'s line is written before the last push starts, with its time, off a terminal', async () => {
+    const reg = await startRegistry();
+    onTestFinished(() => reg.stop());
+    const { dir, storage } = await copyFixture();
+    const details = path.join(dir, 'details.jsonl');
+    const tags = path.join(dir, 'three.tags');
+    await writeFile(tags, 'proj/a/app:1.0\nproj/b/app:1.0\nlibrary/alpine-like:3.19\n');
+    const r = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', tags, '--concurrency', '1', '--skopeo', RECORD_BIN], {
+      env: { SKOPEO_RECORD_DETAILS_FILE: details, SKOPEO_RECORD_DELAY_MS: '300' },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const synced = [...r.stdout.matchAll(/^(\S+Z) synced +(\S+) -> /gm)].map((m) => ({ at: Date.parse(m[1] as string), id: m[2] }));
+    expect(synced).toHaveLength(3);
+    const starts = (await readFile(details, 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'start' && e.argv.includes('sync'));
+    expect(starts).toHaveLength(3);
+    const lastStart = Math.max(...starts.map((e: { at: number }) => e.at));
+    expect(Math.min(...synced.map((s) => s.at))).toBeLessThan(lastStart);
   });
 });
