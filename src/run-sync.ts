@@ -295,6 +295,7 @@ function createPusher(c: PusherContext) {
         if (!run.ok) {
           const failure = classifySkopeoFailure(run.stderr, { timedOut: run.timedOut });
           let reason = `skopeo failed (${failure.reason}): ${failure.message}`;
+          if (failure.reason === 'corrupt-source') reason += '; the blob in the source storage is corrupt (run `list --verify-blobs` to find every image it breaks)';
           if (failure.reason === 'unauthorized' && project) {
             reason += `; Harbor also answers "unauthorized" when the account may not push into project ${job.project}`;
           }
