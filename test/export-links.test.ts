@@ -105,7 +105,7 @@ describe('hard-link limits', () => {
       const second = asNobody(['export', storage, '--out', out, '--link', 'symlink', '--tags-file', tags, '--prune']);
       expect(second.exitCode, second.stderr).toBe(4);
       expect(second.stderr).toContain('warning: cannot read repositories/proj/b (EACCES); tags below it are not listed');
-      expect(second.stdout).toContain('INCOMPLETE: 1 storage directory could not be read');
+      expect(second.stderr).toContain('INCOMPLETE: 1 storage directory could not be read');
       expect((await lstat(path.join(out, 'proj/b/app:1.0', 'manifest.json'))).isSymbolicLink()).toBe(true);
     } finally {
       await chmod(path.join(v2, 'repositories/proj/b'), 0o755);

@@ -59,7 +59,7 @@ describe('interrupting sync', () => {
         expect(doc.interrupted).toBe(true);
         expect((await stat(report)).isFile()).toBe(true);
         // The ending says what was done and that re-running continues.
-        expect(String(r.stdout)).toContain('run the same command again to continue');
+        expect(String(r.stderr)).toContain('run the same command again to continue');
         // The lock is released, this run's staging is gone, the metrics say how the run ended.
         await expect(stat(path.join(out, '.registry-rescue.lock'))).rejects.toThrow(/ENOENT/);
         expect(await readdir(path.join(storage, '.registry-rescue-export.registry-rescue-staging')).catch(() => [])).toEqual([]);

@@ -142,7 +142,7 @@ describe('tags-file mistakes fail the run', () => {
     await writeFile(typo, 'proj/a/app:1.0\nlibary/alpine-like:3.19\n');
     const t = await cli(['export', storage, '--out', path.join(dir, 'out'), '--tags-file', typo, '--dry-run']);
     expect(t.exitCode).toBe(4);
-    expect(t.stdout).toContain('MISSING: typo.tags:2: libary/alpine-like:3.19 is not in the storage (did you mean library/alpine-like:3.19?)');
+    expect(t.stderr).toContain('MISSING: typo.tags:2: libary/alpine-like:3.19 is not in the storage (did you mean library/alpine-like:3.19?)');
 
     const none = path.join(dir, 'none.tags');
     await writeFile(none, 'proj/a/app:1.0\n');
@@ -199,8 +199,8 @@ describe('circuit breaker', () => {
     expect(statuses.filter((s) => s === 'failed')).toHaveLength(3);
     expect(statuses.filter((s) => s === 'not-attempted').length).toBeGreaterThan(5);
     expect(doc.summary.stoppedEarly).toMatch(/unreachable since/);
-    expect(r.stdout).toMatch(/^stopped early: /m);
-    expect(r.stdout).toMatch(/\d+ × not-attempted \(not-attempted\)/);
+    expect(r.stderr).toMatch(/^stopped early: /m);
+    expect(r.stderr).toMatch(/\d+ × not-attempted \(not-attempted\)/);
     // Nothing was pushed: the HEAD before each push already failed.
     await expect(readFile(path.join(dir, 'record'))).rejects.toThrow(/ENOENT/);
   });

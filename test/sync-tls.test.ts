@@ -60,7 +60,7 @@ describe('sync into a TLS + htpasswd registry', () => {
       { env: { ...env, SKOPEO_RECORD_FILE: record, SKOPEO_RECORD_DETAILS_FILE: details }, ...(input !== undefined ? { input } : {}) },
     );
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^${ok.length} synced, 0 up to date, 0 skipped, 0 broken at source, 0 failed; `, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^${ok.length} synced, 0 up to date, 0 skipped, 0 broken at source, 0 failed; `, 'm'));
     if (opts.full) {
       for (const t of ok) await expectSameImage(reg, fx.v2, t, `${prefix}/${t.repository}`);
     } else {

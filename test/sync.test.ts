@@ -71,7 +71,7 @@ describe('sync into a plain-http registry', () => {
     const report = path.join(work, 'first-report.json');
     const r = await cli([...base(), '--report', report, '--skopeo', RECORD_BIN], { env: { SKOPEO_RECORD_FILE: record, SKOPEO_RECORD_DETAILS_FILE: details } });
     expect(r.exitCode, r.stderr + r.stdout).toBe(4);
-    expect(r.stdout).toMatch(new RegExp(`^${ok.length} synced, 0 up to date, 3 skipped, 9 broken at source, 0 failed; `, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^${ok.length} synced, 0 up to date, 3 skipped, 9 broken at source, 0 failed; `, 'm'));
 
     for (const t of ok) await expectSameImage(reg, fx.v2, t);
 
@@ -129,7 +129,7 @@ describe('sync into a plain-http registry', () => {
     const report = path.join(work, 'second-report.json');
     const r = await cli([...base(), '--report', report, '--skopeo', RECORD_BIN], { env: { SKOPEO_RECORD_FILE: record } });
     expect(r.exitCode, r.stderr).toBe(4); // the broken tags are still broken
-    expect(r.stdout).toMatch(new RegExp(`^0 synced, ${ok.length} up to date, 3 skipped, 9 broken at source, 0 failed; `, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^0 synced, ${ok.length} up to date, 3 skipped, 9 broken at source, 0 failed; `, 'm'));
     expect(await readRecord(record)).toEqual([]); // not even `skopeo --version`
     const images = byId(await readReport(report));
     for (const t of ok) expect(images.get(idOf(t)), idOf(t)).toMatchObject({ status: 'up-to-date', digest: t.digest, attempts: 0 });
@@ -143,7 +143,7 @@ describe('sync into a plain-http registry', () => {
     // Only ok tags selected: nothing broken, nothing failed: exit 0 (still no process).
     const only = await cli([...base(), '--tags-file', okTagsFile, '--skopeo', RECORD_BIN], { env: { SKOPEO_RECORD_FILE: record } });
     expect(only.exitCode, only.stderr + only.stdout).toBe(0);
-    expect(only.stdout).toMatch(new RegExp(`^0 synced, ${ok.length} up to date, 0 skipped, 0 broken at source, 0 failed; `, 'm'));
+    expect(only.stderr).toMatch(new RegExp(`^0 synced, ${ok.length} up to date, 0 skipped, 0 broken at source, 0 failed; `, 'm'));
     expect(await readRecord(record)).toEqual([]);
   });
 
@@ -153,8 +153,9 @@ describe('sync into a plain-http registry', () => {
     const r = await cli([...base(), '--dry-run', '--skopeo', RECORD_BIN]);
     expect(r.exitCode, r.stderr).toBe(4);
     expect(await snapshotTree(fx.dir)).toEqual(before);
-    for (const argv of syncCalls(firstRun)) expect(r.stdout).toContain(`   ${formatCommand(RECORD_BIN, argv)}\n`);
-    for (const t of ok) expect(r.stdout).toContain(`would-sync ${idOf(t)} -> ${reg.host}/${idOf(t)}\n`);
+    // execa strips the last newline of stdout.
+    for (const argv of syncCalls(firstRun)) expect(`${r.stdout}\n`).toContain(`   ${formatCommand(RECORD_BIN, argv)}\n`);
+    for (const t of ok) expect(`${r.stdout}\n`).toContain(`would-sync ${idOf(t)} -> ${reg.host}/${idOf(t)}\n`);
     expect(r.stdout).not.toContain('--dest-authfile'); // no credentials: the real run passes no auth file either
 
     // On a fresh copy, against a port where nothing listens: no network, no export dir, exit code from the plan.
@@ -166,16 +167,17 @@ describe('sync into a plain-http registry', () => {
     expect(dry.exitCode, dry.stderr).toBe(4);
     expect(await snapshotTree(fresh.dir)).toEqual(freshBefore);
     await expect(stat(path.join(fresh.storage, EXPORT_DIR))).rejects.toThrow(/ENOENT/);
+    const dryOut = `${dry.stdout}\n`; // execa strips the last newline
     for (const t of ok) {
-      expect(dry.stdout).toContain(`would-sync ${idOf(t)} -> ${to}/${idOf(t)}\n`);
+      expect(dryOut).toContain(`would-sync ${idOf(t)} -> ${to}/${idOf(t)}\n`);
       const parent = path.posix.dirname(`rescued/${t.repository}`);
       const layout = path.join(fresh.storage, EXPORT_DIR, idOf(t));
-      expect(dry.stdout).toContain(
+      expect(dryOut).toContain(
         `skopeo --insecure-policy sync --src dir --dest docker --all --preserve-digests --retry-times 0 --dest-tls-verify=false ${layout} 127.0.0.1:${port}/${parent}\n`,
       );
     }
     for (const t of tags.filter((x) => x.status !== 'ok')) expect(dry.stdout).toMatch(new RegExp(`^(broken|skipped) +${idOf(t).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} -> `, 'm'));
-    expect(dry.stdout).toMatch(new RegExp(`^dry run: ${ok.length} images would be pushed to ${to}, 3 skipped, 9 broken, 0 cannot be pushed; nothing was written or sent`, 'm'));
+    expect(dry.stderr).toMatch(new RegExp(`^dry run: ${ok.length} images would be pushed to ${to}, 3 skipped, 9 broken, 0 cannot be pushed; nothing was written or sent`, 'm'));
 
     const okOnly = await cli(['sync', fresh.storage, '--to', to, '--dest-tls-verify=false', '--tags-file', okTagsFile, '--dry-run']);
     expect(okOnly.exitCode, okOnly.stderr).toBe(0);
@@ -185,7 +187,7 @@ describe('sync into a plain-http registry', () => {
   it('--to host/prefix puts every image under the prefix with the same digest', async () => {
     const r = await cli(['sync', fx.storage, '--to', `${reg.host}/rescued/dr`, '--dest-tls-verify=false', '--tags-file', okTagsFile]);
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^${ok.length} synced, 0 up to date`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^${ok.length} synced, 0 up to date`, 'm'));
     for (const t of ok) await expectSameImage(reg, fx.v2, t, `rescued/dr/${t.repository}`);
     const repos = await catalog(reg);
     const okRepos = [...new Set(ok.map((t) => t.repository))];
@@ -256,7 +258,7 @@ describe('sync into a plain-http registry', () => {
     expect(image).toMatchObject({ status: 'failed', attempts: 1 });
     expect(image?.reason).toMatch(/^skopeo failed \(unauthorized\): .*unauthorized: authentication required/);
     expect(image?.command).toContain(' --preserve-digests ');
-    expect(r.stdout).toMatch(/^1 image needs attention:\n {2}failed {3}proj\/team\/sub\/deep\/app:2\.0: skopeo failed \(unauthorized\)/m);
+    expect(r.stderr).toMatch(/^1 image needs attention:\n {2}failed {3}proj\/team\/sub\/deep\/app:2\.0: skopeo failed \(unauthorized\)/m);
     expect((await getManifest(reg, `retry/auth/${t.repository}`, t.tag)).status).toBe(404);
   });
 

@@ -42,8 +42,8 @@ describe('tags -> --tags-file', () => {
     const again = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', file, '--report', report]);
     // A listed tag the storage lacks is data loss in a DR job: the run is partial, and says which line.
     expect(again.exitCode, again.stderr).toBe(4);
-    expect(again.stdout).toMatch(/^MISSING: rescue\.tags:\d+: proj\/lost\/app:1\.0 is not in the storage/m);
-    expect(again.stdout).toContain(`${all.length - wanted.length} tags in storage left out by the tags file`);
+    expect(again.stderr).toMatch(/^MISSING: rescue\.tags:\d+: proj\/lost\/app:1\.0 is not in the storage/m);
+    expect(again.stderr).toContain(`${all.length - wanted.length} tags in storage left out by the tags file`);
     const doc = JSON.parse(await readFile(report, 'utf8'));
     expect(doc.selection).toEqual({ tagsInStorage: all.length, filteredOut: all.length - wanted.length, missingFromStorage: ['proj/lost/app:1.0'], unmatchedEntries: [], unreadable: [], pruned: 0, problems: [expect.objectContaining({ code: 'listed-missing' })] });
     expect(doc.images.map((i: { status: string }) => i.status)).toEqual(wanted.map(() => 'up-to-date'));
@@ -64,7 +64,7 @@ describe('sync --prune', () => {
     expect(await snapshotTree(v2)).toEqual(before);
     // The tags file lists proj/b/app, which no longer has a tag: a listed repository missing is exit 4.
     expect(second.exitCode, second.stderr).toBe(4);
-    expect(second.stdout).toMatch(/^MISSING: a\.tags:2: proj\/b\/app is not in the storage/m);
+    expect(second.stderr).toMatch(/^MISSING: a\.tags:2: proj\/b\/app is not in the storage/m);
     await expect(stat(path.join(out, 'proj/b/app:1.0'))).rejects.toThrow(/ENOENT/);
     expect((await stat(path.join(out, 'proj/a/app:1.0', 'manifest.json'))).isFile()).toBe(true);
   });

@@ -74,7 +74,7 @@ Examples:
     const summary = await run.finish();
     progress.event({ kind: 'run:done', ms: performance.now() - started });
     progress.close();
-    if (!flags.json) io.stdout(renderSummaryText(summary, { command: 'export', dryRun }));
+    if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun }));
     doc?.end({ finishedAt: new Date().toISOString(), summary });
     const exitCode = exitCodeForRun(summary.counts, exportIssues(summary));
     io.setExitCode(exitCode);

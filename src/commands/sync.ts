@@ -175,7 +175,7 @@ Examples:
     const { totals, exportSummary, issues } = await run.finish();
     progress.event({ kind: 'run:done', ms: totals.ms });
     progress.close();
-    if (!flags.json) io.stdout(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, interrupted: io.signal.aborted }));
+    if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary }));
     const selection = {
       tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
       unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,

@@ -59,7 +59,7 @@ Examples:
     progress.close();
     doc?.end({ finishedAt: new Date().toISOString(), summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
     if (!flags.json) {
-      io.stdout(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
+      io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
     }
     const exitCode = exitCodeForRun(c, exportIssues(exportSummary));
     io.setExitCode(exitCode);

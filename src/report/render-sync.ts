@@ -76,7 +76,7 @@ export function createAttention() {
 }
 
 /** The closing summary: counts, bytes, duration, what stopped the run early, then what needs attention. */
-export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dryRun: boolean; target: string; selection: ExportSummary; interrupted?: boolean }): string {
+export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dryRun: boolean; target: string; selection: ExportSummary }): string {
   const c = t.counts;
   const lines: string[] = [];
   if (opts.dryRun) {
@@ -89,7 +89,6 @@ export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dr
     );
   }
   if (t.stoppedEarly) lines.push(`stopped early: ${t.stoppedEarly}`);
-  if (opts.interrupted) lines.push('interrupted: images in flight were stopped; run the same command again to continue where this run stopped');
   lines.push(...selectionLines(opts.selection));
   lines.push(...attention);
   return `${lines.join('\n')}\n`;
