@@ -25,7 +25,7 @@ import { locateStorage, scanRepositories, type StorageRoot } from './io/scan-sto
 import { createStorageReader, type StorageReader } from './io/storage-reader.js';
 
 /** File-system work in flight at once: enough to hide latency, few enough for 2 cores and a busy disk. */
-export const FS_CONCURRENCY = 32;
+export const FS_CONCURRENCY = 8;
 /** Staging entries older than this belong to no running export (each lives for milliseconds). */
 const STALE_STAGING_MS = 60 * 60_000;
 

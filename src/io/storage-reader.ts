@@ -16,8 +16,8 @@ import type { Digest } from '../core/types.js';
  * few of their bytes are kept; blob facts are small and base layers are shared by many tags. Bounded, so
  * a 500k-tag volume costs the same memory as a 10k one.
  */
-const MANIFEST_CACHE = 512;
-const BLOB_CACHE = 20_000;
+const MANIFEST_CACHE = 64;
+const BLOB_CACHE = 4096;
 const NOT_REGULAR = 'not a regular file (a symlink or special file, which a registry never writes)';
 const SYMLINKED_DIR = 'reached through a symlinked directory, which a registry never writes';
 /** A link file is 71 bytes; more than this is garbage, reported from its first bytes. */

@@ -15,13 +15,14 @@ const fieldsOf = (obj: Record<string, unknown>) =>
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replaceAll('\n', '\n  ')}`);
 
-/** Starts `{ ...head, [key]: [` (two-space indent); items and the tail follow as they come. */
+/** Starts `{ ...head, [key]: [` (two-space indent, one element a line); items and the tail follow as they come. */
 export function openJsonDocument(write: (text: string) => void, head: Record<string, unknown>, key: string): JsonDocumentWriter {
   write(`{\n${fieldsOf(head).map((f) => `${f},\n`).join('')}  ${JSON.stringify(key)}: [`);
   let first = true;
   return {
     item(value) {
-      write(`${first ? '\n' : ',\n'}    ${JSON.stringify(value, null, 2).replaceAll('\n', '\n    ')}`);
+      // One line per element: a 500k-image report stays greppable, and no indented copy of each is built.
+      write(`${first ? '\n' : ',\n'}    ${JSON.stringify(value)}`);
       first = false;
     },
     end(tail) {
