@@ -112,3 +112,36 @@ describe('interrupting sync', () => {
     }
   });
 });
+
+describe('after SIGKILL', () => {
+  it('the next run takes over the dead run\'s lock, sweeps its staging, and finishes the job', async () => {
+    const reg = await startRegistry();
+    try {
+      const { dir, storage } = await copyFixture();
+      const pids = path.join(dir, 'pids');
+      const out = path.join(storage, 'registry-rescue-export');
+      const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '-q'], {
+        reject: false,
+        env: { SKOPEO_HANG_PID_FILE: pids },
+      });
+      const hung = await waitFor('a push in flight', async () => ((await readFile(pids, 'utf8')).trim() ? (await readFile(pids, 'utf8')).trim().split('\n').map(Number) : undefined));
+      child.kill('SIGKILL');
+      await child;
+      for (const pid of hung) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      // Killed outright: its lock and its staging directory are left behind.
+      expect((await stat(path.join(out, '.registry-rescue.lock'))).isFile()).toBe(true);
+      const report = path.join(dir, 'report.json');
+      const next = await execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--report', report], { reject: false });
+      expect(next.exitCode, String(next.stderr)).toBe(4); // the fixture's broken tags
+      expect(String(next.stderr)).toMatch(new RegExp(`warning: .*${child.pid}`));
+      expect(String(next.stderr)).toMatch(/removed 1 staging directory/);
+      const doc = JSON.parse(await readFile(report, 'utf8'));
+      const counts = doc.summary.counts;
+      const ok = (await expectedTags()).filter((t) => t.status === 'ok').length;
+      expect(counts.synced + counts['up-to-date']).toBe(ok);
+      await expect(stat(path.join(out, '.registry-rescue.lock'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await reg.stop();
+    }
+  });
+});
