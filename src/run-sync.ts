@@ -11,6 +11,7 @@ import path from 'node:path';
 import { PreflightError } from './errors.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
+import { mapConcurrent } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
 import { planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
@@ -24,6 +25,8 @@ import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectSta
 import { exportIssues, openExport, type ExportOptions } from './run-export.js';
 
 export const DEFAULT_SYNC_CONCURRENCY = 4;
+/** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */
+export const CHECK_CONCURRENCY = 16;
 export const DEFAULT_RETRIES = 2;
 /** Consecutive images that could not reach the target before no more pushes start. */
 export const DEFAULT_BREAKER = 5;
@@ -138,7 +141,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       deps.emit({ kind: 'image:synced', result: clean });
       channel.push(clean);
     };
-    async function* jobs(): AsyncGenerator<PushJob> {
+    async function* candidates(): AsyncGenerator<PushJob> {
       for await (const r of run.results) {
         const decision = planPush(r, settings);
         if ('result' in decision) record(decision.result);
@@ -147,11 +150,41 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         else yield decision.job;
       }
     }
-    const pushing = runKeyed(jobs(), { concurrency: opts.concurrency, keyOf: (j) => j.targetRepository, signal: deps.signal }, (job) => pusher.push(job), (k) => {
+    // Images the target lacks (or holds differently): checked many at once, since a nightly run mostly finds
+    // everything up to date, then pushed under the one-per-repository rule.
+    // Results are recorded where they are decided: an interrupt that stops the pipeline loses none of them.
+    type Checked = { job: PushJob; harbor: boolean };
+    const checkedNotPushed = new Set<PushJob>();
+    const notStarted = (job: PushJob): SyncResult => ({ ...base(job), status: 'canceled', code: 'not-started', reason: 'the run was interrupted before this image started' });
+    // runKeyed lets go of its input at once on an interrupt; checks still in flight settle (and record) later.
+    let checksSettled: () => void = () => {};
+    const settled = new Promise<void>((resolve) => (checksSettled = resolve));
+    let checking = false;
+    async function* toPush(): AsyncGenerator<Checked> {
+      checking = true;
+      try {
+        const checked = mapConcurrent(candidates(), CHECK_CONCURRENCY, async (job): Promise<Checked | undefined> => {
+          const c = await pusher.check(job);
+          if ('result' in c) return void record(c.result);
+          checkedNotPushed.add(job);
+          return { job, harbor: c.harbor };
+        });
+        for await (const c of checked) if (c) yield c;
+      } finally {
+        checksSettled();
+      }
+    }
+    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => pusher.push(j.job, j.harbor), (k) => {
+      checkedNotPushed.delete(k.item.job);
       if (k.status === 'done') record(k.value);
-      else if (k.status === 'canceled') record({ ...base(k.item), status: 'canceled', code: 'not-started', reason: 'the run was interrupted before this image started' });
-      else record({ ...base(k.item), status: 'failed', reason: `internal error: ${(k.error as Error)?.message ?? String(k.error)}` });
-    }).finally(() => channel.close());
+      else if (k.status === 'canceled') record(notStarted(k.item.job));
+      else record({ ...base(k.item.job), status: 'failed', reason: `internal error: ${(k.error as Error)?.message ?? String(k.error)}` });
+    }).finally(async () => {
+      // A generator closed before it ever ran has no finally to run: nothing to wait for then.
+      if (checking) await settled;
+      for (const job of checkedNotPushed) record(notStarted(job));
+      channel.close();
+    });
     async function* results(): AsyncGenerator<SyncResult> {
       try {
         yield* channel.drain();
@@ -267,17 +300,37 @@ function createPusher(c: PusherContext) {
     stopped: () => stopReason !== undefined,
     stoppedReason: () => stopReason,
     notAttempted: (job: PushJob): SyncResult => ({ ...base(job), status: 'not-attempted', code: 'not-attempted', reason: `not started: ${stopReason}` }),
-    async push(job: PushJob): Promise<SyncResult> {
+    /**
+     * The Harbor project check and the HEAD before a push: a result when there is nothing to push (up to
+     * date, refused, unreachable), else whether the project is Harbor's. Read-only, so it runs outside the
+     * one-push-per-repository rule, many at once on kept-alive connections.
+     */
+    async check(job: PushJob): Promise<{ result: SyncResult } | { harbor: boolean }> {
+      if (stopReason) return { result: this.notAttempted(job) };
+      const started = performance.now();
+      const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
+      try {
+        const project = await c.guard?.(job.project);
+        if (project?.refusal) return { result: observe(done('failed', { code: 'project-refused', reason: project.refusal }), false) };
+        const before = await head(job);
+        if (before?.digest === job.digest) return { result: observe(done('up-to-date'), false) };
+        return { harbor: project !== undefined };
+      } catch (error) {
+        // An abort ends the pending project check or HEAD with the signal's reason ("interrupted by SIGTERM"):
+        // that is the run stopping, not this image failing.
+        if (c.signal.aborted) return { result: done('canceled', { code: 'interrupted', reason: 'interrupted while checking the target, before anything was pushed' }) };
+        const unreachable = isConnectionFailure(error);
+        return { result: observe(done('failed', { code: unreachable ? 'unreachable' : 'target-error', reason: (error as Error).message }), unreachable) };
+      }
+    },
+    /** Pushes an image that check() found missing or different on the target, then verifies its digest. */
+    async push(job: PushJob, harbor: boolean): Promise<SyncResult> {
       if (stopReason) return this.notAttempted(job);
       const started = performance.now();
       const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
       /** Attempts of the push once skopeo succeeded (0: nothing pushed yet). */
       let pushed = 0;
       try {
-        const project = await c.guard?.(job.project);
-        if (project?.refusal) return observe(done('failed', { code: 'project-refused', reason: project.refusal }), false);
-        const before = await head(job);
-        if (before?.digest === job.digest) return observe(done('up-to-date'), false);
         if (!(await ensureSkopeo())) return done('canceled', { code: 'skopeo-unusable', reason: 'skopeo cannot run' });
         const log = path.join(c.logs, `${job.id}.log`);
         const attempt = async (n: number) => {
@@ -296,7 +349,7 @@ function createPusher(c: PusherContext) {
           const failure = classifySkopeoFailure(run.stderr, { timedOut: run.timedOut });
           let reason = `skopeo failed (${failure.reason}): ${failure.message}`;
           if (failure.reason === 'corrupt-source') reason += '; the blob in the source storage is corrupt (run `list --verify-blobs` to find every image it breaks)';
-          if (failure.reason === 'unauthorized' && project) {
+          if (failure.reason === 'unauthorized' && harbor) {
             reason += `; Harbor also answers "unauthorized" when the account may not push into project ${job.project}`;
           }
           const outputTail = tailOfOutput(`${run.stdout}\n${run.stderr}`);
@@ -309,10 +362,9 @@ function createPusher(c: PusherContext) {
         }
         return observe(done('synced', { attempts }), false);
       } catch (error) {
-        // An abort ends the pending project check or HEAD with the signal's reason ("interrupted by SIGTERM"):
-        // that is the run stopping, not this image failing.
+        // An abort ends the pending HEAD with the signal's reason: that is the run stopping, not this image failing.
         if (c.signal.aborted) {
-          const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted while checking the target, before anything was pushed';
+          const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted before the push started';
           return done('canceled', { code: 'interrupted', reason, attempts: pushed });
         }
         const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
