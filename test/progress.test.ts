@@ -229,6 +229,8 @@ describe('colour decision', () => {
     const atTerminal = (env: Record<string, string>, extra = '') => {
       const base: Record<string, string | undefined> = { ...process.env, TERM: 'xterm-256color', ...env };
       delete base.FORCE_COLOR;
+      // Node counts any CI=… as a two-colour terminal (tty getColorDepth): CI runs this test with CI=true.
+      delete base.CI;
       if (!('NO_COLOR' in env)) delete base.NO_COLOR;
       return execFileSync('script', ['-qec', `node ${BIN} list ${FIXTURE_STORAGE}${extra}; true`, '/dev/null'], { env: base, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     };
