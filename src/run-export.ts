@@ -110,11 +110,14 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
   const tally = createExportTally();
   const { summary } = tally;
   const exportOne = (ref: TagRef) => exportImage(ref, { reader, store, opts, emit: deps.emit });
+  // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
+  let complete = false;
   async function* results(): AsyncGenerator<ExportResult> {
     for await (const r of mapOrdered(selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit }), FS_CONCURRENCY, exportOne)) {
       tally.add(r);
       yield r;
     }
+    complete = !deps.signal.aborted;
   }
   return {
     storage,
@@ -127,11 +130,11 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
         await lock?.release();
       }
       // A directory we could not read may hold tags that still exist: prune nothing then.
-      if (opts.prune && store && !deps.signal.aborted && summary.unreadable.length === 0) {
+      if (opts.prune && store && complete && summary.unreadable.length === 0) {
         summary.pruned = await prune(store, reader, opts.dryRun, deps.emit);
       }
-      // An interrupted scan has not seen every tag: nothing can be said to be missing then.
-      if (!deps.signal.aborted) {
+      // A walk that stopped early has not seen every tag: nothing can be said to be missing then.
+      if (complete) {
         const unmatched = selector.unmatched();
         const problems = selectionProblems(
           unmatched,

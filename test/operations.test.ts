@@ -241,3 +241,18 @@ describe('sync results stream as they happen', () => {
     expect(Math.min(...synced.map((s) => s.at))).toBeLessThan(lastStart);
   });
 });
+
+describe('a walk cut short says nothing is missing', () => {
+  it('list --tags-file … | head reports no listed tag as missing from the storage (the walk did not reach them)', async () => {
+    const dir = await makeTempDir('rr-head-');
+    await generateStorage({ dir, tags: 1500, seed: 11 });
+    // Every tag is listed; those the walk never reached before head closed the pipe are not missing.
+    const cmd = `node ${JSON.stringify(BIN)} list ${JSON.stringify(dir)} --tags-file ${JSON.stringify(path.join(dir, 'every.tags'))} | head -n 2`;
+    const r = await execa('bash', ['-o', 'pipefail', '-c', cmd], { reject: false });
+    expect(String(r.stdout).split('\n')).toHaveLength(2);
+    const read = Number(/^(\d+) tags in storage/m.exec(String(r.stderr))?.[1]);
+    expect(read).toBeLessThan(1500);
+    expect(String(r.stderr)).not.toContain('MISSING');
+    expect(String(r.stderr)).not.toContain('nothing selected');
+  });
+});
