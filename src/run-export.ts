@@ -13,7 +13,7 @@ import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { layoutId, planExportItem, type LinkMode } from './core/plan.js';
-import { createSelector, parseSelector, parseTagsFile, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
+import { createSelector, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
 import { suggestionsFor } from './io/suggest-tag.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
@@ -124,14 +124,18 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
     ...(store ? { store } : {}),
     results: results(),
     async finish() {
+      // Pruning moves layouts aside through this run's staging, under this run's lock: both go after it.
       try {
-        await store?.close();
+        // A directory we could not read may hold tags that still exist: prune nothing then.
+        if (opts.prune && store && complete && summary.unreadable.length === 0) {
+          summary.pruned = await prune(store, reader, opts.dryRun, deps.emit);
+        }
       } finally {
-        await lock?.release();
-      }
-      // A directory we could not read may hold tags that still exist: prune nothing then.
-      if (opts.prune && store && complete && summary.unreadable.length === 0) {
-        summary.pruned = await prune(store, reader, opts.dryRun, deps.emit);
+        try {
+          await store?.close();
+        } finally {
+          await lock?.release();
+        }
       }
       // A walk that stopped early has not seen every tag: nothing can be said to be missing then.
       if (complete) {
@@ -375,10 +379,5 @@ async function findOneBlob(v2: string): Promise<string | undefined> {
 
 /** What makes a list/export run incomplete besides its images (tags-file entries the storage lacks, unreadable directories). */
 export function exportIssues(summary: ExportSummary): RunIssues {
-  return {
-    ...NO_ISSUES,
-    unreadable: summary.unreadable.length,
-    listedMissing: summary.missingFromStorage.length,
-    nothingSelected: summary.selectionProblems.some((p) => p.code === 'nothing-selected'),
-  };
+  return { ...NO_ISSUES, unreadable: summary.unreadable.length, ...selectionIssues(summary.selectionProblems) };
 }

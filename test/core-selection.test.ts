@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createSelector, literalOf, parseSelector, parseTagsFile, selectionExitCode, selectionProblems, TagsFileError } from '../src/core/selection.js';
+import { createSelector, literalOf, parseSelector, parseTagsFile, selectionIssues, selectionProblems, TagsFileError } from '../src/core/selection.js';
+import { emptyCounts, exitCodeForRun, NO_ISSUES } from '../src/core/results.js';
+
+/** The run's exit code when the images all went through and only the selection had problems. */
+const exitFor = (problems: Parameters<typeof selectionIssues>[0]) => exitCodeForRun(emptyCounts(), { ...NO_ISSUES, ...selectionIssues(problems) });
 import { UsageError } from '../src/errors.js';
 
 const ref = (s: string) => {
@@ -397,13 +401,13 @@ describe('selectionProblems', () => {
       ['listed-missing', 'partial', 'rescue.tags:4', `rescue.tags:4: lib/app@sha256:${HEX} is not in the storage (no tag of lib/app points to it; did you mean library/app@sha256:${HEX}?)`],
       ['listed-missing', 'partial', 'rescue.tags:5', 'rescue.tags:5: gone/app:1 is not in the storage'],
     ]);
-    expect(selectionExitCode(problems)).toBe(4);
+    expect(exitFor(problems)).toBe(4);
   });
 
   it('is a warning, not a partial run, when only globs matched nothing', () => {
     const problems = selectionProblems([glob], { scanned: 10, selected: 3, excluded: 0 });
-    expect(selectionExitCode(problems)).toBe(0);
-    expect(selectionExitCode([])).toBe(0);
+    expect(exitFor(problems)).toBe(0);
+    expect(exitFor([])).toBe(0);
   });
 
   it.each([
@@ -415,7 +419,7 @@ describe('selectionProblems', () => {
   ])('an empty selection is a partial run: %j', (counts, message) => {
     const problems = selectionProblems([], counts);
     expect(problems).toEqual([{ code: 'nothing-selected', severity: 'partial', message }]);
-    expect(selectionExitCode(problems)).toBe(4);
+    expect(exitFor(problems)).toBe(4);
   });
 
   it('puts nothing-selected after the entries', () => {

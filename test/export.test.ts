@@ -207,6 +207,9 @@ describe('export', () => {
     expect(moved.outcome).toBe('rebuilt');
     expect(sha256(await readFile(path.join(out, idOf(a), 'manifest.json')))).toBe(moveTo);
     expect(d3.summary.pruned).toBe(1);
+    // Pruning ran inside the run: its staging is gone afterwards, and so is its lock.
+    expect(await readdir(path.join(dir, '.out.registry-rescue-staging'))).toEqual([]);
+    await expect(stat(path.join(out, '.registry-rescue.lock'))).rejects.toThrow(/ENOENT/);
     await expect(stat(path.join(out, idOf(gone)))).rejects.toThrow();
     expect((await stat(path.join(out, 'proj/a/app:1.0'))).isDirectory()).toBe(true);
   });

@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { writeJsonDocument } from '../src/report/json-stream.js';
+import { openJsonDocument } from '../src/report/json-stream.js';
 
 const render = (head: Record<string, unknown>, items: unknown[], tail: Record<string, unknown>) => {
   const chunks: string[] = [];
-  writeJsonDocument((t) => chunks.push(t), head, 'images', items, tail);
+  const doc = openJsonDocument((t) => chunks.push(t), head, 'images');
+  for (const item of items) doc.item(item);
+  doc.end(tail);
   return { text: chunks.join(''), chunks: chunks.length };
 };
 
-describe('writeJsonDocument', () => {
+describe('openJsonDocument', () => {
   it.each([
     [{ a: 1, nested: { b: [1, 2] } }, [{ x: 'y', deep: { z: [null] } }, 'two'], { summary: { n: 2 } }],
     [{}, [], {}],

@@ -4,7 +4,7 @@
  * finished selection must report (selectionProblems). Pure.
  */
 import picomatch from 'picomatch';
-import { EXIT, UsageError, type ExitCode } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { repositoryNameProblem, tagProblem } from './reference.js';
 import type { Digest, TagRef } from './types.js';
 
@@ -423,7 +423,10 @@ function nothingSelected({ scanned, excluded, tagsFile }: SelectionCounts): stri
     : 'nothing selected';
 }
 
-/** EXIT.partial when a selection problem makes the run partial (see above), else EXIT.ok; combine with the images' own code. */
-export function selectionExitCode(problems: readonly SelectionProblem[]): ExitCode {
-  return problems.some((p) => p.severity === 'partial') ? EXIT.partial : EXIT.ok;
+/** What selection problems add to a run's issues; the exit code itself is core/results.ts exitCodeForRun's. */
+export function selectionIssues(problems: readonly { code: SelectionProblemCode }[]): { listedMissing: number; nothingSelected: boolean } {
+  return {
+    listedMissing: problems.filter((p) => p.code === 'listed-missing').length,
+    nothingSelected: problems.some((p) => p.code === 'nothing-selected'),
+  };
 }

@@ -70,18 +70,6 @@ export function openAtomicFile(file: string, mode = 0o644): AtomicFile {
   };
 }
 
-/** Like writeFileAtomic, for a document produced piece by piece. */
-export function writeFileAtomicWith(file: string, produce: (write: (text: string) => void) => void, mode = 0o644): void {
-  const out = openAtomicFile(file, mode);
-  try {
-    produce((text) => out.write(text));
-  } catch (error) {
-    out.abandon();
-    throw error;
-  }
-  out.commit();
-}
-
 /** Throws a PreflightError unless `dir` is an existing, writable directory (where `what` will be written). */
 export async function checkWritableDir(dir: string, what: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);

@@ -30,16 +30,3 @@ export function openJsonDocument(write: (text: string) => void, head: Record<str
     },
   };
 }
-
-/** Writes `{ ...head, [key]: [ ...items ], ...tail }` in one go. */
-export function writeJsonDocument(
-  write: (text: string) => void,
-  head: Record<string, unknown>,
-  key: string,
-  items: Iterable<unknown>,
-  tail: Record<string, unknown>,
-): void {
-  const doc = openJsonDocument(write, head, key);
-  for (const item of items) doc.item(item);
-  doc.end(tail);
-}
