@@ -3,6 +3,7 @@
  * `sync` (skopeo 1.9.3), then changed behind its back through the registry API: one tag deleted by digest
  * (storage-and-skopeo.md §2.5), one tag overwritten with another image.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
@@ -63,8 +64,13 @@ describe('verify against a synced registry', () => {
     expect(only.exitCode, only.stderr).toBe(0);
     expect({ ...only.doc.summary.counts, selected: only.doc.summary.selected }).toMatchObject({ ok: ok.length, selected: ok.length });
 
-    const text = await cli(['verify', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile]);
+    const report = path.join(fx.dir, 'verify-report.json');
+    const text = await cli(['verify', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile, '--report', report]);
     expect(text.exitCode).toBe(0);
+    // --report holds the same versioned document --json prints.
+    const saved = JSON.parse(await readFile(report, 'utf8'));
+    expect(saved).toMatchObject({ version: 1, command: 'verify', summary: { counts: { ok: ok.length }, selected: ok.length } });
+    expect(saved.images.map((i: { status: string }) => i.status)).toEqual(ok.map(() => 'ok'));
     // Only what needs a look goes to stdout; the summary goes to stderr, as for every command.
     expect(text.stdout).toBe('');
     expect(text.stderr).toContain(`${ok.length} tags checked against ${reg.host}: ${ok.length} ok, 0 missing, 0 different, 0 broken at source, 0 skipped, 0 failed`);
