@@ -84,21 +84,30 @@ export const ENV_PREFIX = 'REGISTRY_RESCUE_';
  * A sub-command whose every option can also come from the environment, so a crontab line stays short: the
  * command line wins over the environment, which wins over the default (commander's precedence for
  * `Option.env`, shown in --help as "(env: …)"). Commander reads the variable only for options that carry it
- * when they are added, hence here. It turns a flag without a value on when its variable merely exists, so
- * such a variable set to `false`, `0` or nothing is not attached: REGISTRY_RESCUE_DRY_RUN=false is no dry run.
+ * when they are added, hence addOption. It turns a flag without a value on when its variable merely exists,
+ * so such a variable set to `false`, `0` or nothing is not attached: REGISTRY_RESCUE_DRY_RUN=false is no dry run.
  */
-export function newCommand(name: string, env: Readonly<Record<string, string | undefined>>): Command {
-  const command = new Command(name);
-  const add = command.addOption.bind(command);
-  command.addOption = (option: Option) => {
+class EnvCommand extends Command {
+  readonly #env: Readonly<Record<string, string | undefined>>;
+
+  constructor(name: string, env: Readonly<Record<string, string | undefined>>) {
+    super(name);
+    this.#env = env;
+  }
+
+  override addOption(option: Option): this {
     if (option.long !== undefined && option.long !== '--help') {
       const variable = `${ENV_PREFIX}${option.long.replace(/^--(no-)?/, '').replaceAll('-', '_').toUpperCase()}`;
       const takesValue = option.required || option.optional;
-      if (takesValue || !['', '0', 'false'].includes((env[variable] ?? '').trim().toLowerCase())) option.env(variable);
+      if (takesValue || !['', '0', 'false'].includes((this.#env[variable] ?? '').trim().toLowerCase())) option.env(variable);
     }
-    return add(option);
-  };
-  return command.addHelpText(
+    return super.addOption(option);
+  }
+}
+
+/** A sub-command whose options can come from REGISTRY_RESCUE_<OPTION> (see EnvCommand). */
+export function newCommand(name: string, env: Readonly<Record<string, string | undefined>>): Command {
+  return new EnvCommand(name, env).addHelpText(
     'after',
     `\nEvery option can also be set in the environment as ${ENV_PREFIX}<OPTION> (--dest-cert-dir: ${ENV_PREFIX}DEST_CERT_DIR);\nthe command line wins over the environment, which wins over the default.`,
   );
