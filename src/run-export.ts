@@ -24,7 +24,10 @@ import { resolveImage } from './io/resolve-image.js';
 import { locateStorage, scanRepositories, type StorageRoot } from './io/scan-storage.js';
 import { createStorageReader, type StorageReader } from './io/storage-reader.js';
 
-/** File-system work in flight at once: enough to hide latency, few enough for 2 cores and a busy disk. */
+/**
+ * Images in flight at once. The hot-path file calls are synchronous (io/fast-fs.ts), so this mostly overlaps
+ * the walk's read-ahead and the few asynchronous calls; more only keeps more objects alive (peak RSS).
+ */
 export const FS_CONCURRENCY = 8;
 /** Staging entries older than this belong to no running export (each lives for milliseconds). */
 const STALE_STAGING_MS = 60 * 60_000;
