@@ -7,7 +7,7 @@ import chalk from 'chalk';
 import { Command, CommanderError } from 'commander';
 import { EMPTY_SECRET_INPUT, editSecretInput } from './core/secret-input.js';
 import { EXIT, InterruptedError, ToolError, exitCodeFor } from './errors.js';
-import type { Io } from './io/io.js';
+import type { Io } from './io.js';
 import { buildProgram } from './program.js';
 import { decideColor } from './report/color.js';
 

@@ -5,7 +5,7 @@ import { listCommand } from './commands/list.js';
 import { syncCommand } from './commands/sync.js';
 import { tagsCommand } from './commands/tags.js';
 import { verifyCommand } from './commands/verify.js';
-import type { Io } from './io/io.js';
+import type { Io } from './io.js';
 
 /** Builds the program; errors surface as rejections of parseAsync (exitOverride), mapped in cli.ts. */
 export function buildProgram(io: Io, version: string): Command {

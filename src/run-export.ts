@@ -15,17 +15,17 @@ import { mapOrdered } from './core/map-concurrent.js';
 import { layoutId, planExportItem, type LinkMode } from './core/plan.js';
 import { createSelector, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
-import { suggestionsFor } from './io/suggest-tag.js';
+import { suggestionsFor } from './storage/suggest-tag.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
 import type { TagRef } from './core/types.js';
-import { openLayoutStore, stagingDirFor, type LayoutStore } from './io/layout-store.js';
-import { acquireRunLock, type RunLock } from './io/run-lock.js';
-import { resolveImage } from './io/resolve-image.js';
-import { locateStorage, scanRepositories, type StorageRoot } from './io/scan-storage.js';
-import { createStorageReader, type StorageReader } from './io/storage-reader.js';
+import { openLayoutStore, stagingDirFor, type LayoutStore } from './output/layout-store.js';
+import { acquireRunLock, type RunLock } from './output/run-lock.js';
+import { resolveImage } from './storage/resolve-image.js';
+import { locateStorage, scanRepositories, type StorageRoot } from './storage/scan-storage.js';
+import { createStorageReader, type StorageReader } from './storage/storage-reader.js';
 
 /**
- * Images in flight at once. The hot-path file calls are synchronous (io/fast-fs.ts), so this mostly overlaps
+ * Images in flight at once. The hot-path file calls are synchronous (storage/fast-fs.ts), so this mostly overlaps
  * the walk's read-ahead and the few asynchronous calls; more only keeps more objects alive (peak RSS).
  */
 export const FS_CONCURRENCY = 8;

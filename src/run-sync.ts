@@ -17,11 +17,11 @@ import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/s
 import { planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
 import type { ExportSummary } from './core/summary.js';
-import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './io/credentials.js';
-import { RegistryConnectionError, RegistryHttpError } from './io/registry-errors.js';
-import { locateStorage } from './io/scan-storage.js';
-import { preflightSkopeo, runSkopeo } from './io/skopeo.js';
-import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './io/target-registry.js';
+import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
+import { RegistryConnectionError, RegistryHttpError } from './registry/registry-errors.js';
+import { locateStorage } from './storage/scan-storage.js';
+import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
+import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { exportIssues, openExport, type ExportOptions } from './run-export.js';
 
 export const DEFAULT_SYNC_CONCURRENCY = 4;

@@ -8,7 +8,7 @@ import { emptyCounts, type Counts, type Status } from './core/results.js';
 import { parseTarget, targetFor } from './core/target.js';
 import type { Emit, ExportResult } from './core/events.js';
 import type { ExportSummary } from './core/summary.js';
-import { connectTarget, resolveTargetAccess, type TargetAccessOptions, type TargetConnection } from './io/target-registry.js';
+import { connectTarget, resolveTargetAccess, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { openExport } from './run-export.js';
 
 /** HEAD requests in flight at once: cheap for the target, enough to audit 100k tags in minutes. */

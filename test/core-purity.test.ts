@@ -26,3 +26,28 @@ describe('src/core purity', () => {
     });
   }
 });
+
+// The three I/O wings stay apart, so a storage backend, the layout writer and the registry client can each be
+// replaced without the others noticing: a wing imports core/, errors and io.ts, never another wing (the
+// layout writer shares only the storage wing's thin synchronous fs calls).
+describe('wings', () => {
+  const src = path.join(import.meta.dirname, '../src');
+  const ALLOWED: Record<string, RegExp[]> = {
+    storage: [],
+    output: [/^\.\.\/storage\/fast-fs\.js$/],
+    registry: [],
+  };
+  for (const [wing, allowed] of Object.entries(ALLOWED)) {
+    it(`src/${wing}/ imports no other wing`, () => {
+      const files = readdirSync(path.join(src, wing)).filter((f) => f.endsWith('.ts'));
+      expect(files.length).toBeGreaterThan(2);
+      const crossings = files.flatMap((file) =>
+        [...readFileSync(path.join(src, wing, file), 'utf8').matchAll(/from ['"](\.\.\/(?:storage|output|registry)\/[^'"]+)['"]/g)]
+          .map((m) => m[1]!)
+          .filter((spec) => !spec.startsWith(`../${wing}/`) && !allowed.some((re) => re.test(spec)))
+          .map((spec) => `${file} -> ${spec}`),
+      );
+      expect(crossings).toEqual([]);
+    });
+  }
+});

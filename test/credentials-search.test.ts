@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { PreflightError } from '../src/errors.js';
-import { defaultAuthFiles, resolveCredentials } from '../src/io/credentials.js';
+import { defaultAuthFiles, resolveCredentials } from '../src/registry/credentials.js';
 import { BIN, ROOT, cli, copyFixture, expectedTags } from './helpers/cli.js';
 import { closedPort, makeTempDir, requireTool, startRegistry } from './helpers/registry.js';
 import { writeTagsFile } from './helpers/sync.js';

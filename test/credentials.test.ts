@@ -2,7 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PreflightError, UsageError } from '../src/errors.js';
-import { findAuthKey, redact, resolveCredentials, secretsOf, writeTempAuthFile } from '../src/io/credentials.js';
+import { findAuthKey, redact, resolveCredentials, secretsOf, writeTempAuthFile } from '../src/registry/credentials.js';
 import { makeTempDir } from './helpers/registry.js';
 
 const HOST = '127.0.0.1:5000';

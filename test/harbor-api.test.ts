@@ -3,9 +3,9 @@
  * Harbor's API v2.0 contract (api/v2.0/swagger.yaml) on 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Credentials } from '../src/io/credentials.js';
-import { createHarborApi, type HarborApi } from '../src/io/harbor-api.js';
-import { RegistryAuthError } from '../src/io/registry-errors.js';
+import type { Credentials } from '../src/registry/credentials.js';
+import { createHarborApi, type HarborApi } from '../src/registry/harbor-api.js';
+import { RegistryAuthError } from '../src/registry/registry-errors.js';
 import { startFakeHarbor, type FakeHarbor } from './helpers/fake-harbor.js';
 
 const ADMIN = { username: 'admin', password: 'Harbor12345-secret' };

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { writeMetricsFile } from '../src/io/write-metrics.js';
+import { writeMetricsFile } from '../src/output/write-metrics.js';
 import { IMAGE_STATUSES, renderMetrics, type RunMetrics } from '../src/report/metrics.js';
 
 const RUN: RunMetrics = {

@@ -19,7 +19,7 @@ const LOCK = '.registry-rescue.lock';
 
 /** A process that takes the lock on `dir` through the real module and holds it until killed. */
 async function holdLock(dir: string): Promise<{ pid: number; stop(): void }> {
-  const script = `import { acquireRunLock } from ${JSON.stringify(path.join(ROOT, 'dist/io/run-lock.js'))};
+  const script = `import { acquireRunLock } from ${JSON.stringify(path.join(ROOT, 'dist/output/run-lock.js'))};
 await acquireRunLock(${JSON.stringify(dir)}, { command: 'sync' });
 process.stdout.write('held\\n');
 setInterval(() => {}, 1e6);`;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Credentials } from '../src/io/credentials.js';
-import { parseChallenges } from '../src/io/registry-auth.js';
-import { MANIFEST_MEDIA_TYPES, createRegistryClient, type RegistryClientOptions } from '../src/io/registry-client.js';
-import { RegistryAuthError, RegistryConnectionError, RegistryTlsError } from '../src/io/registry-errors.js';
+import type { Credentials } from '../src/registry/credentials.js';
+import { parseChallenges } from '../src/registry/registry-auth.js';
+import { MANIFEST_MEDIA_TYPES, createRegistryClient, type RegistryClientOptions } from '../src/registry/registry-client.js';
+import { RegistryAuthError, RegistryConnectionError, RegistryTlsError } from '../src/registry/registry-errors.js';
 import { startFakeHarbor, type FakeHarbor } from './helpers/fake-harbor.js';
 import { closedPort, startRegistry } from './helpers/registry.js';
 

@@ -1,5 +1,5 @@
 // The run lock against real second processes: holders are `node -e` scripts importing the built
-// dist/io/run-lock.js (build with `npx tsc -p .` first; `npm test` does).
+// dist/output/run-lock.js (build with `npx tsc -p .` first; `npm test` does).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -8,10 +8,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { EXIT, LockHeldError } from '../src/errors.js';
-import { acquireRunLock, LOCK_FILE_NAME, parseLock } from '../src/io/run-lock.js';
+import { acquireRunLock, LOCK_FILE_NAME, parseLock } from '../src/output/run-lock.js';
 
-const DIST = path.join(import.meta.dirname, '../dist/io/run-lock.js');
-const SRC = path.join(import.meta.dirname, '../src/io/run-lock.ts');
+const DIST = path.join(import.meta.dirname, '../dist/output/run-lock.js');
+const SRC = path.join(import.meta.dirname, '../src/output/run-lock.ts');
 const HOST = os.hostname();
 
 // argv: dir, releaseAfterMs (-1: hold until killed). Prints `held` or `locked`, then `released`.
@@ -30,7 +30,7 @@ try {
 
 beforeAll(() => {
   if (!existsSync(DIST) || statSync(DIST).mtimeMs < statSync(SRC).mtimeMs) {
-    throw new Error('dist/io/run-lock.js is missing or older than src: run `npx tsc -p .` first');
+    throw new Error('dist/output/run-lock.js is missing or older than src: run `npx tsc -p .` first');
   }
 });
 

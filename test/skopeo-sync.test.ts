@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { collectKeyed } from './helpers/keyed.js';
 import { classifySkopeoFailure } from '../src/core/skopeo-failure.js';
 import { buildSyncArgs, parseTarget, targetFor, type PushTarget, type SyncArgsOptions } from '../src/core/target.js';
-import { runSkopeo } from '../src/io/skopeo.js';
+import { runSkopeo } from '../src/registry/skopeo.js';
 import { makeTempDir, registryRequest, requireTool, startRegistry, type TestRegistry } from './helpers/registry.js';
 
 const V2S2 = 'application/vnd.docker.distribution.manifest.v2+json';

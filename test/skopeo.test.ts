@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifySkopeoFailure } from '../src/core/skopeo-failure.js';
 import { PreflightError } from '../src/errors.js';
-import { preflightSkopeo, runSkopeo } from '../src/io/skopeo.js';
+import { preflightSkopeo, runSkopeo } from '../src/registry/skopeo.js';
 import { makeTempDir, requireTool } from './helpers/registry.js';
 
 const BIN = path.join(import.meta.dirname, 'bin');

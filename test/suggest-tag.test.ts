@@ -2,7 +2,7 @@ import { mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseTagsFile, selectionProblems } from '../src/core/selection.js';
-import { suggestFor, suggestionsFor } from '../src/io/suggest-tag.js';
+import { suggestFor, suggestionsFor } from '../src/storage/suggest-tag.js';
 import { snapshotTree } from './helpers/cli.js';
 import { makeTempDir } from './helpers/registry.js';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeTempAuthFile } from '../src/io/credentials.js';
+import { writeTempAuthFile } from '../src/registry/credentials.js';
 import { startFakeHarbor, type FakeHarbor } from './helpers/fake-harbor.js';
 import { closedPort, makeTempDir, skopeo, startRegistry, type TestRegistry } from './helpers/registry.js';
 

@@ -1,7 +1,7 @@
 /** `registry-rescue export <storage> --out DIR`: one skopeo dir: layout per tag, made of links to the blobs. */
 import { Command } from 'commander';
 import { exitCodeForRun } from '../core/results.js';
-import type { Io } from '../io/io.js';
+import type { Io } from '../io.js';
 import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';

@@ -1,7 +1,7 @@
 /** `registry-rescue list <storage>`: every tag, what it is and whether it can be exported. */
 import { Command, Option } from 'commander';
 import { exitCodeForRun } from '../core/results.js';
-import type { Io } from '../io/io.js';
+import type { Io } from '../io.js';
 import { imageJson, listHeader, listLine, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';

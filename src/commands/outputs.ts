@@ -5,10 +5,10 @@
  */
 import path from 'node:path';
 import { InterruptedError, PreflightError } from '../errors.js';
-import { writeMetricsFile } from '../io/write-metrics.js';
+import { writeMetricsFile } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
-import type { Io } from '../io/io.js';
-import { checkWritableDir, openAtomicFile, type AtomicFile } from '../io/write-atomic.js';
+import type { Io } from '../io.js';
+import { checkWritableDir, openAtomicFile, type AtomicFile } from '../output/write-atomic.js';
 import { openJsonDocument, REPORT_VERSION, type JsonDocumentWriter } from '../report/json-stream.js';
 
 export interface Documents {

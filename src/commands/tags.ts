@@ -5,13 +5,13 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { PreflightError, UsageError } from '../errors.js';
-import { resolveCredentials, type Credentials } from '../io/credentials.js';
-import { createHarborApi } from '../io/harbor-api.js';
-import type { Io } from '../io/io.js';
-import { writeFileAtomic } from '../io/write-atomic.js';
+import { resolveCredentials, type Credentials } from '../registry/credentials.js';
+import { createHarborApi } from '../registry/harbor-api.js';
+import type { Io } from '../io.js';
+import { writeFileAtomic } from '../output/write-atomic.js';
 import { collect, parseBool } from './shared.js';
-import { asPreflight, listHarborTags, listRegistryTags, type TagListing } from '../io/list-tags.js';
-import { DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT_MS, createRegistryClient } from '../io/registry-client.js';
+import { asPreflight, listHarborTags, listRegistryTags, type TagListing } from '../registry/list-tags.js';
+import { DEFAULT_PAGE_SIZE, DEFAULT_TIMEOUT_MS, createRegistryClient } from '../registry/registry-client.js';
 
 interface TagsOptions {
   from: string;

@@ -1,7 +1,7 @@
 /** `registry-rescue verify <storage> --to …`: is every source tag in the target, with the same digest? */
 import { Command } from 'commander';
 import { exitCodeForRun, plural } from '../core/results.js';
-import type { Io } from '../io/io.js';
+import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues } from '../run-export.js';
 import { openVerify, type VerifyResult } from '../run-verify.js';

@@ -383,7 +383,7 @@ export interface SelectionCounts {
 
 /**
  * The selection problems of a finished scan, in list order, nothing-selected last: `unmatched` from
- * selector.unmatched(), `suggestions` the nearest storage names of some entries (io/suggest-tag.ts).
+ * selector.unmatched(), `suggestions` the nearest storage names of some entries (storage/suggest-tag.ts).
  * Call it only when the scan ran to the end: an interrupted scan has not seen every tag.
  */
 export function selectionProblems(

@@ -1,6 +1,6 @@
 /**
  * The last run as Prometheus metrics, for node_exporter's textfile collector (a `*.prom` file that
- * io/write-metrics.ts replaces atomically). Text exposition format 0.0.4:
+ * output/write-metrics.ts replaces atomically). Text exposition format 0.0.4:
  * https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
  *
  * Every value is a gauge of the *last* run (a textfile is a snapshot, not a counter the process keeps),

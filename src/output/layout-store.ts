@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { link, mkdir, readdir, readFile, rename } from './fast-fs.js';
+import { link, mkdir, readdir, readFile, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
 import fg from 'fast-glob';

@@ -8,7 +8,7 @@ import path from 'node:path';
  * The temp file sits in the same directory (rename needs one filesystem) and is named `.<name>.<uuid>.tmp`,
  * which the collector ignores (it reads `*.prom` only). The mode is set with chmod, not just at open:
  * cron's umask (often 077) would leave a file that node_exporter, another user, cannot read.
- * (io/write-atomic.ts's writeFileAtomic leaves the mode to the umask, hence not reused here.)
+ * (output/write-atomic.ts's writeFileAtomic leaves the mode to the umask, hence not reused here.)
  */
 export async function writeMetricsFile(file: string, text: string, mode = 0o644): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
