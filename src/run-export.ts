@@ -221,7 +221,7 @@ async function exportImage(ref: TagRef, c: { reader: StorageReader; store: Layou
   const { store, opts } = c;
   const started = performance.now();
   const image = await resolveImage(c.reader, ref, { verifyBlobs: opts.verifyBlobs });
-  const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag)) : undefined;
+  const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag), image.files.find((f) => f.name === 'manifest.json')) : undefined;
   const item = planExportItem(image, existing);
   const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };
   if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';

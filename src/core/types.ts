@@ -59,6 +59,11 @@ export interface LayoutFile {
   size: number;
   /** Absolute path of the blob's `data` file in the storage. */
   source: string;
+  /**
+   * `<dev>:<ino>` of the source file when the storage reader knows it (it opened the file and checked its
+   * sha256): a layout file with the same identity is a hard link to those very bytes.
+   */
+  identity?: string;
 }
 
 /** Everything known about one tag after reading the storage. */

@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { link, mkdir, readdir, readFile, rename } from '../storage/fast-fs.js';
+import { identityOf, link, lstat, mkdir, readdir, readdirSmall, readFile, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
 import fg from 'fast-glob';
@@ -22,7 +22,11 @@ const DIR_CACHE = 256;
 export interface LayoutStore {
   out: string;
   staging: string;
-  readExisting(id: string): Promise<ExistingLayout | undefined>;
+  /**
+   * What is exported for `id`. With `manifest` (the storage's manifest.json file as resolved), a layout
+   * manifest that is a hard link to that very file is known to hold its digest without being read.
+   */
+  readExisting(id: string, manifest?: LayoutFile): Promise<ExistingLayout | undefined>;
   /** Streams the ids of the layouts in the output directory (directories `<repository>:<tag>` holding manifest.json). */
   listExported(): AsyncIterable<string>;
   /** Builds the layout and renames it into place (over the old one when `replace`); resolves to warnings (e.g. link-limit fallbacks). */
@@ -89,15 +93,20 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
   return {
     out,
     staging,
-    async readExisting(id) {
+    async readExisting(id, manifest) {
       // One readdir per repository directory tells which of its tags have layouts: no call per new tag.
       const siblings = await entriesOf(path.dirname(dirOf(id)));
       if (!siblings.has(path.basename(id))) return undefined;
       let names: string[];
       try {
-        names = await readdir(dirOf(id));
+        names = await readdirSmall(dirOf(id));
       } catch {
         return undefined;
+      }
+      // A nightly run over an unchanged tree: one lstat instead of reading and hashing every layout's manifest.
+      if (manifest?.identity !== undefined && names.includes('manifest.json')) {
+        const info = await lstat(path.join(dirOf(id), 'manifest.json')).catch(() => undefined);
+        if (info && identityOf(info) === manifest.identity) return { names, manifestDigest: manifest.digest };
       }
       let manifestDigest: string | undefined;
       try {

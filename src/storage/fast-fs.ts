@@ -18,6 +18,8 @@ export const readFile = sync((p: string) => fs.readFileSync(p));
 export const stat = sync((p: string) => fs.statSync(p));
 export const lstat = sync((p: string) => fs.lstatSync(p));
 export const readdir = promisify(fs.readdir);
+/** For small directories (a layout's dozen names): one synchronous getdents beats a pool round trip. */
+export const readdirSmall = sync((p: string) => fs.readdirSync(p));
 export const link = sync((from: string, to: string) => fs.linkSync(from, to));
 export const mkdir = promisify(fs.mkdir);
 export const rename = sync((from: string, to: string) => fs.renameSync(from, to));
@@ -36,6 +38,11 @@ const fstat = sync((fd: number) => fs.fstatSync(fd));
  */
 export const SAFE_OPEN = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
+/** `<dev>:<ino>`: two paths with the same identity are hard links to one file. */
+export function identityOf(info: fs.Stats): string {
+  return `${info.dev}:${info.ino}`;
+}
+
 /** Thrown for a path that is not a regular file (FIFO, device, directory): a registry writes none of those. */
 export class NotRegularFileError extends Error {
   readonly code = 'ENOTREG';
@@ -46,11 +53,12 @@ export class NotRegularFileError extends Error {
  * longer file yields its first `max` bytes (a garbage link file is reported from its start); without it,
  * a longer file is an error. Link files (71 bytes, one per tag) cost open, fstat, read, close.
  */
-export async function readRegularFile(file: string, max: number, opts: { truncate: boolean }): Promise<Buffer> {
+export async function readRegularFile(file: string, max: number, opts: { truncate: boolean; identity?: { identity?: string } }): Promise<Buffer> {
   const fd = await open(file, SAFE_OPEN);
   try {
     const info = await fstat(fd);
     if (!info.isFile()) throw new NotRegularFileError('not a regular file');
+    if (opts.identity) opts.identity.identity = identityOf(info);
     if (info.size > max && !opts.truncate) throw Object.assign(new Error(`${info.size} bytes, more than ${max}`), { code: 'EFBIG' });
     const want = Math.min(info.size, max);
     const buffer = Buffer.allocUnsafe(want);

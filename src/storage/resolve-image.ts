@@ -55,7 +55,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   }
   const m = top.manifest;
   image.mediaType = m.mediaType;
-  files.set('manifest.json', { name: 'manifest.json', digest, size: top.size, source: reader.blobPath(digest) });
+  files.set('manifest.json', { name: 'manifest.json', digest, size: top.size, source: reader.blobPath(digest), identity: top.identity });
   if (m.type === 'schema1') {
     fail('skipped', 'schema1', `manifest ${digest} is Docker schema1, which Harbor and skopeo --preserve-digests cannot push; not exported`, { digest });
     image.kind = 'schema1';
@@ -83,7 +83,7 @@ interface Walk {
   warn: (code: ProblemCode, message: string, digest?: string) => void;
 }
 
-type Loaded = { ok: true; manifest: ParsedManifest; size: number } | { ok: false; code: ProblemCode; message: string };
+type Loaded = { ok: true; manifest: ParsedManifest; size: number; identity: string } | { ok: false; code: ProblemCode; message: string };
 
 /** Reads and parses a manifest; `what` names it in messages (`manifest sha256:…`, `child linux/arm64 sha256:… of …`). */
 async function loadManifest(reader: StorageReader, digest: Digest, what: string, child: boolean): Promise<Loaded> {
@@ -98,7 +98,7 @@ async function loadManifest(reader: StorageReader, digest: Digest, what: string,
   }
   const parsed = parseManifest(fact.bytes);
   if (!parsed.ok) return { ok: false, code: child ? 'child-unparseable' : 'manifest-unparseable', message: `${what} cannot be parsed: ${parsed.reason} (${file})` };
-  return { ok: true, manifest: parsed.manifest, size: fact.bytes.length };
+  return { ok: true, manifest: parsed.manifest, size: fact.bytes.length, identity: fact.identity };
 }
 
 async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedManifest, { type: 'index' }>, of: string, depth: number): Promise<void> {

@@ -27,7 +27,7 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export type BlobFact = { ok: true; size: number; path: string } | { ok: false; error: 'missing' | 'unreadable'; detail: string; path: string };
 export type ManifestFact =
-  | { ok: true; bytes: Buffer; path: string }
+  | { ok: true; bytes: Buffer; path: string; identity: string }
   | { ok: false; error: 'missing' | 'unreadable' | 'digest-mismatch' | 'too-large'; detail: string; path: string };
 export type LinkFact = LinkParse | { ok: false; code: 'link-unreadable'; detail: string };
 
@@ -95,10 +95,11 @@ export function createStorageReader(v2: string): StorageReader {
         const file = abs(blobDataPath(digest));
         try {
           await checkBlobDirs(digest);
-          const bytes = await readRegularFile(file, MAX_MANIFEST_BYTES, { truncate: false });
+          const read: { identity?: string } = {};
+          const bytes = await readRegularFile(file, MAX_MANIFEST_BYTES, { truncate: false, identity: read });
           const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
           if (actual !== digest) return { ok: false, error: 'digest-mismatch', detail: `its content hashes to ${actual}`, path: file };
-          return { ok: true, bytes, path: file };
+          return { ok: true, bytes, path: file, identity: read.identity! };
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           if (code === 'EFBIG') return { ok: false, error: 'too-large', detail: (error as Error).message, path: file };
