@@ -25,10 +25,11 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     image.problems.push({ code, message: `${who}: ${message}`, ...extra });
   };
 
+  const tagDir = `repositories/${ref.repository}/_manifests/tags/${ref.tag}`;
   const nameProblem = repositoryNameProblem(ref.repository);
-  if (nameProblem) fail('broken', 'name-invalid', `repository name ${JSON.stringify(ref.repository)} is not valid: ${nameProblem}`);
+  if (nameProblem) fail('broken', 'name-invalid', `repository name ${JSON.stringify(ref.repository)} is not valid: ${nameProblem} (${tagDir})`, { file: tagDir });
   const badTag = tagProblem(ref.tag);
-  if (badTag) fail('broken', 'tag-invalid', `tag ${JSON.stringify(ref.tag)} is not valid: ${badTag}`);
+  if (badTag) fail('broken', 'tag-invalid', `tag ${JSON.stringify(ref.tag)} is not valid: ${badTag} (${tagDir})`, { file: tagDir });
 
   const linkFile = `repositories/${ref.repository}/_manifests/tags/${ref.tag}/current/link`;
   const link = await reader.readTagLink(ref.repository, ref.tag);
@@ -45,7 +46,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   const revisionFile = revisionLinkPath(ref.repository, digest);
   const revision = await reader.readRevision(ref.repository, digest);
   if (revision.state === 'absent') {
-    fail('skipped', 'manifest-deleted', `manifest ${digest} has no revision link in the repository, so it was deleted (through the registry API, Harbor or by hand) and only its tag directory is left; not exported`, {
+    fail('skipped', 'manifest-deleted', `manifest ${digest} has no revision link in the repository, so it was deleted (through the registry API, Harbor or by hand) and only its tag directory is left; not exported (${revisionFile})`, {
       digest,
       file: revisionFile,
     });

@@ -220,7 +220,8 @@ export function describeFsError(error: unknown): string {
   if (e?.code === 'ENOENT') return 'no such file';
   if (e?.code === 'EACCES') return 'permission denied';
   if (e?.code === 'EISDIR') return 'is a directory';
-  if (e?.code === 'ELOOP') return NOT_REGULAR;
+  // O_NOFOLLOW on a symlink gives ELOOP; opening a socket gives ENXIO.
+  if (e?.code === 'ELOOP' || e?.code === 'ENXIO') return NOT_REGULAR;
   if (e?.code === 'ENOTREG') return e.message === 'not a regular file' ? NOT_REGULAR : e.message;
-  return e?.code ? `${e.code}: ${e.message.split(',')[0]}` : String(error);
+  return e?.code ? `${e.code}: ${e.message.split(',')[0]?.replace(`${e.code}: `, '')}` : String(error);
 }
