@@ -11,7 +11,8 @@ const enc = (x: unknown) => new TextEncoder().encode(typeof x === 'string' ? x :
 describe('parseLink', () => {
   it.each([
     [`sha256:${'a'.repeat(64)}`, { ok: true, digest: H('a') }],
-    [`  sha256:${'a'.repeat(64)}\n`, { ok: true, digest: H('a') }],
+    [`  sha256:${'a'.repeat(64)}\n`, { ok: true, digest: H('a'), padded: 'a leading "  " and a trailing "\\n"' }],
+    [`sha256:${'a'.repeat(64)}\r\n`, { ok: true, digest: H('a'), padded: 'a trailing "\\r\\n"' }],
     ['', { ok: false, code: 'link-empty', detail: 'the link file is empty' }],
     ['sha256:xyz', { ok: false, code: 'link-invalid', detail: 'the link file holds "sha256:xyz", not sha256:<64 hex>' }],
     [`sha256:${'A'.repeat(64)}`, { ok: false, code: 'link-invalid', detail: `the link file holds "sha256:${'A'.repeat(64)}", not sha256:<64 hex>` }],
@@ -33,9 +34,32 @@ describe('parseManifest', () => {
   it('recognises schema1 and refuses what it cannot use', () => {
     expect(parseManifest(enc({ schemaVersion: 1, name: 'x' }))).toMatchObject({ ok: true, manifest: { type: 'schema1' } });
     expect(parseManifest(enc('{not json'))).toMatchObject({ ok: false });
-    expect(parseManifest(enc({ schemaVersion: 2, config: { ...config, digest: 'sha256:short' } }))).toEqual({ ok: false, reason: 'config has digest "sha256:short", not sha256:<64 hex>' });
-    expect(parseManifest(enc({ schemaVersion: 2, mediaType: 'text/plain', config }))).toEqual({ ok: false, reason: 'a manifest with media type text/plain' });
-    expect(parseManifest(enc({ schemaVersion: 2 }))).toEqual({ ok: false, reason: 'neither "manifests" nor "config" is present' });
+    expect(parseManifest(enc({ schemaVersion: 2, mediaType: MEDIA.ociManifest, config: { ...config, digest: 'sha256:short' } }))).toEqual({ ok: false, code: 'unparseable', reason: 'config has digest "sha256:short", not sha256:<64 hex>' });
+    expect(parseManifest(enc({ schemaVersion: 2, mediaType: 'text/plain', config }))).toEqual({ ok: false, code: 'unsupported', reason: 'unknown media type "text/plain"' });
+    expect(parseManifest(enc({ schemaVersion: 2 }))).toEqual({ ok: false, code: 'unparseable', reason: 'neither "manifests" nor "config" is present' });
+  });
+  // What skopeo 1.9.3 refused when pushing such a dir: layout (--all --preserve-digests), tried by hand.
+  it.each([
+    ['no mediaType, manifests and config (CVE-2021-41190)', { schemaVersion: 2, config: { ...config, mediaType: MEDIA.ociConfig }, manifests: [{ mediaType: MEDIA.ociManifest, digest: H('d'), size: 5 }] }, 'ambiguous'],
+    ['no mediaType, manifests and layers', { schemaVersion: 2, layers: [], manifests: [{ mediaType: MEDIA.ociManifest, digest: H('d'), size: 5 }] }, 'ambiguous'],
+    ['an OCI manifest holding manifests', { schemaVersion: 2, mediaType: MEDIA.ociManifest, config: { ...config, mediaType: MEDIA.ociConfig }, manifests: [] }, 'ambiguous'],
+    ['an index holding config', { schemaVersion: 2, mediaType: MEDIA.ociIndex, config, manifests: [] }, 'ambiguous'],
+    ['no mediaType and a Docker config (skopeo guesses Docker schema2)', { schemaVersion: 2, config, layers: [] }, 'ambiguous'],
+    ['no mediaType and no children', { schemaVersion: 2, manifests: [] }, 'ambiguous'],
+    ['a key differing only by case', { schemaVersion: 2, mediaType: MEDIA.ociManifest, Config: config, config }, 'ambiguous'],
+    ['a descriptor key with a long s (Go folds it to "size")', { schemaVersion: 2, mediaType: MEDIA.dockerManifest, config: { ...config, 'ſize': 3 } }, 'ambiguous'],
+    ['size as a string', { schemaVersion: 2, mediaType: MEDIA.dockerManifest, config: { ...config, size: '10' } }, 'unparseable'],
+    ['a negative size', { schemaVersion: 2, mediaType: MEDIA.dockerManifest, config: { ...config, size: -1 } }, 'unparseable'],
+    ['urls that are not strings', { schemaVersion: 2, mediaType: MEDIA.dockerManifest, config, layers: [{ ...config, urls: [1] }] }, 'unparseable'],
+    ['annotations that are not strings', { schemaVersion: 2, mediaType: MEDIA.dockerManifest, config, annotations: { a: 1 } }, 'unparseable'],
+    ['schemaVersion 3', { schemaVersion: 3, mediaType: MEDIA.dockerManifest, config }, 'unsupported'],
+  ])('refuses %s', (_name, doc, code) => expect(parseManifest(enc(doc))).toMatchObject({ ok: false, code }));
+  it('refuses sizes written 1.0 or 1e1 (JSON.parse reads an integer, Go refuses them)', () => {
+    const text = JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.dockerManifest, config });
+    expect(parseManifest(enc(text))).toMatchObject({ ok: true });
+    expect(parseManifest(enc(text.replace('"size":10', '"size":10.0')))).toEqual({ ok: false, code: 'unparseable', reason: '"size" is 10.0, not an integer (Go readers such as skopeo and the registry refuse it)' });
+    expect(parseManifest(enc(text.replace('"size":10', '"size":1e1')))).toMatchObject({ ok: false, code: 'unparseable' });
+    expect(parseManifest(enc(text.replace('"schemaVersion":2', '"schemaVersion":2.0')))).toMatchObject({ ok: false, code: 'unparseable' });
   });
 });
 

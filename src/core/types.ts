@@ -15,17 +15,27 @@ export type ProblemCode =
   | 'link-empty'
   | 'link-invalid'
   | 'link-unreadable'
+  /** Warning: a tag link with a CR, newline or blanks around its digest (the registry itself could not read it). */
+  | 'link-padded'
+  /** Warning: a revision link that does not hold the digest it is filed under (empty, garbage or another digest). */
+  | 'revision-link-invalid'
   | 'manifest-deleted'
   | 'manifest-missing'
   | 'manifest-digest-mismatch'
   | 'manifest-size-mismatch'
   | 'manifest-unparseable'
+  | 'manifest-unreadable'
+  /** Readers disagree on what the manifest is (CVE-2021-41190: no mediaType, both manifests and config/layers). */
+  | 'manifest-ambiguous'
   | 'manifest-unsupported'
   | 'schema1'
   | 'child-deleted'
   | 'child-missing'
   | 'child-digest-mismatch'
   | 'child-unparseable'
+  | 'child-unreadable'
+  /** The index descriptor's mediaType is not what the child is: skopeo would rewrite the index. */
+  | 'child-media-type-mismatch'
   | 'blob-missing'
   | 'blob-size-mismatch'
   | 'blob-digest-mismatch'

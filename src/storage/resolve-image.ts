@@ -4,7 +4,7 @@
  * child manifest present with the right size (and, with --verify-blobs, the right sha256).
  * Every failure becomes a Problem naming the repository, tag, digest and file; nothing throws.
  */
-import { blobDataPath, hexOf } from '../core/digest.js';
+import { blobDataPath, hexOf, revisionLinkPath } from '../core/digest.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.js';
 import { repositoryNameProblem, tagProblem } from '../core/reference.js';
 import type { Digest, LayoutFile, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
@@ -15,8 +15,6 @@ export interface ResolveOptions {
   verifyBlobs: boolean;
 }
 
-/** Nested indexes deeper than this are refused rather than followed (a loop cannot exist, but be safe). */
-const MAX_INDEX_DEPTH = 4;
 
 /** Resolves one tag into a ResolvedImage: status, problems and the layout's files. */
 export async function resolveImage(reader: StorageReader, ref: TagRef, opts: ResolveOptions): Promise<ResolvedImage> {
@@ -27,10 +25,11 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     image.problems.push({ code, message: `${who}: ${message}`, ...extra });
   };
 
+  const tagDir = `repositories/${ref.repository}/_manifests/tags/${ref.tag}`;
   const nameProblem = repositoryNameProblem(ref.repository);
-  if (nameProblem) fail('broken', 'name-invalid', `repository name ${JSON.stringify(ref.repository)} is not valid: ${nameProblem}`);
+  if (nameProblem) fail('broken', 'name-invalid', `repository name ${JSON.stringify(ref.repository)} is not valid: ${nameProblem} (${tagDir})`, { file: tagDir });
   const badTag = tagProblem(ref.tag);
-  if (badTag) fail('broken', 'tag-invalid', `tag ${JSON.stringify(ref.tag)} is not valid: ${badTag}`);
+  if (badTag) fail('broken', 'tag-invalid', `tag ${JSON.stringify(ref.tag)} is not valid: ${badTag} (${tagDir})`, { file: tagDir });
 
   const linkFile = `repositories/${ref.repository}/_manifests/tags/${ref.tag}/current/link`;
   const link = await reader.readTagLink(ref.repository, ref.tag);
@@ -40,13 +39,24 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   }
   const digest = link.digest;
   image.digest = digest;
-  if (!(await reader.hasRevision(ref.repository, digest))) {
-    fail('skipped', 'manifest-deleted', `manifest ${digest} has no revision link in the repository, so it was deleted (through the registry API, Harbor or by hand) and only its tag directory is left; not exported`, {
+  const warn = (code: ProblemCode, message: string, d?: string) => image.warnings.push({ code, message: `${who}: ${message}`, ...(d ? { digest: d } : {}) });
+  if (link.padded) {
+    warn('link-padded', `the tag's link holds ${digest} with ${link.padded}, which the registry itself cannot read (it serves no such tag); exported anyway, since the digest is unambiguous (${linkFile})`, digest);
+  }
+  const revisionFile = revisionLinkPath(ref.repository, digest);
+  const revision = await reader.readRevision(ref.repository, digest);
+  if (revision.state === 'absent') {
+    fail('skipped', 'manifest-deleted', `manifest ${digest} has no revision link in the repository, so it was deleted (through the registry API, Harbor or by hand) and only its tag directory is left; not exported (${revisionFile})`, {
       digest,
-      file: `repositories/${ref.repository}/_manifests/revisions/sha256/${hexOf(digest)}/link`,
+      file: revisionFile,
     });
     return finish(image, new Map());
   }
+  if (revision.state === 'unreadable') {
+    fail('broken', 'link-unreadable', `the revision link of manifest ${digest} cannot be read: ${revision.detail} (${revisionFile})`, { digest, file: revisionFile });
+    return finish(image, new Map());
+  }
+  if (revision.invalid) warn('revision-link-invalid', `the revision link of manifest ${digest} is damaged: ${revision.invalid}; the manifest itself is intact and exported (${revisionFile})`, digest);
   const files = new Map<string, LayoutFile>();
   const top = await loadManifest(reader, digest, `manifest ${digest}`, false);
   if (!top.ok) {
@@ -61,11 +71,11 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     image.kind = 'schema1';
     return finish(image, new Map());
   }
-  const ctx: Walk = { reader, opts, files, fail, warn: (code, message, d) => image.warnings.push({ code, message: `${who}: ${message}`, digest: d }) };
+  const ctx: Walk = { reader, opts, files, fail, warn };
   if (m.type === 'index') {
     image.kind = 'index';
     image.platforms = m.manifests.map((d) => d.platform ?? 'unknown');
-    await walkIndex(ctx, ref.repository, m, '', 1);
+    await walkIndex(ctx, ref.repository, m, digest);
   } else {
     const artifactType = artifactTypeOf(m);
     image.kind = artifactType ? 'artifact' : 'image';
@@ -94,35 +104,59 @@ async function loadManifest(reader: StorageReader, digest: Digest, what: string,
     if (fact.error === 'digest-mismatch') {
       return { ok: false, code: child ? 'child-digest-mismatch' : 'manifest-digest-mismatch', message: `${what} is corrupt: ${fact.detail} (${file})` };
     }
-    return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} cannot be read: ${fact.detail} (${file})` };
+    if (fact.error === 'too-large') {
+      return { ok: false, code: 'manifest-unsupported', message: `${what} is too large: ${fact.detail}, the 4 MiB a registry accepts for a manifest (${file})` };
+    }
+    return { ok: false, code: child ? 'child-unreadable' : 'manifest-unreadable', message: `${what} cannot be read: ${fact.detail} (${file})` };
   }
   const parsed = parseManifest(fact.bytes);
-  if (!parsed.ok) return { ok: false, code: child ? 'child-unparseable' : 'manifest-unparseable', message: `${what} cannot be parsed: ${parsed.reason} (${file})` };
+  if (!parsed.ok) {
+    const code = parsed.code === 'ambiguous' ? 'manifest-ambiguous' : parsed.code === 'unsupported' ? 'manifest-unsupported' : child ? 'child-unparseable' : 'manifest-unparseable';
+    const how = parsed.code === 'ambiguous' ? 'is ambiguous' : parsed.code === 'unsupported' ? 'is not supported' : 'cannot be parsed';
+    return { ok: false, code, message: `${what} ${how}: ${parsed.reason} (${file})` };
+  }
   return { ok: true, manifest: parsed.manifest, size: fact.bytes.length, identity: fact.identity };
 }
 
-async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedManifest, { type: 'index' }>, of: string, depth: number): Promise<void> {
+/**
+ * Checks each child of an index. skopeo 1.9.3 pushes one level only ("Unexpectedly received a manifest list
+ * instead of a manifest for a single image" for an index inside an index), and with --preserve-digests it
+ * refuses an index whose descriptor media types differ from what the children are (it would rewrite them):
+ * both are broken here, so `ok` means skopeo pushes it unchanged. No recursion, so no cycle to follow.
+ */
+async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedManifest, { type: 'index' }>, indexDigest: Digest): Promise<void> {
   await Promise.all(
     index.manifests.map(async (d, i) => {
-      const label = `child ${d.platform ?? `#${i + 1}`} ${d.digest}${of}`;
+      const label = `child ${d.platform ?? `#${i + 1}`} ${d.digest}`;
       if (d.artifactType !== undefined || d.hasData) {
         ctx.warn('index-descriptor-artifact', `${label} carries ${d.artifactType !== undefined ? 'artifactType' : 'data'} in its index descriptor: skopeo 1.9.3 cannot push this index without changing its digest`, d.digest);
       }
-      if (!(await ctx.reader.hasRevision(repository, d.digest))) {
-        ctx.fail('broken', 'child-deleted', `${label} has no revision link in the repository (deleted through the API or by garbage collection)`, { digest: d.digest });
+      if (d.digest === indexDigest) return ctx.fail('broken', 'manifest-unsupported', `${label} is the index itself`, { digest: d.digest });
+      const revisionFile = revisionLinkPath(repository, d.digest);
+      const revision = await ctx.reader.readRevision(repository, d.digest);
+      if (revision.state === 'absent') {
+        ctx.fail('broken', 'child-deleted', `${label} has no revision link in the repository (deleted through the API or by garbage collection, or pushed only to another repository) (${revisionFile})`, { digest: d.digest, file: revisionFile });
         return;
       }
+      if (revision.state === 'unreadable') {
+        return ctx.fail('broken', 'link-unreadable', `the revision link of ${label} cannot be read: ${revision.detail} (${revisionFile})`, { digest: d.digest, file: revisionFile });
+      }
+      if (revision.invalid) ctx.warn('revision-link-invalid', `the revision link of ${label} is damaged: ${revision.invalid}; the manifest itself is intact and exported (${revisionFile})`, d.digest);
+      const file = blobDataPath(d.digest);
       const child = await loadManifest(ctx.reader, d.digest, label, true);
-      if (!child.ok) return ctx.fail('broken', child.code, child.message, { digest: d.digest, file: blobDataPath(d.digest) });
+      if (!child.ok) return ctx.fail('broken', child.code, child.message, { digest: d.digest, file });
       if (child.size !== d.size) {
-        return ctx.fail('broken', 'manifest-size-mismatch', `${label} is ${child.size} bytes, its descriptor says ${d.size}`, { digest: d.digest });
+        return ctx.fail('broken', 'manifest-size-mismatch', `${label} is ${child.size} bytes, its descriptor says ${d.size} (${file})`, { digest: d.digest, file });
       }
       ctx.files.set(`${hexOf(d.digest)}.manifest.json`, { name: `${hexOf(d.digest)}.manifest.json`, digest: d.digest, size: child.size, source: ctx.reader.blobPath(d.digest) });
       const cm = child.manifest;
-      if (cm.type === 'schema1') return ctx.fail('broken', 'schema1', `${label} is Docker schema1 inside an index`, { digest: d.digest });
+      if (cm.type === 'schema1') return ctx.fail('broken', 'schema1', `${label} is Docker schema1 inside an index, which skopeo --preserve-digests cannot push (${file})`, { digest: d.digest, file });
+      if (d.mediaType !== cm.mediaType) {
+        const says = d.mediaType === '' ? 'gives no mediaType' : `says ${d.mediaType}`;
+        return ctx.fail('broken', 'child-media-type-mismatch', `${label}: its index descriptor ${says}, but the child is ${cm.mediaType}; skopeo --preserve-digests refuses to rewrite the index (${file})`, { digest: d.digest, file });
+      }
       if (cm.type === 'index') {
-        if (depth >= MAX_INDEX_DEPTH) return ctx.fail('broken', 'manifest-unsupported', `${label} nests indexes deeper than ${MAX_INDEX_DEPTH}`, { digest: d.digest });
-        return walkIndex(ctx, repository, cm, ` of ${label}`, depth + 1);
+        return ctx.fail('broken', 'manifest-unsupported', `${label} is itself an index; skopeo 1.9.3 cannot push an index inside an index (${file})`, { digest: d.digest, file });
       }
       return checkBlobs(ctx, cm, ` of ${label}`);
     }),
@@ -143,8 +177,8 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
       const fact = await ctx.reader.statBlob(d.digest);
       const file = blobDataPath(d.digest);
       if (!fact.ok) {
-        const why = fact.error === 'missing' ? 'is missing' : `cannot be read: ${fact.detail}`;
-        return ctx.fail('broken', 'blob-missing', `${label} ${why} (${file})`, { digest: d.digest, file });
+        if (fact.error === 'missing') return ctx.fail('broken', 'blob-missing', `${label} is missing (${file})`, { digest: d.digest, file });
+        return ctx.fail('broken', 'blob-unreadable', `${label} cannot be read: ${fact.detail} (${file})`, { digest: d.digest, file });
       }
       if (fact.size !== d.size) {
         return ctx.fail('broken', 'blob-size-mismatch', `${label} is ${fact.size} bytes on disk, the manifest says ${d.size} (${file})`, { digest: d.digest, file });

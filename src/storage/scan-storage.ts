@@ -6,7 +6,7 @@
  */
 import type { Dirent } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { readdir } from './fast-fs.js';
+import { lstat, readdir } from './fast-fs.js';
 import path from 'node:path';
 import { PreflightError } from '../errors.js';
 import { compareStrings } from '../core/order.js';
@@ -96,8 +96,24 @@ export async function* scanTags(v2: string, onError: (message: string) => void =
   }
 }
 
-/** Reads one directory: its tags if it is a repository, and the subdirectories that may hold more, both sorted. */
+/** What a directory entry is, for messages about entries that should be directories. */
+function entryType(e: Dirent): string {
+  if (e.isSymbolicLink()) return 'a symlink';
+  if (e.isFile()) return 'a plain file';
+  if (e.isFIFO()) return 'a FIFO';
+  if (e.isSocket()) return 'a socket';
+  if (e.isBlockDevice() || e.isCharacterDevice()) return 'a device';
+  return 'not a directory';
+}
+
+/**
+ * Reads one directory: its tags if it is a repository, and the subdirectories that may hold more, both sorted.
+ * Distribution writes only directories down to a tag: an entry of another type where a repository, its
+ * `_manifests`, its `tags` or a tag should be is reported (onError, naming the path) and never followed, since
+ * a symlink could lead anywhere on the host. Plain files among repositories hide nothing and are left alone.
+ */
 async function visitDir(root: string, rel: string, onError: (message: string) => void): Promise<Visit> {
+  const where = (name: string) => `repositories/${rel === '' ? '' : `${rel}/`}${name}`;
   // An unreadable directory may hide repositories: say so instead of silently exporting less.
   const list = (dir: string) =>
     readdir(path.join(root, dir), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
@@ -108,12 +124,31 @@ async function visitDir(root: string, rel: string, onError: (message: string) =>
   const children: string[] = [];
   let isRepository = false;
   for (const e of entries) {
-    if (!e.isDirectory()) continue;
+    if (!e.isDirectory()) {
+      if (e.name === '_manifests' && rel !== '') onError(`${where(e.name)} is ${entryType(e)}, not a directory; the tags of ${rel} are not listed`);
+      else if (!e.name.startsWith('_') && !e.isFile()) onError(`${where(e.name)} is ${entryType(e)}, where a repository directory should be; not followed, so any repository below it is not listed`);
+      continue;
+    }
     if (e.name === '_manifests') isRepository = rel !== '';
     else if (!e.name.startsWith('_')) children.push(rel === '' ? e.name : `${rel}/${e.name}`);
   }
   children.sort(compareStrings);
   if (!isRepository) return { children };
-  const tagEntries = await list(`${rel}/_manifests/tags`);
-  return { children, tags: tagEntries.filter((e) => e.isDirectory()).map((e) => e.name).sort(compareStrings) };
+  // readdir follows a symlinked tags directory: lstat it first (once per repository).
+  const tagsDir = `${rel}/_manifests/tags`;
+  const info = await lstat(path.join(root, tagsDir)).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) {
+    if (info.code !== 'ENOENT') onError(`cannot read repositories/${tagsDir} (${info.code ?? info.message}); the tags of ${rel} are not listed`);
+    return { children };
+  }
+  if (!info.isDirectory()) {
+    onError(`repositories/${tagsDir} is ${info.isSymbolicLink() ? 'a symlink' : 'not a directory'}, not a directory; not followed, so the tags of ${rel} are not listed`);
+    return { children };
+  }
+  const tags: string[] = [];
+  for (const e of await list(tagsDir)) {
+    if (e.isDirectory()) tags.push(e.name);
+    else onError(`repositories/${tagsDir}/${e.name} is ${entryType(e)}, not a tag directory; tag ${JSON.stringify(e.name)} of ${rel} is not listed`);
+  }
+  return { children, tags: tags.sort(compareStrings) };
 }

@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, NotRegularFileError, open, readRegularFile, SAFE_OPEN, stat } from './fast-fs.js';
+import { lstat, NotRegularFileError, open, readRegularFile, SAFE_OPEN } from './fast-fs.js';
 import { Lru } from '../core/lru.js';
 import path from 'node:path';
-import { blobDataPath, parseLink, revisionLinkPath, tagLinkPath, type LinkParse } from '../core/digest.js';
+import { blobDataPath, hexOf, parseLink, type LinkParse } from '../core/digest.js';
 import type { Digest } from '../core/types.js';
 
 /**
@@ -18,6 +18,8 @@ import type { Digest } from '../core/types.js';
  */
 const MANIFEST_CACHE = 64;
 const BLOB_CACHE = 4096;
+/** Directories of repositories (and their _manifests, tags, revisions) known to be real, not symlinks: tree order makes a small cache enough. */
+const DIR_CACHE = 4096;
 const NOT_REGULAR = 'not a regular file (a symlink or special file, which a registry never writes)';
 const SYMLINKED_DIR = 'reached through a symlinked directory, which a registry never writes';
 /** A link file is 71 bytes; more than this is garbage, reported from its first bytes. */
@@ -30,11 +32,26 @@ export type ManifestFact =
   | { ok: true; bytes: Buffer; path: string; identity: string }
   | { ok: false; error: 'missing' | 'unreadable' | 'digest-mismatch' | 'too-large'; detail: string; path: string };
 export type LinkFact = LinkParse | { ok: false; code: 'link-unreadable'; detail: string };
+/**
+ * A manifest's revision link: `present` (with `invalid` when it does not hold that digest: empty, garbage,
+ * another digest), `absent` (deleted through the API or by hand), or `unreadable` (never taken for deleted).
+ */
+export type RevisionFact = { state: 'present'; invalid?: string } | { state: 'absent' } | { state: 'unreadable'; detail: string };
+
+/** Who reads the tree: blobs this user cannot read are reported before anything is linked to them. */
+export interface Reader {
+  uid: number;
+  /** Effective gid and supplementary groups. */
+  gids: ReadonlySet<number>;
+}
 
 export interface StorageReader {
   /** Absolute path of `docker/registry/v2`. */
   readonly v2: string;
   readTagLink(repository: string, tag: string): Promise<LinkFact>;
+  /** Reads a manifest's revision link (`_manifests/revisions/sha256/<hex>/link`). */
+  readRevision(repository: string, digest: Digest): Promise<RevisionFact>;
+  /** True unless the revision link is gone (an unreadable one is never taken for deleted). */
   hasRevision(repository: string, digest: Digest): Promise<boolean>;
   /** Reads a manifest blob and checks sha256(bytes) == digest. */
   readManifest(digest: Digest): Promise<ManifestFact>;
@@ -45,8 +62,33 @@ export interface StorageReader {
   blobPath(digest: Digest): string;
 }
 
+/** The running process as a reader of files (root reads everything, as far as modes go). */
+export function currentReader(): Reader {
+  const uid = process.geteuid?.() ?? 0;
+  const gids = new Set([process.getegid?.() ?? 0, ...(process.getgroups?.() ?? [])]);
+  return { uid, gids };
+}
+
+/**
+ * Whether `who` may read a file with this lstat, from its mode bits: no extra syscall per blob (the lstat is
+ * made anyway). Root passes (a root-squashing NFS mount still fails later, in the link or in skopeo); ACLs
+ * are not read, so a file an ACL opens to us is refused, which a registry volume does not have.
+ */
+export function modeAllowsRead(info: { mode: number; uid: number; gid: number }, who: Reader): boolean {
+  if (who.uid === 0) return true;
+  if (info.uid === who.uid) return (info.mode & 0o400) !== 0;
+  if (who.gids.has(info.gid)) return (info.mode & 0o040) !== 0;
+  return (info.mode & 0o004) !== 0;
+}
+
+/** A repository name or tag that could not have come from a walk (`..`, empty or `/` components) never becomes a path. */
+function unsafeName(repository: string, tag?: string): boolean {
+  const bad = (c: string) => c === '' || c === '.' || c === '..' || c.includes('\0');
+  return repository.split('/').some(bad) || (tag !== undefined && (bad(tag) || tag.includes('/')));
+}
+
 /** Creates a reader over `v2` (the `docker/registry/v2` directory). */
-export function createStorageReader(v2: string): StorageReader {
+export function createStorageReader(v2: string, who: Reader = currentReader()): StorageReader {
   const manifests = new Lru<Digest, Promise<ManifestFact>>(MANIFEST_CACHE);
   const blobs = new Lru<Digest, Promise<BlobFact>>(BLOB_CACHE);
   const hashes = new Lru<Digest, Promise<string>>(BLOB_CACHE);
@@ -73,23 +115,59 @@ export function createStorageReader(v2: string): StorageReader {
     await realDir(abs(path.dirname(rel)));
   };
 
+  // Under repositories/, distribution writes only real directories too. A symlinked repository, `_manifests`,
+  // tag, `current` or revision directory could lead anywhere on the host: every directory between
+  // `repositories/` and a link file is lstat'ed before the file is opened (O_NOFOLLOW covers only the file
+  // itself), so nothing outside the storage is opened, let alone quoted. The repository's own directories
+  // are cached (tree order: a few thousand cover the walk); the tag's two and the revision's one cost an
+  // lstat each.
+  const repoDirs = new Lru<string, Promise<void>>(DIR_CACHE);
+  // Named in the message: which directory of the path is wrong is what the operator has to look at.
+  const realRepoDir = async (rel: string) => {
+    const info = await lstat(abs(rel));
+    if (!info.isDirectory()) throw new NotRegularFileError(`${info.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory'}: ${rel}`);
+  };
+  const cachedDir = (rel: string) =>
+    repoDirs.getOrSet(rel, () => {
+      const p = realRepoDir(rel);
+      p.catch(() => {});
+      return p;
+    });
+  /** Checks `repositories/<repository>/<fixed…>` (cached) and then `<own…>` below it (not cached). */
+  const checkRepoDirs = async (repository: string, fixed: string[], own: string[]) => {
+    let rel = 'repositories';
+    for (const c of [...repository.split('/'), ...fixed]) await cachedDir((rel = `${rel}/${c}`));
+    for (const c of own) await realRepoDir((rel = `${rel}/${c}`));
+    return rel;
+  };
+  const readRevision = async (repository: string, digest: Digest): Promise<RevisionFact> => {
+    if (unsafeName(repository)) return { state: 'unreadable', detail: 'not a repository name a registry writes' };
+    try {
+      const dir = await checkRepoDirs(repository, ['_manifests', 'revisions', 'sha256'], [hexOf(digest)]);
+      const link = parseLink((await readRegularFile(abs(`${dir}/link`), MAX_LINK_BYTES, { truncate: true })).toString('utf8'));
+      if (!link.ok) return { state: 'present', invalid: link.detail };
+      if (link.digest !== digest) return { state: 'present', invalid: `the link file holds ${link.digest}, not the digest it is filed under` };
+      if (link.padded) return { state: 'present', invalid: `the link file holds the digest with ${link.padded}` };
+      return { state: 'present' };
+    } catch (error) {
+      return isNotFound(error) ? { state: 'absent' } : { state: 'unreadable', detail: describeFsError(error) };
+    }
+  };
+
   return {
     v2,
     blobPath: (digest) => abs(blobDataPath(digest)),
     async readTagLink(repository, tag) {
+      if (unsafeName(repository, tag)) return { ok: false, code: 'link-unreadable', detail: 'not a repository name or tag a registry writes' };
       try {
-        return parseLink((await readRegularFile(abs(tagLinkPath(repository, tag)), MAX_LINK_BYTES, { truncate: true })).toString('utf8'));
+        const dir = await checkRepoDirs(repository, ['_manifests', 'tags'], [tag, 'current']);
+        return parseLink((await readRegularFile(abs(`${dir}/link`), MAX_LINK_BYTES, { truncate: true })).toString('utf8'));
       } catch (error) {
         return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
       }
     },
-    async hasRevision(repository, digest) {
-      try {
-        return (await stat(abs(revisionLinkPath(repository, digest)))).isFile();
-      } catch {
-        return false;
-      }
-    },
+    readRevision,
+    hasRevision: async (repository, digest) => (await readRevision(repository, digest)).state !== 'absent',
     readManifest: (digest) =>
       manifests.getOrSet(digest, async () => {
         const file = abs(blobDataPath(digest));
@@ -114,6 +192,9 @@ export function createStorageReader(v2: string): StorageReader {
           // lstat: distribution writes regular files only; a symlink here could make us push any file on the host.
           const info = await lstat(file);
           if (!info.isFile()) return { ok: false, error: 'unreadable', detail: NOT_REGULAR, path: file };
+          if (!modeAllowsRead(info, who)) {
+            return { ok: false, error: 'unreadable', detail: `permission denied (mode ${(info.mode & 0o7777).toString(8).padStart(4, '0')}, owner uid ${info.uid} gid ${info.gid}; running as uid ${who.uid})`, path: file };
+          }
           return { ok: true, size: info.size, path: file };
         } catch (error) {
           return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
@@ -140,7 +221,8 @@ export function describeFsError(error: unknown): string {
   if (e?.code === 'ENOENT') return 'no such file';
   if (e?.code === 'EACCES') return 'permission denied';
   if (e?.code === 'EISDIR') return 'is a directory';
-  if (e?.code === 'ELOOP') return NOT_REGULAR;
+  // O_NOFOLLOW on a symlink gives ELOOP; opening a socket gives ENXIO.
+  if (e?.code === 'ELOOP' || e?.code === 'ENXIO') return NOT_REGULAR;
   if (e?.code === 'ENOTREG') return e.message === 'not a regular file' ? NOT_REGULAR : e.message;
-  return e?.code ? `${e.code}: ${e.message.split(',')[0]}` : String(error);
+  return e?.code ? `${e.code}: ${e.message.split(',')[0]?.replace(`${e.code}: `, '')}` : String(error);
 }
