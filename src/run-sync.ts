@@ -20,8 +20,10 @@ import type { ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
 import { RegistryConnectionError, RegistryHttpError } from './registry/registry-errors.js';
 import { locateStorage } from './storage/scan-storage.js';
+import { tagOnceHeld } from './storage/tag-facts.js';
 import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
+import { createTargetState, type TagState, type TargetState } from './registry/target-state.js';
 import { exportIssues, openExport, type ExportOptions } from './run-export.js';
 
 export const DEFAULT_SYNC_CONCURRENCY = 4;
@@ -51,6 +53,10 @@ export interface SyncOptions extends Omit<ExportOptions, 'out'>, TargetAccessOpt
   breaker?: number;
   /** Stop starting pushes after the first failed image. */
   abortOnError?: boolean;
+  /** Replace a target tag that holds another image (default: report it as `drift` and leave it alone). */
+  overwrite?: boolean;
+  /** --map-project, --root-project. */
+  naming?: Pick<PushTarget, 'projects' | 'rootProject'>;
 }
 
 export interface SyncDeps {
@@ -85,7 +91,7 @@ export interface SyncRun {
 /** Opens the sync: every preflight check runs here (and throws); per-image failures are results. */
 export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRun> {
   const started = performance.now();
-  const target = parseTarget(opts.to);
+  const target: PushTarget = { ...parseTarget(opts.to), ...opts.naming };
   const storage = await locateStorage(opts.storage, deps.cwd);
   // The default output lives on the storage volume, beside docker/, so hard links work.
   const out = path.resolve(deps.cwd, opts.out ?? path.join(storage.root, DEFAULT_OUT_NAME));
@@ -94,6 +100,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
   let conn: TargetConnection | undefined;
   let auth: Awaited<ReturnType<typeof writeTempAuthFile>> | undefined;
   let guard: ((project: string) => Promise<ProjectState>) | undefined;
+  let state: TargetState | undefined;
   const dispose = async () => {
     await auth?.dispose();
     conn?.close();
@@ -111,6 +118,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         deps.onExit(() => rmSync(dir, { recursive: true, force: true }));
       }
       const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
+      state = createTargetState(conn.client, harbor ? conn.harbor() : undefined);
       if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
@@ -125,7 +133,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       ...(auth ? { authFile: auth.path } : dryRun && credentials ? { authFile: AUTHFILE_PLACEHOLDER } : {}),
     };
     const logs = path.join(settings.out, LOG_DIR);
-    const pusher = createPusher({ conn: conn as TargetConnection, opts, guard, signal: deps.signal, emit: deps.emit, logs });
+    const pusher = createPusher({ v2: run.storage.v2, conn: conn as TargetConnection, state: state as TargetState, opts, guard, signal: deps.signal, emit: deps.emit, logs });
     const secrets = secretsOf(credentials);
     const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0 };
     const channel = createChannel<SyncResult>();
@@ -227,7 +235,10 @@ function base(job: PushJob): SyncResult {
 interface PusherContext {
   /** Directory of the per-image skopeo logs. */
   logs: string;
+  /** The source storage's v2 root (a tag's history tells drift from a tag that moved at the source). */
+  v2: string;
   conn: TargetConnection;
+  state: TargetState;
   opts: SyncOptions;
   guard: ((project: string) => Promise<ProjectState>) | undefined;
   signal: AbortSignal;
@@ -254,10 +265,13 @@ function createPusher(c: PusherContext) {
   const skopeoEnv = { [ENV_PASSWORD]: undefined };
   const retry = { retries: c.opts.retries, baseMs: RETRY_BASE_MS, signal: c.signal, random: Math.random };
 
-  /** HEAD with the same retries as the push; a connection failure left after them is rethrown. */
-  const head = async (job: PushJob) => {
+  /**
+   * The target's digest for the tag (HEAD, or Harbor's artifact API when a policy refuses the HEAD), with the
+   * same retries as the push; a connection failure left after them is rethrown.
+   */
+  const lookup = async (job: PushJob, fresh = false): Promise<TagState> => {
     const { value } = await retryWithBackoff(
-      () => c.conn.client.headManifest(job.targetRepository, job.tag).then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error })),
+      () => c.state.tag(job.targetRepository, job.tag, { fresh }).then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error })),
       { ...retry, isTransient: (r) => !r.ok && isTransientHttp(r.error) },
     );
     if (!value.ok) throw value.error;
@@ -282,7 +296,7 @@ function createPusher(c: PusherContext) {
         stopReason = `${c.opts.to} has been unreachable since ${unreachableSince} (${consecutiveUnreachable} images in a row); no more pushes were started`;
         c.emit({ kind: 'warning', message: `circuit breaker: ${stopReason}` });
       }
-    } else if (r.status === 'synced' || r.status === 'up-to-date') {
+    } else if (r.status === 'synced' || r.status === 'up-to-date' || r.status === 'drift' || r.status === 'immutable-conflict') {
       consecutiveUnreachable = 0;
       unreachableSince = undefined;
     }
@@ -312,8 +326,16 @@ function createPusher(c: PusherContext) {
       try {
         const project = await c.guard?.(job.project);
         if (project?.refusal) return { result: observe(done('failed', { code: 'project-refused', reason: project.refusal }), false) };
-        const before = await head(job);
-        if (before?.digest === job.digest) return { result: observe(done('up-to-date'), false) };
+        const before = await lookup(job);
+        if (before.known && before.digest === job.digest) return { result: observe(done('up-to-date'), false) };
+        const source = job.export.item.image;
+        if (before.known && before.digest !== undefined && !c.opts.overwrite && !(await tagOnceHeld(c.v2, source.repository, source.tag, before.digest))) {
+          // Not an earlier revision of the source's tag (that would be the tag moving at the source, pushed as usual):
+          // someone pushed this tag at the target (a failover, a rebuild), and theirs is kept unless --overwrite.
+          const reason = `the target's ${job.reference} holds ${before.digest}, the source ${job.digest}; left alone (--overwrite replaces it)`;
+          return { result: observe(done('drift', { code: 'drift', targetDigest: before.digest, reason }), false) };
+        }
+        // Not known (the target refuses reads): pushed anyway, as an account that may push but not read expects.
         return { harbor: project !== undefined };
       } catch (error) {
         // An abort ends the pending project check or HEAD with the signal's reason ("interrupted by SIGTERM"):
@@ -353,13 +375,20 @@ function createPusher(c: PusherContext) {
             reason += `; Harbor also answers "unauthorized" when the account may not push into project ${job.project}`;
           }
           const outputTail = tailOfOutput(`${run.stdout}\n${run.stderr}`);
+          if (failure.reason === 'immutable') {
+            reason = `the target's ${job.reference} is immutable and holds another image; not retried (${failure.message})`;
+            return observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command, log, outputTail }), false);
+          }
           return observe(done('failed', { attempts, code: failure.reason, reason, command, log, outputTail }), failure.reason === 'unreachable');
         }
         pushed = attempts;
-        const after = await head(job);
-        if (after?.digest !== job.digest) {
-          return observe(done('failed', { attempts, command, code: 'digest-mismatch', reason: `pushed, but the target has ${after?.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), false);
+        const after = await lookup(job, true);
+        if (!after.known) return observe(done('synced', { attempts, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), false);
+        if (after.digest !== job.digest) {
+          const got = after.digest !== undefined ? { targetDigest: after.digest } : {};
+          return observe(done('failed', { attempts, command, code: 'digest-mismatch', ...got, reason: `pushed, but the target has ${after.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), false);
         }
+        c.state.pushed(job.targetRepository, job.tag, job.digest);
         return observe(done('synced', { attempts }), false);
       } catch (error) {
         // An abort ends the pending HEAD with the signal's reason: that is the run stopping, not this image failing.

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { parseDuration } from '../core/duration.js';
 import { exitCodeForRun } from '../core/results.js';
-import { parseTarget } from '../core/target.js';
+import { parseProjectNaming, parseTarget, type PushTarget } from '../core/target.js';
 import { UsageError } from '../errors.js';
 import { ENV_USERNAME } from '../registry/credentials.js';
 import type { Io } from '../io.js';
@@ -12,7 +12,7 @@ import { createAttention, renderSyncLine, renderSyncSummary } from '../report/re
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, openSync } from '../run-sync.js';
 import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
-import { addLinkOption, addRunFileOptions, addSelectionOptions, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
+import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
   out?: string;
@@ -24,6 +24,7 @@ interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags
   dryRun?: boolean;
   report?: string;
   createProjects?: boolean;
+  overwrite?: boolean;
   prune?: boolean;
   skopeo: string;
   json?: boolean;
@@ -38,6 +39,13 @@ export interface TargetFlags {
   destCertDir?: string;
   destTlsVerify: boolean;
   destPasswordStdin?: boolean;
+  mapProject: string[];
+  rootProject?: string;
+}
+
+/** --map-project and --root-project, checked (exit 2 naming every bad value). */
+export function namingOf(flags: TargetFlags): Pick<PushTarget, 'projects' | 'rootProject'> {
+  return parseProjectNaming(flags.mapProject, flags.rootProject);
 }
 
 /**
@@ -78,7 +86,9 @@ export function addTargetOptions(command: Command): Command {
     )
     .option('--dest-password-stdin', 'read the password for REGISTRY_RESCUE_USERNAME from standard input (asked for, without echo, at a terminal)')
     .option('--dest-cert-dir <dir>', 'directory with the CA certificate (ca.crt) of the target')
-    .option('--dest-tls-verify [bool]', 'verify the target\'s TLS certificate (--dest-tls-verify=false to skip; plain http is then allowed)', parseBool, true);
+    .option('--dest-tls-verify [bool]', 'verify the target\'s TLS certificate (--dest-tls-verify=false to skip; plain http is then allowed)', parseBool, true)
+    .option('--map-project <src=dst>', 'push repositories of project SRC into project DST (the first path component renamed): dockerhub=dockerhub-archive; repeatable', collect, [])
+    .option('--root-project <name>', 'place root-level repositories (alpine, with no project) under project NAME: library/alpine');
   // skopeo's credential flags put secrets in argv, visible to every user (ps) and in cron mail: refused, naming
   // what to use instead and never the value. An optional value, so every spelling gets this answer rather than
   // commander's "argument missing"; hidden from --help.
@@ -109,7 +119,8 @@ export function syncCommand(io: Io): Command {
     .option('--dry-run', 'show every target reference and skopeo command line, and what would be skipped; touch nothing, contact nothing')
     .option('--report <file>', 'write the per-image result as JSON to FILE (atomically)')
     .option('--prune', 'remove exported layouts whose tag is gone from the storage (as export --prune)')
-    .option('--create-projects', 'create missing Harbor projects (private) before their first push')
+    .option('--create-projects', 'create missing Harbor projects (private) before their first push, mapped ones (--map-project, --root-project) included')
+    .option('--overwrite', 'replace a target tag that holds another image than the source (default: report it as drift and leave it alone)')
     .option('--skopeo <path>', 'the skopeo binary', 'skopeo')
     .option('--json', 'print the report JSON on stdout instead of text')
     .option('-v, --verbose', 'also list up-to-date images')
@@ -127,6 +138,7 @@ Examples:
       --dest-cert-dir /etc/harbor-ca --dest-password-stdin < /root/harbor-password`,
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
+    const naming = namingOf(flags);
     const access = await targetAccess(flags, io);
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
@@ -153,6 +165,8 @@ Examples:
         abortOnError: flags.abortOnError === true,
         ...(flags.imageTimeout !== undefined ? { imageTimeoutMs: parseDuration(flags.imageTimeout, '--image-timeout') } : {}),
         createProjects: flags.createProjects === true,
+        overwrite: flags.overwrite === true,
+        naming,
         skopeo: flags.skopeo,
         ...access,
       },

@@ -6,7 +6,7 @@ import type { ExportResult } from './events.js';
 import type { Status } from './results.js';
 import { buildSyncArgs, targetFor, type PushTarget } from './target.js';
 
-export type SyncStatus = Extract<Status, 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'not-attempted' | 'would-sync'>;
+export type SyncStatus = Extract<Status, 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'not-attempted' | 'would-sync' | 'drift' | 'immutable-conflict'>;
 
 /** Per-image outcome of sync: data for the report and the exit code. */
 export interface SyncResult {
@@ -15,6 +15,8 @@ export interface SyncResult {
   target: string;
   digest: string | null;
   status: SyncStatus;
+  /** `drift` (and a digest mismatch): what the target holds for the tag. */
+  targetDigest?: string;
   /** For machines: why, when not synced (a problem code, a skopeo failure class, `unpushable-index`, …). */
   code?: string;
   reason?: string;

@@ -82,7 +82,12 @@ export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dr
   if (opts.dryRun) {
     lines.push(`dry run: ${plural(c['would-sync'], 'image')} would be pushed to ${opts.target}, ${c.skipped} skipped, ${c.broken} broken, ${c.failed} cannot be pushed; nothing was written or sent`);
   } else {
-    const undone = [c.canceled > 0 ? `${c.canceled} canceled` : '', c['not-attempted'] > 0 ? `${c['not-attempted']} not attempted` : ''].filter(Boolean);
+    const undone = [
+      c.drift > 0 ? `${c.drift} drift (left alone)` : '',
+      c['immutable-conflict'] > 0 ? `${c['immutable-conflict']} immutable-conflict` : '',
+      c.canceled > 0 ? `${c.canceled} canceled` : '',
+      c['not-attempted'] > 0 ? `${c['not-attempted']} not attempted` : '',
+    ].filter(Boolean);
     lines.push(
       `${c.synced} synced, ${c['up-to-date']} up to date, ${c.skipped} skipped, ${c.broken} broken at source, ${c.failed} failed` +
         `${undone.length > 0 ? `, ${undone.join(', ')}` : ''}; ${formatBytes(t.bytesSynced)} synced to ${opts.target} in ${(t.ms / 1000).toFixed(1)} s`,
