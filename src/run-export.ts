@@ -23,6 +23,8 @@ import { acquireRunLock, type RunLock } from './output/run-lock.js';
 import { resolveImage } from './storage/resolve-image.js';
 import { locateStorage, scanRepositories, type StorageRoot } from './storage/scan-storage.js';
 import { createStorageReader, type StorageReader } from './storage/storage-reader.js';
+import { tagPushTime } from './storage/tag-facts.js';
+import { orderForPush } from './core/order.js';
 
 /**
  * Images in flight at once. The hot-path file calls are synchronous (storage/fast-fs.ts), so this mostly overlaps
@@ -48,6 +50,12 @@ export interface ExportOptions {
   waitLockMs?: number;
   /** The command, for the lock file (`export`, `sync`). */
   command?: string;
+  /**
+   * Within each repository, yield the selected tags oldest push first (the tag link's mtime), cosign-style
+   * accessory tags (`sha256-<hex>.sig`, …) after the rest (sync: push-time retention on the target keeps what it
+   * kept before, and Harbor links an accessory only when its subject is there). Default: tree order.
+   */
+  pushOrder?: boolean;
 }
 
 export interface ExportDeps {
@@ -116,7 +124,8 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
   let complete = false;
   async function* results(): AsyncGenerator<ExportResult> {
-    for await (const r of mapOrdered(selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit }), FS_CONCURRENCY, exportOne)) {
+    const tags = selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit, pushOrder: opts.pushOrder === true });
+    for await (const r of mapOrdered(tags, FS_CONCURRENCY, exportOne)) {
       tally.add(r);
       yield r;
     }
@@ -174,6 +183,7 @@ async function* selectedTags(c: {
   summary: ExportSummary;
   signal: AbortSignal;
   emit: Emit;
+  pushOrder: boolean;
 }): AsyncGenerator<TagRef> {
   const onUnreadable = (message: string) => {
     c.summary.unreadable.push(message);
@@ -194,11 +204,19 @@ async function* selectedTags(c: {
       }),
     );
     const subjects = followerAt.some(Boolean) ? await selectedDigests(c.reader, refs.filter((_, i) => verdicts[i]?.selected)) : undefined;
+    const chosen: TagRef[] = [];
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i] as TagRef;
-      if (verdicts[i]?.selected || (subjects && followerAt[i] && subjects.has(accessorySubject(ref.tag) as string))) yield ref;
+      if (verdicts[i]?.selected || (subjects && followerAt[i] && subjects.has(accessorySubject(ref.tag) as string))) chosen.push(ref);
       else c.summary.filteredOut++;
     }
+    if (!c.pushOrder) {
+      yield* chosen;
+      continue;
+    }
+    // One repository's tags and their mtimes only (a number each), never their resolved images.
+    const times = await Promise.all(chosen.map((ref) => tagPushTime(c.storage.v2, ref.repository, ref.tag)));
+    yield* orderForPush(chosen.map((ref, i) => ({ tag: ref.tag, pushedAt: times[i], accessory: accessorySubject(ref.tag) !== undefined }))).map((i) => chosen[i] as TagRef);
   }
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { PreflightError } from './errors.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
-import { mapConcurrent } from './core/map-concurrent.js';
+import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
 import { planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
@@ -122,7 +122,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
-    const run = await openExport({ ...opts, out }, deps);
+    // Oldest push first within a repository (the walk's order across repositories is kept).
+    const run = await openExport({ ...opts, out, pushOrder: true }, deps);
     const settings = {
       target,
       out: run.store?.out ?? out,
@@ -171,7 +172,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     async function* toPush(): AsyncGenerator<Checked> {
       checking = true;
       try {
-        const checked = mapConcurrent(candidates(), CHECK_CONCURRENCY, async (job): Promise<Checked | undefined> => {
+        // In order: a repository's pushes start in the order its tags come (oldest push first), whichever HEAD answers first.
+        const checked = mapOrdered(candidates(), CHECK_CONCURRENCY, async (job): Promise<Checked | undefined> => {
           const c = await pusher.check(job);
           if ('result' in c) return void record(c.result);
           checkedNotPushed.add(job);

@@ -1,0 +1,147 @@
+/**
+ * `sync` and `verify` into Harbor projects with policies, mapped names and an order to keep. NO REAL HARBOR IS USED:
+ * test/helpers/harbor-front.ts follows Harbor's API v2.0 and token flow in front of a real docker-registry, and
+ * reproduces, each from the Harbor source file named there:
+ *
+ * - a project with vulnerability prevention / signature enforcement answering manifest HEAD and GET with 412
+ *   PROJECTPOLICYVIOLATION (src/server/registry/route.go, src/server/middleware/vulnerable/vulnerable.go);
+ * - an immutable-tag rule answering a manifest PUT onto an existing tag with 412 PRECONDITION "… configured as
+ *   immutable." (src/server/middleware/immutable/pushmf.go, error.go);
+ * - the artifact API listing what was pushed, with tags, paged, the repository name URL-encoded twice
+ *   (api/v2.0/swagger.yaml; recorded as src/controller/artifact/controller.go Ensure records a pushed manifest).
+ *
+ * skopeo 1.9.3 is real (behind test/bin/skopeo-record.js, which logs every argv in start order).
+ */
+import { cp, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
+import { startHarborFront, type HarborFront } from './helpers/harbor-front.js';
+import { makeTempDir, requireTool, skopeo } from './helpers/registry.js';
+import { byId, expectSameImage, getManifest, idOf, readRecord, readReport, RECORD_BIN, syncCalls, writeTagsFile } from './helpers/sync.js';
+
+describe('sync into Harbor projects with policies (loopback Harbor front, no real Harbor)', () => {
+  let front: HarborFront;
+  let fx: { dir: string; storage: string; v2: string };
+  let work: string;
+  let ok: ExpectedTag[];
+  const find = (id: string) => ok.find((t) => idOf(t) === id) as ExpectedTag;
+
+  beforeAll(async () => {
+    requireTool('skopeo');
+    requireTool('docker-registry');
+    front = await startHarborFront({
+      projects: [{ name: 'secure' }, { name: 'locked' }, { name: 'library' }],
+      policies: { secure: { readPolicy: true } },
+      immutable: ['locked/b/app:1.0'],
+    });
+    fx = await copyFixture();
+    work = await makeTempDir('rr-harbor-policy');
+    ok = (await expectedTags()).filter((t) => t.status === 'ok');
+  });
+  afterAll(async () => {
+    await front?.stop();
+  });
+
+  const env = () => ({ REGISTRY_RESCUE_USERNAME: front.username, REGISTRY_RESCUE_PASSWORD: front.password });
+  let runs = 0;
+  const run = async (tags: ExpectedTag[], extra: string[]) => {
+    const name = `run${++runs}`;
+    const record = path.join(work, `${name}.jsonl`);
+    const report = path.join(work, `${name}-report.json`);
+    const tagsFile = await writeTagsFile(path.join(work, `${name}.tags`), tags);
+    const args = ['sync', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--skopeo', RECORD_BIN, ...extra];
+    const r = await cli(args, { env: { ...env(), SKOPEO_RECORD_FILE: record } });
+    return { ...r, calls: syncCalls(await readRecord(record)), images: byId(await readReport(report)) };
+  };
+
+  it('a 412 on manifest HEAD (vulnerability prevention): digests come from the artifact API, once per repository, and nothing is pushed again', async () => {
+    const tags = [find('proj/a/app:1.0'), find('proj/b/app:1.0')];
+    const first = await run(tags, ['--map-project', 'proj=secure']);
+    expect(first.exitCode, first.stderr + first.stdout).toBe(0);
+    for (const t of tags) {
+      const target = `secure${t.repository.slice('proj'.length)}`;
+      expect(first.images.get(idOf(t)), idOf(t)).toMatchObject({ status: 'synced', target: `${front.host}/${target}:${t.tag}` });
+      // The registry behind the front has it byte for byte; through the front a HEAD is refused by the policy.
+      await expectSameImage(front.registry, fx.v2, t, target);
+    }
+    const refused = front.requests.filter((q) => q.method === 'HEAD' && q.url.startsWith('/v2/secure/') && q.status === 412);
+    expect(refused.length).toBeGreaterThan(0);
+
+    const mark = front.requests.length;
+    const again = await run(tags, ['--map-project', 'proj=secure']);
+    expect(again.exitCode, again.stderr + again.stdout).toBe(0);
+    for (const t of tags) expect(again.images.get(idOf(t))?.status, idOf(t)).toBe('up-to-date');
+    expect(again.calls).toEqual([]);
+    const requests = front.requests.slice(mark);
+    const listings = requests.filter((q) => /\/artifacts\?/.test(q.url)).map((q) => q.url.split('?')[0]);
+    // One listing per repository, the nested name encoded twice (a/app → a%252Fapp), as Harbor's swagger wants.
+    expect(listings.sort()).toEqual(['/api/v2.0/projects/secure/repositories/a%252Fapp/artifacts', '/api/v2.0/projects/secure/repositories/b%252Fapp/artifacts']);
+    expect(requests.filter((q) => q.method === 'PUT')).toEqual([]);
+
+    // verify reads the same way: ok for both.
+    const v = await cli(['verify', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--map-project', 'proj=secure', '--tags-file', path.join(work, 'run2.tags'), '--json'], { env: env() });
+    expect(v.exitCode, v.stderr).toBe(0);
+    const doc = JSON.parse(v.stdout) as { images: Array<{ id: string; status: string; target: string }> };
+    expect(doc.images.map((i) => [i.id, i.status])).toEqual(tags.map((t) => [idOf(t), 'ok']));
+  });
+
+  it('drift is reported and left alone; --overwrite onto an immutable tag is immutable-conflict, tried once', async () => {
+    // locked/b/app:1.0 gets proj/a/app:1.0's image before the rule matters (pushed behind Harbor's back).
+    const a = find('proj/a/app:1.0');
+    const b = find('proj/b/app:1.0');
+    const seeded = await run([a], ['--map-project', 'proj=locked']);
+    expect(seeded.exitCode, seeded.stderr + seeded.stdout).toBe(0);
+    const reg = front.registry;
+    const copy = await skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/locked/a/app:1.0`, `docker://${reg.host}/locked/b/app:1.0`]);
+    expect(copy.exitCode, copy.stderr).toBe(0);
+
+    const drift = await run([b], ['--map-project', 'proj=locked']);
+    expect(drift.exitCode, drift.stderr + drift.stdout).toBe(4);
+    expect(drift.images.get(idOf(b))).toMatchObject({ status: 'drift', code: 'drift', digest: b.digest, targetDigest: a.digest, attempts: 0 });
+    expect(drift.calls).toEqual([]);
+    expect(drift.stdout).toContain(`drift      ${idOf(b)} -> ${front.host}/locked/b/app:1.0`);
+    expect(drift.stderr).toMatch(/1 drift \(left alone\)/);
+
+    const overwrite = await run([b], ['--map-project', 'proj=locked', '--overwrite']);
+    expect(overwrite.exitCode, overwrite.stderr + overwrite.stdout).toBe(4);
+    const image = overwrite.images.get(idOf(b));
+    expect(image).toMatchObject({ status: 'immutable-conflict', code: 'immutable-conflict', attempts: 1 });
+    expect(image?.reason).toMatch(/is immutable and holds another image; not retried .*configured as immutable/);
+    expect(overwrite.calls).toHaveLength(1);
+    expect((await getManifest(reg, 'locked/b/app', '1.0')).header).toBe(a.digest);
+  });
+
+  it('--root-project places a root-level repository under a created project', async () => {
+    // A root-level repository, as a vanilla registry holds one: the registry's own files, copied in the test's tree.
+    await cp(path.join(fx.v2, 'repositories/library/alpine-like'), path.join(fx.v2, 'repositories/alpine-like'), { recursive: true });
+    const t = { ...find('library/alpine-like:3.19'), repository: 'alpine-like' };
+    const r = await run([t], ['--root-project', 'rescued-root', '--create-projects']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(r.images.get('alpine-like:3.19')).toMatchObject({ status: 'synced', target: `${front.host}/rescued-root/alpine-like:3.19` });
+    expect(front.harbor.state.created).toContain('rescued-root');
+    await expectSameImage(front.registry, fx.v2, t, 'rescued-root/alpine-like');
+  });
+
+  it('pushes a repository oldest tag first (the tag link mtime), accessory tags after the images', async () => {
+    const repo = 'proj/team/app';
+    const tags = ok.filter((t) => t.repository === repo);
+    const sig = tags.find((t) => t.tag.endsWith('.sig')) as ExpectedTag;
+    // Push times the old registry recorded: the signature first, then 1.1, 1.0-sbom, 1.0.
+    const times: Record<string, number> = { [sig.tag]: 1_000, '1.1': 2_000, '1.0-sbom': 3_000, '1.0': 4_000 };
+    expect(tags.map((t) => t.tag).sort()).toEqual(Object.keys(times).sort());
+    for (const t of tags) {
+      const link = path.join(fx.v2, 'repositories', repo, '_manifests/tags', t.tag, 'current/link');
+      const when = 1_700_000_000 + (times[t.tag] as number);
+      await utimes(link, when, when);
+    }
+    const r = await run(tags, ['--map-project', 'proj=library', '--concurrency', '4']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    const order = r.calls.map((argv) => path.basename(argv.at(-2) as string));
+    expect(order).toEqual(['app:1.1', 'app:1.0-sbom', 'app:1.0', `app:${sig.tag}`]);
+    // Harbor recorded them in that order too (its push times are what retention sorts by).
+    const artifacts = front.harbor.state.projects.find((p) => p.name === 'library')?.repositories.find((x) => x.name === 'library/team/app')?.artifacts ?? [];
+    const pushedAt = (tag: string) => artifacts.flatMap((a) => a.tags).find((x) => x.name === tag)?.push_time ?? '';
+    expect(pushedAt('1.1') <= pushedAt('1.0-sbom') && pushedAt('1.0-sbom') <= pushedAt('1.0') && pushedAt('1.0') <= pushedAt(sig.tag)).toBe(true);
+  });
+});
