@@ -78,13 +78,15 @@ export async function openVerify(
 /** Compares one exported image with the target. */
 async function check(r: ExportResult, state: TargetState, target: PushTarget, v2: string): Promise<VerifyResult> {
   const { image } = r.item;
-  const t = targetFor(image.repository, image.tag, target);
+  // An untagged referrer is looked for by its digest.
+  const byDigest = image.subject !== undefined ? image.digest : undefined;
+  const t = targetFor(image.repository, image.tag, target, byDigest);
   const base = { id: r.id, source: r.id, target: t.reference, sourceDigest: image.digest ?? null, targetDigest: null };
   if (image.status === 'skipped') return { ...base, status: 'skipped', reason: image.problems.map((p) => p.message).join('; ') };
   if (image.status === 'broken') return { ...base, status: 'broken', reason: image.problems.map((p) => p.message).join('; ') };
   if (t.problem) return { ...base, status: 'failed', reason: t.problem };
   try {
-    const found = await state.tag(t.repository, image.tag);
+    const found = await state.tag(t.repository, byDigest ?? image.tag);
     if (!found.known) return { ...base, status: 'failed', reason: `cannot tell what the target holds: ${found.why}` };
     if (found.digest === undefined) return { ...base, status: 'missing' };
     if (found.digest === image.digest) return { ...base, targetDigest: found.digest, status: 'ok' };

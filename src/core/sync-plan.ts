@@ -56,7 +56,9 @@ export interface PushSettings {
 /** Decides whether an exported image is pushed, and builds its skopeo argv. */
 export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | { result: SyncResult } {
   const { image } = r.item;
-  const t = targetFor(image.repository, image.tag, s.target);
+  // An untagged referrer goes by digest: its HEADs too (`tag` below is then the digest).
+  const byDigest = image.subject !== undefined ? image.digest : undefined;
+  const t = targetFor(image.repository, image.tag, s.target, byDigest);
   const base: SyncResult = { id: r.id, source: r.id, target: t.reference, digest: image.digest ?? null, status: 'skipped', attempts: 0, ms: 0, bytes: image.size };
   const code = image.problems[0]?.code;
   if (image.status === 'skipped') return { result: { ...base, ...(code ? { code } : {}), reason: image.problems.map((p) => p.message).join('; ') } };
@@ -91,7 +93,7 @@ export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | {
       digest: image.digest as string,
       targetRepository: t.repository,
       reference: t.reference,
-      tag: image.tag,
+      tag: byDigest ?? image.tag,
       project: t.repository.split('/')[0] as string,
       args,
     },

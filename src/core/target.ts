@@ -154,15 +154,15 @@ export function targetRepositoryFor(repository: string, target: PushTarget): str
   return target.prefix ? `${target.prefix}/${name}` : name;
 }
 
-/** Names the target of one tag; an invalid name yields `problem` instead of throwing. */
-export function targetFor(repository: string, tag: string, target: PushTarget): TargetName {
+/** Names the target of one tag (or, with `digest`, of an untagged referrer); an invalid name yields `problem` instead of throwing. */
+export function targetFor(repository: string, tag: string, target: PushTarget, digest?: string): TargetName {
   const targetRepository = targetRepositoryFor(repository, target);
   const name = `${target.host}/${targetRepository}`;
-  const reference = `${name}:${tag}`;
+  const reference = digest !== undefined ? `${name}@${digest}` : `${name}:${tag}`;
   // reference.Parse limits the whole name, registry host included, to 255 characters.
   const bad =
     repositoryNameProblem(targetRepository) ??
-    (tagProblem(tag) !== undefined ? `tag ${JSON.stringify(tag)}: ${tagProblem(tag)}` : undefined) ??
+    (digest === undefined && tagProblem(tag) !== undefined ? `tag ${JSON.stringify(tag)}: ${tagProblem(tag)}` : undefined) ??
     (name.length > MAX_NAME_LENGTH
       ? `the name with its registry host is ${name.length} characters, more than ${MAX_NAME_LENGTH}`
       : undefined);
@@ -188,9 +188,11 @@ export function buildSyncArgs(opts: SyncArgsOptions): string[] {
   const base = path.posix.basename(layoutDir);
   const repoBase = path.posix.basename(targetRepository);
   const tag = base.startsWith(`${repoBase}:`) ? base.slice(repoBase.length + 1) : undefined;
-  if (tag === undefined || tagProblem(tag) !== undefined) {
+  // `<repo>@sha256:<hex>`: an untagged referrer, pushed by digest (§5.3).
+  const byDigest = base.startsWith(`${repoBase}@`) && /^sha256:[a-f0-9]{64}$/.test(base.slice(repoBase.length + 1));
+  if (!byDigest && (tag === undefined || tagProblem(tag) !== undefined)) {
     // skopeo names the image after the dir (§5.3), so any other basename pushes somewhere else.
-    throw new Error(`layout dir ${layoutDir} must be named "${repoBase}:<tag>" to push to ${targetRepository}`);
+    throw new Error(`layout dir ${layoutDir} must be named "${repoBase}:<tag>" (or "${repoBase}@sha256:<hex>") to push to ${targetRepository}`);
   }
   const parent = path.posix.dirname(targetRepository);
   const destination = parent === '.' ? opts.target.host : `${opts.target.host}/${parent}`;

@@ -51,6 +51,8 @@ export function createTargetState(client: RegistryClient, harbor: HarborApi | un
         try {
           for await (const a of (harbor as HarborApi).listArtifacts(projectOf(repository), repository)) {
             for (const t of a.tags) tags.set(t.name, a.digest);
+            // By digest too: an untagged referrer is looked up by its digest (tags never hold ':').
+            tags.set(a.digest, a.digest);
           }
         } catch (error) {
           if (error instanceof RegistryHttpError && error.status === 404) return tags; // no such repository yet

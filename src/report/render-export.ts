@@ -10,7 +10,8 @@ export function imageJson(result: ExportResult, out?: string) {
   const { image } = result.item;
   return {
     repository: image.repository,
-    tag: image.tag,
+    tag: image.subject !== undefined ? null : image.tag,
+    ...(image.subject !== undefined ? { subject: image.subject } : {}),
     digest: image.digest ?? null,
     mediaType: image.mediaType ?? null,
     kind: image.kind,
@@ -31,6 +32,7 @@ export function imageJson(result: ExportResult, out?: string) {
 export function describeKind(image: ResolvedImage): string {
   if (image.kind === 'index') return `index ${(image.platforms ?? []).join(',')}`;
   if (image.kind === 'artifact') return `artifact ${image.artifactType ?? ''}`;
+  if (image.kind === 'referrer') return `referrer of ${image.subject ?? '?'}${image.artifactType ? ` (${image.artifactType})` : ''}`;
   return image.kind;
 }
 

@@ -20,8 +20,10 @@ const MAX_INDEX_DEPTH = 4;
 
 /** Resolves one tag into a ResolvedImage: status, problems and the layout's files. */
 export async function resolveImage(reader: StorageReader, ref: TagRef, opts: ResolveOptions): Promise<ResolvedImage> {
-  const image: ResolvedImage = { ...ref, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
-  const who = `${ref.repository}:${ref.tag}`;
+  const { referrer, ...tagRef } = ref;
+  const image: ResolvedImage = { ...tagRef, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
+  if (referrer) image.subject = referrer.subject;
+  const who = referrer ? `${ref.repository}@${referrer.digest}` : `${ref.repository}:${ref.tag}`;
   const fail = (status: 'broken' | 'skipped', code: ProblemCode, message: string, extra: { digest?: string; file?: string } = {}) => {
     if (image.status !== 'skipped') image.status = status;
     image.problems.push({ code, message: `${who}: ${message}`, ...extra });
@@ -29,11 +31,12 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
 
   const nameProblem = repositoryNameProblem(ref.repository);
   if (nameProblem) fail('broken', 'name-invalid', `repository name ${JSON.stringify(ref.repository)} is not valid: ${nameProblem}`);
-  const badTag = tagProblem(ref.tag);
+  const badTag = referrer ? undefined : tagProblem(ref.tag);
   if (badTag) fail('broken', 'tag-invalid', `tag ${JSON.stringify(ref.tag)} is not valid: ${badTag}`);
 
   const linkFile = `repositories/${ref.repository}/_manifests/tags/${ref.tag}/current/link`;
-  const link = await reader.readTagLink(ref.repository, ref.tag);
+  // A referrer has no tag: found through its revision link, by digest.
+  const link = referrer ? ({ ok: true, digest: referrer.digest } as const) : await reader.readTagLink(ref.repository, ref.tag);
   if (!link.ok) {
     fail('broken', link.code, `cannot read the tag's link: ${link.detail} (${linkFile})`, { file: linkFile });
     return finish(image, new Map());
@@ -68,7 +71,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     await walkIndex(ctx, ref.repository, m, '', 1);
   } else {
     const artifactType = artifactTypeOf(m);
-    image.kind = artifactType ? 'artifact' : 'image';
+    image.kind = referrer ? 'referrer' : artifactType ? 'artifact' : 'image';
     if (artifactType) image.artifactType = artifactType;
     await checkBlobs(ctx, m, '');
   }

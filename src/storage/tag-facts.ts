@@ -7,9 +7,10 @@
  * - its push time: the tag's `current/link` is rewritten on every push of the tag, so its mtime is when the
  *   old registry last pushed it (what Harbor's push-time retention rules ordered by).
  */
-import { lstat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isDigest, tagLinkPath } from '../core/digest.js';
+import type { Digest } from '../core/types.js';
 
 /**
  * True when `digest` is one the source tag pointed at some time (its tag index has it): a target holding it
@@ -33,4 +34,14 @@ export async function tagPushTime(v2: string, repository: string, tag: string): 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The manifests a repository holds (its revision links, `_manifests/revisions/sha256/<hex>/link`), sorted: tagged or
+ * not. A link directory whose name is not 64 hex is ignored (not something a registry writes).
+ */
+export async function listRevisions(v2: string, repository: string): Promise<Digest[]> {
+  const dir = path.join(v2, 'repositories', repository, '_manifests/revisions/sha256');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.map((hex) => `sha256:${hex}`).filter(isDigest).sort();
 }
