@@ -14,7 +14,8 @@ import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
-import { planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
+import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
+import { pushIndexFromLayout } from './registry/push-index.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
 import type { ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
@@ -154,7 +155,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       for await (const r of run.results) {
         const decision = planPush(r, settings);
         if ('result' in decision) record(decision.result);
-        else if (dryRun) record({ ...base(decision.job), status: 'would-sync', command: formatCommand(opts.skopeo, decision.job.args) });
+        else if (dryRun) record({ ...base(decision.job), status: 'would-sync', command: commandOf(opts.skopeo, decision.job) });
         else if (pusher.stopped()) record(pusher.notAttempted(decision.job));
         else yield decision.job;
       }
@@ -228,6 +229,11 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps, onResult: (r: S
   const run = await openSync(opts, deps);
   for await (const r of run.results) onResult(r);
   return { run, ...(await run.finish()) };
+}
+
+/** The skopeo command line of a push, or what registry-rescue does itself for a direct one. */
+function commandOf(skopeo: string, job: PushJob): string {
+  return job.direct !== undefined ? DIRECT_PUSH_COMMAND : formatCommand(skopeo, job.args);
 }
 
 function base(job: PushJob): SyncResult {
@@ -309,6 +315,18 @@ function createPusher(c: PusherContext) {
     return r;
   };
 
+  /** After a push: the target's digest must be the source's. */
+  const verifyPushed = async (job: PushJob, attempts: number, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): Promise<SyncResult> => {
+    const after = await lookup(job, true);
+    if (!after.known) return observe(done('synced', { attempts, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), false);
+    if (after.digest !== job.digest) {
+      const got = after.digest !== undefined ? { targetDigest: after.digest } : {};
+      return observe(done('failed', { attempts, command: commandOf(c.opts.skopeo, job), code: 'digest-mismatch', ...got, reason: `pushed, but the target has ${after.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), false);
+    }
+    c.state.pushed(job.targetRepository, job.tag, job.digest);
+    return observe(done('synced', { attempts }), false);
+  };
+
   return {
     get preflight() {
       return preflight;
@@ -355,6 +373,12 @@ function createPusher(c: PusherContext) {
       /** Attempts of the push once skopeo succeeded (0: nothing pushed yet). */
       let pushed = 0;
       try {
+        if (job.direct !== undefined) {
+          const r = await this.pushDirect(job, done);
+          if ('result' in r) return r.result;
+          pushed = r.attempts;
+          return await verifyPushed(job, r.attempts, done);
+        }
         if (!(await ensureSkopeo())) return done('canceled', { code: 'skopeo-unusable', reason: 'skopeo cannot run' });
         const log = path.join(c.logs, `${job.id}.log`);
         const attempt = async (n: number) => {
@@ -384,14 +408,7 @@ function createPusher(c: PusherContext) {
           return observe(done('failed', { attempts, code: failure.reason, reason, command, log, outputTail }), failure.reason === 'unreachable');
         }
         pushed = attempts;
-        const after = await lookup(job, true);
-        if (!after.known) return observe(done('synced', { attempts, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), false);
-        if (after.digest !== job.digest) {
-          const got = after.digest !== undefined ? { targetDigest: after.digest } : {};
-          return observe(done('failed', { attempts, command, code: 'digest-mismatch', ...got, reason: `pushed, but the target has ${after.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), false);
-        }
-        c.state.pushed(job.targetRepository, job.tag, job.digest);
-        return observe(done('synced', { attempts }), false);
+        return await verifyPushed(job, attempts, done);
       } catch (error) {
         // An abort ends the pending HEAD with the signal's reason: that is the run stopping, not this image failing.
         if (c.signal.aborted) {
@@ -399,8 +416,32 @@ function createPusher(c: PusherContext) {
           return done('canceled', { code: 'interrupted', reason, attempts: pushed });
         }
         const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
-        return observe(done('failed', { code: isConnectionFailure(error) ? 'unreachable' : 'target-error', reason, attempts: pushed, ...(pushed > 0 ? { command: formatCommand(c.opts.skopeo, job.args) } : {}) }), isConnectionFailure(error));
+        return observe(done('failed', { code: isConnectionFailure(error) ? 'unreachable' : 'target-error', reason, attempts: pushed, ...(pushed > 0 ? { command: commandOf(c.opts.skopeo, job) } : {}) }), isConnectionFailure(error));
       }
+    },
+    /**
+     * An index skopeo cannot push unchanged, pushed through the Distribution API (push-index.ts) with the same
+     * retries; a 412 on the manifest PUT is Harbor's immutable-tag rule.
+     */
+    async pushDirect(job: PushJob, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): Promise<{ result: SyncResult } | { attempts: number }> {
+      let n = 0;
+      const { value, attempts } = await retryWithBackoff(
+        () => {
+          c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: ++n });
+          return pushIndexFromLayout(c.conn.client, job.targetRepository, job.tag, job.layoutDir).then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error }));
+        },
+        { ...retry, isTransient: (r) => !r.ok && isTransientHttp(r.error) },
+      );
+      if (value.ok) return { attempts };
+      const error = value.error;
+      if (c.signal.aborted) return { result: done('canceled', { attempts, code: 'interrupted', reason: 'interrupted while pushing; the target may hold part of the image', command: DIRECT_PUSH_COMMAND }) };
+      const message = (error as Error).message;
+      if (error instanceof RegistryHttpError && error.status === 412) {
+        const reason = `the target's ${job.reference} is immutable and holds another image; not retried (${message})`;
+        return { result: observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command: DIRECT_PUSH_COMMAND }), false) };
+      }
+      const unreachable = isConnectionFailure(error);
+      return { result: observe(done('failed', { attempts, code: unreachable ? 'unreachable' : 'direct-push-failed', reason: `pushing it through the Distribution API failed: ${message}`, command: DIRECT_PUSH_COMMAND }), unreachable) };
     },
   };
 }

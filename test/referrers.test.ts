@@ -31,12 +31,12 @@ async function putBlob(reg: Reg, repo: string, bytes: Buffer): Promise<{ mediaTy
   return { mediaType: 'application/octet-stream', digest: sha(bytes), size: bytes.length };
 }
 
-async function putManifest(reg: Reg, repo: string, reference: string, doc: unknown): Promise<{ mediaType: string; digest: string; size: number; body: Buffer }> {
+async function putManifest(reg: Reg, repo: string, reference: string, doc: unknown, mediaType = OCI_MANIFEST): Promise<{ mediaType: string; digest: string; size: number; body: Buffer }> {
   const body = Buffer.from(JSON.stringify(doc));
   const ref = reference === 'digest' ? sha(body) : reference;
-  const res = await registryRequest(reg, `/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body });
+  const res = await registryRequest(reg, `/v2/${repo}/manifests/${ref}`, { method: 'PUT', headers: { 'content-type': mediaType }, body });
   expect(res.status, res.body.toString()).toBe(201);
-  return { mediaType: OCI_MANIFEST, digest: sha(body), size: body.length, body };
+  return { mediaType, digest: sha(body), size: body.length, body };
 }
 
 describe('untagged referrers (subject) restored by digest, after their subject', () => {
@@ -49,6 +49,8 @@ describe('untagged referrers (subject) restored by digest, after their subject',
   let sbom: Awaited<ReturnType<typeof putManifest>>;
   let sig: Awaited<ReturnType<typeof putManifest>>;
   let orphan: Awaited<ReturnType<typeof putManifest>>;
+  let tagIndex: Awaited<ReturnType<typeof putManifest>>;
+  let schemaImage: Awaited<ReturnType<typeof putManifest>>;
 
   beforeAll(async () => {
     requireTool('skopeo');
@@ -67,6 +69,18 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     sig = await putManifest(source, repo, 'digest', manifest(empty, [{ ...(await putBlob(source, repo, Buffer.from('signature'))), mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json' }], { artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', subject: desc(sbom) }));
     // An untagged manifest without a subject (an old revision): not a referrer, never exported.
     orphan = await putManifest(source, repo, 'digest', manifest(await config('old'), [await layer('old')]));
+    // The referrers "tag schema" index (OCI 1.1 fallback for registries without a referrers API, as oras and cosign
+    // write it), in a repository of its own: tag sha256-<hex of the subject>, descriptors carrying artifactType and
+    // annotations. skopeo 1.9.3 cannot push it unchanged. Its SBOM is tagged here, so that it is no untagged referrer.
+    const s = 'rr/schema';
+    const sEmpty = { ...(await putBlob(source, s, Buffer.from('{}'))), mediaType: EMPTY };
+    const sConfig = { ...(await putBlob(source, s, Buffer.from('{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'))), mediaType: 'application/vnd.oci.image.config.v1+json' };
+    schemaImage = await putManifest(source, s, '1.0', manifest(sConfig, [{ ...(await putBlob(source, s, gzipSync(Buffer.from('schema')))), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }]));
+    const sSbom = await putManifest(source, s, '1.0-sbom', manifest(sEmpty, [{ ...(await putBlob(source, s, Buffer.from('{"spdxVersion":"SPDX-2.3","name":"schema"}'))), mediaType: 'application/spdx+json' }], { artifactType: 'application/spdx+json', subject: desc(schemaImage) }));
+    tagIndex = await putManifest(source, s, `sha256-${schemaImage.digest.slice(7)}`, {
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ ...desc(sSbom), artifactType: 'application/spdx+json', annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' } }],
+    }, 'application/vnd.oci.image.index.v1+json');
   });
   afterAll(async () => {
     await Promise.all([source?.stop(), target?.stop()]);
@@ -75,7 +89,7 @@ describe('untagged referrers (subject) restored by digest, after their subject',
   it('list shows each referrer by digest, kind referrer with its subject, after the tags; an untagged manifest without a subject is not listed', async () => {
     const r = await cli(['list', source.storage, '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
-    const images = (JSON.parse(r.stdout) as { images: Array<Record<string, unknown>> }).images;
+    const images = (JSON.parse(r.stdout) as { images: Array<Record<string, unknown>> }).images.filter((i) => i.repository === repo);
     expect(images.map((i) => [i.tag, i.digest, i.kind, i.subject ?? null, i.status])).toEqual([
       ['1.0', image.digest, 'image', null, 'ok'],
       ['2.0', other.digest, 'image', null, 'ok'],
@@ -96,7 +110,10 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     const r = await cli(args, { env: { SKOPEO_RECORD_FILE: record } });
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
     const order = syncCalls(await readRecord(record)).map((a) => path.basename(a.at(-2) as string));
-    expect(order).toEqual(['app:1.0', 'app:2.0', `app@${sbom.digest}`, `app@${sig.digest}`]);
+    // Within each repository (repositories push in parallel): skopeo for all but the artifactType index, which
+    // registry-rescue pushes itself (no skopeo process for it).
+    expect(order.filter((n) => n.startsWith('app'))).toEqual(['app:1.0', 'app:2.0', `app@${sbom.digest}`, `app@${sig.digest}`]);
+    expect(order.filter((n) => n.startsWith('schema'))).toEqual(['schema:1.0', 'schema:1.0-sbom']);
     const images = (await readReport(report)).images;
     expect(images.find((i) => i.id === `${repo}@${sbom.digest}`)).toMatchObject({ status: 'synced', target: `${target.host}/${repo}@${sbom.digest}`, digest: sbom.digest });
     for (const m of [image, sbom, sig]) {
@@ -105,11 +122,16 @@ describe('untagged referrers (subject) restored by digest, after their subject',
       expect(got.body.equals(m.body), m.digest).toBe(true);
     }
     expect((await getManifest(target, repo, orphan.digest)).status).toBe(404);
+    const tagged = `sha256-${schemaImage.digest.slice(7)}`;
+    expect(images.find((i) => i.id === `rr/schema:${tagged}`)).toMatchObject({ status: 'synced', attempts: 1, digest: tagIndex.digest });
+    const index = await getManifest(target, 'rr/schema', tagged);
+    expect(index.header).toBe(tagIndex.digest);
+    expect(index.body.equals(tagIndex.body), 'the artifactType index, byte for byte').toBe(true);
 
     const again = await cli(args, { env: { SKOPEO_RECORD_FILE: path.join(work, 'again.jsonl') } });
     expect(again.exitCode, again.stderr).toBe(0);
     expect(syncCalls(await readRecord(path.join(work, 'again.jsonl')))).toEqual([]);
-    expect((await readReport(report)).images.map((i) => i.status)).toEqual(['up-to-date', 'up-to-date', 'up-to-date', 'up-to-date']);
+    expect((await readReport(report)).images.map((i) => i.status)).toEqual(Array(7).fill('up-to-date'));
   });
 
   it('a tags file selecting the subject brings its referrers; --exclude of one drops it and what refers to it; another tag brings none', async () => {

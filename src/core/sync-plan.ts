@@ -17,7 +17,7 @@ export interface SyncResult {
   status: SyncStatus;
   /** `drift` (and a digest mismatch): what the target holds for the tag. */
   targetDigest?: string;
-  /** For machines: why, when not synced (a problem code, a skopeo failure class, `unpushable-index`, …). */
+  /** For machines: why, when not synced (a problem code, a skopeo failure class, `drift`, `immutable-conflict`, `direct-push-failed`, …). */
   code?: string;
   reason?: string;
   attempts: number;
@@ -39,8 +39,19 @@ export interface PushJob {
   tag: string;
   /** The first path component of the target repository: the Harbor project. */
   project: string;
+  /** Absolute path of the image's `dir:` layout. */
+  layoutDir: string;
+  /** skopeo's argv; unused when `direct`. */
   args: string[];
+  /**
+   * Pushed by registry-rescue itself through the Distribution API (children and blobs by digest, then the index bytes
+   * as stored): an index skopeo 1.9.3 cannot push unchanged (descriptors carrying artifactType or data).
+   */
+  direct?: string;
 }
+
+/** What the dry run and reports show in place of a skopeo command for a direct push. */
+export const DIRECT_PUSH_COMMAND = 'registry-rescue pushes it itself through the Distribution API (blobs and children by digest, then the index bytes exactly as stored)';
 
 export interface PushSettings {
   target: PushTarget;
@@ -66,16 +77,7 @@ export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | {
   if (r.outcome === 'failed') return { result: { ...base, status: 'failed', code: 'layout-failed', reason: r.error ?? 'the layout could not be written' } };
   if (t.problem) return { result: { ...base, status: 'failed', code: 'target-name-invalid', reason: t.problem } };
   const unpushable = image.warnings.filter((w) => w.code === 'index-descriptor-artifact');
-  if (unpushable.length > 0) {
-    return {
-      result: {
-        ...base,
-        status: 'failed',
-        code: 'unpushable-index',
-        reason: `not pushed: skopeo 1.9.3 cannot push this index without changing its digest (${unpushable.map((w) => w.message).join('; ')})`,
-      },
-    };
-  }
+  const direct = unpushable.length > 0 ? `skopeo 1.9.3 cannot push this index without changing its digest (${unpushable.map((w) => w.message).join('; ')})` : undefined;
   const layoutDir = `${s.out}/${r.id}`;
   const args = buildSyncArgs({
     layoutDir,
@@ -95,7 +97,9 @@ export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | {
       reference: t.reference,
       tag: byDigest ?? image.tag,
       project: t.repository.split('/')[0] as string,
+      layoutDir,
       args,
+      ...(direct !== undefined ? { direct } : {}),
     },
   };
 }
