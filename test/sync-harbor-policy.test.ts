@@ -12,10 +12,10 @@
  *
  * skopeo 1.9.3 is real (behind test/bin/skopeo-record.js, which logs every argv in start order).
  */
-import { cp, utimes } from 'node:fs/promises';
+import { cp, readFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
+import { blobPath, cli, copyFixture, expectedTags, pushOnDisk, type ExpectedTag } from './helpers/cli.js';
 import { startHarborFront, type HarborFront } from './helpers/harbor-front.js';
 import { makeTempDir, requireTool, skopeo } from './helpers/registry.js';
 import { byId, expectSameImage, getManifest, idOf, readRecord, readReport, RECORD_BIN, syncCalls, writeTagsFile } from './helpers/sync.js';
@@ -143,5 +143,39 @@ describe('sync into Harbor projects with policies (loopback Harbor front, no rea
     const artifacts = front.harbor.state.projects.find((p) => p.name === 'library')?.repositories.find((x) => x.name === 'library/team/app')?.artifacts ?? [];
     const pushedAt = (tag: string) => artifacts.flatMap((a) => a.tags).find((x) => x.name === tag)?.push_time ?? '';
     expect(pushedAt('1.1') <= pushedAt('1.0-sbom') && pushedAt('1.0-sbom') <= pushedAt('1.0') && pushedAt('1.0') <= pushedAt(sig.tag)).toBe(true);
+  });
+
+  it('an artifactType index goes through the Distribution API with Harbor tokens, byte for byte; an immutable tag refuses it as immutable-conflict', async () => {
+    const child = find('proj/a/app:1.0');
+    const size = (await readFile(blobPath(fx.v2, child.digest as string))).length;
+    const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: child.mediaType, digest: child.digest, size, artifactType: 'application/vnd.example.sbom' }] };
+    const digest = await pushOnDisk(fx.v2, 'proj/a/app', 'referrers', JSON.stringify(index));
+    const t = { ...child, tag: 'referrers', digest, mediaType: index.mediaType };
+    const mark = front.requests.length;
+    const r = await run([t], ['--map-project', 'proj=library']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(r.images.get('proj/a/app:referrers')).toMatchObject({ status: 'synced', attempts: 1, digest });
+    expect(r.calls).toEqual([]);
+    const got = await getManifest(front.registry, 'library/a/app', 'referrers');
+    expect(got.header).toBe(digest);
+    expect(got.body.equals(await readFile(blobPath(fx.v2, digest)))).toBe(true);
+    // Our own PUTs went through Harbor's token flow with a token granting push (never Basic on /v2/).
+    const puts = front.requests.slice(mark).filter((q) => q.method === 'PUT' && q.url.startsWith('/v2/library/a/app/manifests/'));
+    expect(puts.map((q) => q.url)).toEqual([`/v2/library/a/app/manifests/${child.digest}`, '/v2/library/a/app/manifests/referrers']);
+    for (const q of puts) {
+      expect(q.auth).toBe('bearer');
+      expect(front.tokens[(q.tokenId ?? 0) - 1]?.granted['repository:library/a/app']).toContain('push');
+    }
+
+    // locked/b/app:1.0 is under the immutable rule and already exists (the drift test above): the same index, now the
+    // source's proj/b/app:1.0 (its child linked into that repository as a registry would), pushed with --overwrite,
+    // is refused by the manifest PUT's 412 and reported as such, tried once.
+    const onLocked = { ...t, repository: 'proj/b/app', tag: '1.0' };
+    await pushOnDisk(fx.v2, 'proj/b/app', '1.0', JSON.stringify(index));
+    await cp(path.join(fx.v2, 'repositories/proj/a/app/_manifests/revisions/sha256', (child.digest as string).slice(7)), path.join(fx.v2, 'repositories/proj/b/app/_manifests/revisions/sha256', (child.digest as string).slice(7)), { recursive: true });
+    const refused = await run([onLocked], ['--map-project', 'proj=locked', '--overwrite']);
+    expect(refused.exitCode, refused.stderr + refused.stdout).toBe(4);
+    expect(refused.images.get('proj/b/app:1.0')).toMatchObject({ status: 'immutable-conflict', attempts: 1 });
+    expect(refused.images.get('proj/b/app:1.0')?.reason).toMatch(/configured as immutable/);
   });
 });
