@@ -14,7 +14,8 @@ import type { Emit, ExportResult } from './core/events.js';
 import type { ExportSummary } from './core/summary.js';
 import { connectTarget, resolveTargetAccess, type TargetAccessOptions } from './registry/target-registry.js';
 import { createTargetState, type TargetState } from './registry/target-state.js';
-import { openExport } from './run-export.js';
+import { accessorySubject, openExport } from './run-export.js';
+import type { HarborApi } from './registry/harbor-api.js';
 import { tagOnceHeld } from './storage/tag-facts.js';
 
 /** HEAD requests in flight at once: cheap for the target, enough to audit 100k tags in minutes. */
@@ -61,10 +62,11 @@ export async function openVerify(
   const conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
   const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
   const state = createTargetState(conn.client, harbor ? conn.harbor() : undefined);
+  const accessories = harbor ? conn.harbor() : undefined;
   const counts = emptyCounts();
   async function* results(): AsyncGenerator<VerifyResult> {
     try {
-      for await (const v of mapOrdered(run.results, VERIFY_CONCURRENCY, (r) => check(r, state, target, run.storage.v2))) {
+      for await (const v of mapOrdered(run.results, VERIFY_CONCURRENCY, (r) => check(r, state, target, run.storage.v2, accessories))) {
         counts[v.status]++;
         yield v;
       }
@@ -76,7 +78,7 @@ export async function openVerify(
 }
 
 /** Compares one exported image with the target. */
-async function check(r: ExportResult, state: TargetState, target: PushTarget, v2: string): Promise<VerifyResult> {
+async function check(r: ExportResult, state: TargetState, target: PushTarget, v2: string, harbor: HarborApi | undefined): Promise<VerifyResult> {
   const { image } = r.item;
   // An untagged referrer is looked for by its digest.
   const byDigest = image.subject !== undefined ? image.digest : undefined;
@@ -89,7 +91,20 @@ async function check(r: ExportResult, state: TargetState, target: PushTarget, v2
     const found = await state.tag(t.repository, byDigest ?? image.tag);
     if (!found.known) return { ...base, status: 'failed', reason: `cannot tell what the target holds: ${found.why}` };
     if (found.digest === undefined) return { ...base, status: 'missing' };
-    if (found.digest === image.digest) return { ...base, targetDigest: found.digest, status: 'ok' };
+    if (found.digest === image.digest) {
+      // On Harbor an accessory (a cosign `sha256-<hex>.sig` tag, an untagged referrer) only counts when Harbor linked
+      // it to its subject: otherwise `cosign verify` fails and the UI shows the image unsigned (harbor#19788, #16375).
+      const subject = image.subject ?? accessorySubject(image.tag);
+      if (harbor && subject !== undefined && t.repository.includes('/')) {
+        const project = t.repository.slice(0, t.repository.indexOf('/'));
+        const artifact = await harbor.getArtifact(project, t.repository, subject, { withAccessory: true });
+        if (!artifact?.accessories?.some((a) => a.digest === image.digest)) {
+          const why = artifact ? `Harbor does not list it as an accessory of ${subject} (with_accessory=true)` : `Harbor does not have its subject ${subject}`;
+          return { ...base, targetDigest: found.digest, status: 'missing', reason: `the target has it, but ${why}: Harbor links an accessory only when it is pushed after its subject; push it again (delete it first)` };
+        }
+      }
+      return { ...base, targetDigest: found.digest, status: 'ok' };
+    }
     if (await tagOnceHeld(v2, image.repository, image.tag, found.digest)) {
       return { ...base, targetDigest: found.digest, status: 'different', reason: `target has ${found.digest}, an earlier revision of the source's tag, source ${image.digest}; a sync updates it` };
     }

@@ -145,6 +145,32 @@ describe('sync into Harbor projects with policies (loopback Harbor front, no rea
     expect(pushedAt('1.1') <= pushedAt('1.0-sbom') && pushedAt('1.0-sbom') <= pushedAt('1.0') && pushedAt('1.0') <= pushedAt(sig.tag)).toBe(true);
   });
 
+  it('verify on Harbor checks that each accessory is attached to its subject (with_accessory=true)', async () => {
+    // After the previous test: proj/team/app's tags, its cosign signature tag included, are in library/team/app.
+    const tags = ok.filter((t) => t.repository === 'proj/team/app');
+    const sig = tags.find((t) => t.tag.endsWith('.sig')) as ExpectedTag;
+    const subject = `sha256:${sig.tag.slice('sha256-'.length, -'.sig'.length)}`;
+    const tagsFile = await writeTagsFile(path.join(work, 'accessories.tags'), tags);
+    const verify = async () => {
+      const v = await cli(['verify', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--map-project', 'proj=library', '--tags-file', tagsFile, '--json'], { env: env() });
+      return { ...v, images: new Map((JSON.parse(v.stdout) as { images: Array<{ id: string; status: string; reason?: string }> }).images.map((i) => [i.id, i])) };
+    };
+    const mark = front.requests.length;
+    const attached = await verify();
+    expect(attached.exitCode, attached.stderr).toBe(0);
+    for (const t of tags) expect(attached.images.get(idOf(t))?.status, idOf(t)).toBe('ok');
+    expect(front.requests.slice(mark).map((q) => q.url)).toContain(`/api/v2.0/projects/library/repositories/team%252Fapp/artifacts/${encodeURIComponent(subject)}?with_tag=true&with_label=false&with_scan_overview=false&with_accessory=true`);
+
+    // Harbor loses the link (as when a signature was pushed before its subject): the tag is there, the accessory is not.
+    const repo = front.harbor.state.projects.find((p) => p.name === 'library')?.repositories.find((x) => x.name === 'library/team/app');
+    expect(repo).toBeDefined();
+    if (repo) repo.artifacts = repo.artifacts.filter((a) => a.digest !== sig.digest);
+    const detached = await verify();
+    expect(detached.exitCode).toBe(4);
+    expect(detached.images.get(idOf(sig))).toMatchObject({ status: 'missing', reason: expect.stringContaining(`Harbor does not list it as an accessory of ${subject} (with_accessory=true)`) });
+    for (const t of tags.filter((x) => x !== sig)) expect(detached.images.get(idOf(t))?.status, idOf(t)).toBe('ok');
+  });
+
   it('an artifactType index goes through the Distribution API with Harbor tokens, byte for byte; an immutable tag refuses it as immutable-conflict', async () => {
     const child = find('proj/a/app:1.0');
     const size = (await readFile(blobPath(fx.v2, child.digest as string))).length;
