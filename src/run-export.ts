@@ -58,6 +58,8 @@ export interface ExportOptions {
    * kept before, and Harbor links an accessory only when its subject is there). Default: tree order.
    */
   pushOrder?: boolean;
+  /** Keep each result's blob digests and sizes (ExportResult.blobs), for the sync dry run's bytes per project. */
+  keepBlobs?: boolean;
 }
 
 export interface ExportDeps {
@@ -306,6 +308,7 @@ async function exportImage(ref: TagRef, c: { reader: StorageReader; store: Layou
     }
   }
   result.ms = performance.now() - started;
+  if (opts.keepBlobs && image.status === 'ok') result.blobs = image.files.map((f) => [f.digest, f.size]);
   // The file lists are done with once the layout is written: results in flight must stay small.
   item.files = [];
   image.files = [];

@@ -16,6 +16,7 @@ import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
 import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
 import { pushIndexFromLayout } from './registry/push-index.js';
+import type { HarborApi } from './registry/harbor-api.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
 import type { ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
@@ -58,6 +59,22 @@ export interface SyncOptions extends Omit<ExportOptions, 'out'>, TargetAccessOpt
   overwrite?: boolean;
   /** --map-project, --root-project. */
   naming?: Pick<PushTarget, 'projects' | 'rootProject'>;
+  /** Dry run: ask the target (read-only) for each Harbor project's quota and compare. */
+  checkQuota?: boolean;
+}
+
+/** Dry run: what would go into one target project. */
+export interface ProjectBytes {
+  project: string;
+  images: number;
+  /** Every blob and manifest counted once per project (as Harbor's quota counts them); the target may have some already. */
+  bytes: number;
+  /** With --check-quota on Harbor: false when the project does not exist yet. */
+  exists?: boolean;
+  /** With --check-quota on Harbor: the project's storage quota (hard -1: unlimited). */
+  quota?: { hard: number; used: number };
+  /** used + bytes > hard. */
+  overQuota?: boolean;
 }
 
 export interface SyncDeps {
@@ -77,6 +94,8 @@ export interface SyncTotals {
   ms: number;
   /** Why the run stopped starting pushes, if it did (circuit breaker, --abort-on-error). */
   stoppedEarly?: string;
+  /** Dry run: bytes per target project, sorted by project. */
+  projects?: ProjectBytes[];
 }
 
 export interface SyncRun {
@@ -102,6 +121,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
   let auth: Awaited<ReturnType<typeof writeTempAuthFile>> | undefined;
   let guard: ((project: string) => Promise<ProjectState>) | undefined;
   let state: TargetState | undefined;
+  let quotaApi: HarborApi | undefined;
   const dispose = async () => {
     await auth?.dispose();
     conn?.close();
@@ -109,6 +129,13 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
   try {
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
     const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
+    if (dryRun && opts.checkQuota) {
+      // Read-only: the dry run writes nothing and pushes nothing, it only asks Harbor for its quotas.
+      conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
+      const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
+      if (!harbor) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --check-quota has no quotas to compare` });
+      else quotaApi = conn.harbor();
+    }
     if (!dryRun) {
       // Before the export opens: a target that cannot be used leaves nothing behind (no export directory).
       conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
@@ -124,7 +151,19 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
     // Oldest push first within a repository (the walk's order across repositories is kept).
-    const run = await openExport({ ...opts, out, pushOrder: true }, deps);
+    const run = await openExport({ ...opts, out, pushOrder: true, keepBlobs: dryRun }, deps);
+    /** Dry run: per target project, its images, bytes and the blobs counted (each once). */
+    const projects = new Map<string, { images: number; bytes: number; seen: Set<string> }>();
+    const count = (job: PushJob) => {
+      let p = projects.get(job.project);
+      if (!p) projects.set(job.project, (p = { images: 0, bytes: 0, seen: new Set() }));
+      p.images++;
+      for (const [digest, size] of job.export.blobs ?? []) {
+        if (p.seen.has(digest)) continue;
+        p.seen.add(digest);
+        p.bytes += size;
+      }
+    };
     const settings = {
       target,
       out: run.store?.out ?? out,
@@ -155,7 +194,10 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       for await (const r of run.results) {
         const decision = planPush(r, settings);
         if ('result' in decision) record(decision.result);
-        else if (dryRun) record({ ...base(decision.job), status: 'would-sync', command: commandOf(opts.skopeo, decision.job) });
+        else if (dryRun) {
+          count(decision.job);
+          record({ ...base(decision.job), status: 'would-sync', command: commandOf(opts.skopeo, decision.job) });
+        }
         else if (pusher.stopped()) record(pusher.notAttempted(decision.job));
         else yield decision.job;
       }
@@ -201,6 +243,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         yield* channel.drain();
         await pushing;
         if (pusher.preflight) throw pusher.preflight;
+        // Before the connection closes: --check-quota asks Harbor for each project's quota.
+        if (dryRun && !deps.signal.aborted) totals.projects = await projectTotals(projects, quotaApi);
       } finally {
         await dispose();
       }
@@ -215,6 +259,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         totals.ms = Math.round(performance.now() - started);
         const stoppedEarly = pusher.stoppedReason();
         if (stoppedEarly) totals.stoppedEarly = stoppedEarly;
+
         return { totals, exportSummary, issues: { ...exportIssues(exportSummary), stoppedEarly: stoppedEarly !== undefined } };
       },
     };
@@ -229,6 +274,26 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps, onResult: (r: S
   const run = await openSync(opts, deps);
   for await (const r of run.results) onResult(r);
   return { run, ...(await run.finish()) };
+}
+
+/** The dry run's bytes per project, and with a Harbor API (--check-quota) each project's quota. */
+async function projectTotals(projects: Map<string, { images: number; bytes: number }>, api: HarborApi | undefined): Promise<ProjectBytes[]> {
+  const out: ProjectBytes[] = [];
+  for (const name of [...projects.keys()].sort()) {
+    const p = projects.get(name) as { images: number; bytes: number };
+    const entry: ProjectBytes = { project: name, images: p.images, bytes: p.bytes };
+    if (api) {
+      const found = await api.getProject(name);
+      entry.exists = found !== undefined;
+      const quota = found?.projectId !== undefined ? await api.getQuota(found.projectId) : undefined;
+      if (quota) {
+        entry.quota = quota;
+        entry.overQuota = quota.hard >= 0 && quota.used + p.bytes > quota.hard;
+      }
+    }
+    out.push(entry);
+  }
+  return out;
 }
 
 /** The skopeo command line of a push, or what registry-rescue does itself for a direct one. */

@@ -171,6 +171,50 @@ describe('sync into Harbor projects with policies (loopback Harbor front, no rea
     for (const t of tags.filter((x) => x !== sig)) expect(detached.images.get(idOf(t))?.status, idOf(t)).toBe('ok');
   });
 
+  it('--dry-run prints the bytes per target project, each blob once; --check-quota compares them with Harbor\'s quota', async () => {
+    const tags = ['library/alpine-like:3.19', 'library/alpine-like:latest', 'mirror/library/alpine-like:3.19', 'proj/team/app:1.0', 'proj/team/app:1.1'].map(find);
+    // Independently: the distinct files (manifest, config, layers) of each project's images, read from the storage.
+    const filesOf = async (digest: string) => {
+      const bytes = await readFile(blobPath(fx.v2, digest));
+      const m = JSON.parse(bytes.toString()) as { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number }> };
+      return [[digest, bytes.length], [m.config.digest, m.config.size], ...m.layers.map((l) => [l.digest, l.size])] as Array<[string, number]>;
+    };
+    const bytesOf = async (list: ExpectedTag[]) => {
+      const distinct = new Map<string, number>();
+      for (const t of list) for (const [d, n] of await filesOf(t.digest as string)) distinct.set(d, n);
+      return [...distinct.values()].reduce((a, b) => a + b, 0);
+    };
+    const library = await bytesOf(tags.slice(0, 3));
+    // The cosign signature tag of proj/team/app:1.0 follows its image into the selection (README "Tags files").
+    const sigTag = ok.find((t) => t.repository === 'proj/team/app' && t.tag.endsWith('.sig')) as ExpectedTag;
+    const team = await bytesOf([...tags.slice(3), sigTag]);
+    expect(library).toBeLessThan((await bytesOf(tags.slice(0, 1))) * 3); // the same image three times counts once
+
+    const tagsFile = await writeTagsFile(path.join(work, 'quota.tags'), tags);
+    const dry = (extra: string[]) => cli(['sync', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--map-project', 'mirror=library', '--map-project', 'proj=newproj', '--tags-file', tagsFile, '--dry-run', '--json', ...extra], { env: env() });
+    const mark = front.requests.length;
+    const offline = await dry([]);
+    expect(offline.exitCode, offline.stderr).toBe(0);
+    expect(front.requests.length).toBe(mark); // a dry run contacts nothing
+    expect((JSON.parse(offline.stdout) as { summary: { projects: unknown } }).summary.projects).toEqual([
+      { project: 'library', images: 3, bytes: library },
+      { project: 'newproj', images: 3, bytes: team },
+    ]);
+
+    const lib = front.harbor.state.projects.find((p) => p.name === 'library');
+    if (lib) lib.quota = { hard: library + 1000, used: 1100 };
+    const checked = await dry(['--check-quota']);
+    expect(checked.exitCode, checked.stderr).toBe(0);
+    expect((JSON.parse(checked.stdout) as { summary: { projects: unknown } }).summary.projects).toEqual([
+      { project: 'library', images: 3, bytes: library, exists: true, quota: { hard: library + 1000, used: 1100 }, overQuota: true },
+      { project: 'newproj', images: 3, bytes: team, exists: false },
+    ]);
+    expect(front.requests.slice(mark).filter((q) => !['GET', 'HEAD'].includes(q.method))).toEqual([]);
+    const text = await cli(['sync', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--map-project', 'mirror=library', '--tags-file', tagsFile, '--dry-run', '--check-quota'], { env: env() });
+    expect(text.stderr).toMatch(/^ {2}project library: 3 images, .* \(each blob once\); quota .* used — OVER QUOTA by 100 B$/m);
+    if (lib) lib.quota = { hard: -1, used: 0 };
+  });
+
   it('an artifactType index goes through the Distribution API with Harbor tokens, byte for byte; an immutable tag refuses it as immutable-conflict', async () => {
     const child = find('proj/a/app:1.0');
     const size = (await readFile(blobPath(fx.v2, child.digest as string))).length;

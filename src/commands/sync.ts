@@ -25,6 +25,7 @@ interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags
   report?: string;
   createProjects?: boolean;
   overwrite?: boolean;
+  checkQuota?: boolean;
   prune?: boolean;
   skopeo: string;
   json?: boolean;
@@ -120,6 +121,7 @@ export function syncCommand(io: Io): Command {
     .option('--report <file>', 'write the per-image result as JSON to FILE (atomically)')
     .option('--prune', 'remove exported layouts whose tag is gone from the storage (as export --prune)')
     .option('--create-projects', 'create missing Harbor projects (private) before their first push, mapped ones (--map-project, --root-project) included')
+    .option('--check-quota', 'with --dry-run: ask the target Harbor (read-only) for each project\'s storage quota and compare it with the bytes the run would push there')
     .option('--overwrite', 'replace a target tag that holds another image than the source (default: report it as drift and leave it alone)')
     .option('--skopeo <path>', 'the skopeo binary', 'skopeo')
     .option('--json', 'print the report JSON on stdout instead of text')
@@ -139,6 +141,7 @@ Examples:
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
     const naming = namingOf(flags);
+    if (flags.checkQuota && !flags.dryRun) throw new UsageError('--check-quota goes with --dry-run (a real run meets the quota when it pushes)');
     const access = await targetAccess(flags, io);
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
@@ -166,6 +169,7 @@ Examples:
         ...(flags.imageTimeout !== undefined ? { imageTimeoutMs: parseDuration(flags.imageTimeout, '--image-timeout') } : {}),
         createProjects: flags.createProjects === true,
         overwrite: flags.overwrite === true,
+        checkQuota: flags.checkQuota === true,
         naming,
         skopeo: flags.skopeo,
         ...access,

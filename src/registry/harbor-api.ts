@@ -78,6 +78,8 @@ export interface HarborApi {
   projectExists(name: string): Promise<boolean>;
   createProject(name: string, opts?: { public?: boolean }): Promise<'created' | 'exists'>;
   listRepositories(project: string): AsyncIterable<HarborRepository>;
+  /** A project's storage quota in bytes (`hard` -1: unlimited); undefined when Harbor has none for it. */
+  getQuota(projectId: number): Promise<{ hard: number; used: number } | undefined>;
   /** Artifacts of a repository given by its full name (`project/repo…`), with their tags (and accessories when asked). */
   listArtifacts(project: string, repository: string, opts?: { withAccessory?: boolean }): AsyncIterable<HarborArtifact>;
   /** One artifact by tag or digest; undefined when Harbor does not know it. */
@@ -204,6 +206,17 @@ export function createHarborApi(opts: HarborApiOptions): HarborApi {
       for await (const item of pages(path, query, `list artifacts of ${repository}`, `repository ${repository} not found`)) {
         yield toArtifact(item);
       }
+    },
+    async getQuota(projectId) {
+      // swagger listQuotas: reference=project&reference_id=<id> → [{ hard: { storage }, used: { storage } }].
+      const query = new URLSearchParams({ reference: 'project', reference_id: String(projectId) });
+      const res = await request('GET', `${API}/quotas?${query}`, `read the quota of project ${projectId}`);
+      if (res.status !== 200) throw unexpected(res, 'GET');
+      const items = parseJson(res, 'GET');
+      const first = Array.isArray(items) && isRecord(items[0]) ? items[0] : undefined;
+      const hard = first && isRecord(first.hard) ? first.hard.storage : undefined;
+      const used = first && isRecord(first.used) ? first.used.storage : undefined;
+      return typeof hard === 'number' ? { hard, used: typeof used === 'number' ? used : 0 } : undefined;
     },
     async getArtifact(project, repository, reference, opts = {}) {
       const query = new URLSearchParams({ with_tag: 'true', with_label: 'false', with_scan_overview: 'false', ...(opts.withAccessory ? { with_accessory: 'true' } : {}) });

@@ -94,6 +94,16 @@ export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dr
     );
   }
   if (t.stoppedEarly) lines.push(`stopped early: ${t.stoppedEarly}`);
+  for (const p of t.projects ?? []) {
+    const quota = p.quota
+      ? p.quota.hard < 0
+        ? '; no quota'
+        : `; quota ${formatBytes(p.quota.hard)}, ${formatBytes(p.quota.used)} used${p.overQuota ? ` — OVER QUOTA by ${formatBytes(p.quota.used + p.bytes - p.quota.hard)}` : ', fits'}`
+      : p.exists === false
+        ? '; the project does not exist yet'
+        : '';
+    lines.push(`  project ${p.project}: ${plural(p.images, 'image')}, ${formatBytes(p.bytes)} (each blob once)${quota}`);
+  }
   lines.push(...selectionLines(opts.selection));
   lines.push(...attention);
   return `${lines.join('\n')}\n`;

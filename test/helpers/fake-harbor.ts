@@ -32,6 +32,8 @@ export interface FakeProjectInput {
   registryId?: number | null;
   /** Repository names relative to the project (`app`, `team/app`). */
   repositories?: Array<{ name: string; artifacts: FakeArtifactInput[] }>;
+  /** Storage quota in bytes (`hard` -1: unlimited); Harbor gives every project one (default -1). */
+  quota?: { hard: number; used: number };
 }
 export interface FakeHarborOptions {
   projects: FakeProjectInput[];
@@ -46,7 +48,7 @@ export interface FakeHarborOptions {
 export interface FakeTag { name: string; push_time: string }
 export interface FakeArtifact { digest: string; body: Buffer; mediaType: string; push_time: string; tags: FakeTag[] }
 export interface FakeRepository { name: string; artifacts: FakeArtifact[] }
-export interface FakeProject { project_id: number; name: string; public: boolean; registry_id: number | null; repositories: FakeRepository[] }
+export interface FakeProject { project_id: number; name: string; public: boolean; registry_id: number | null; repositories: FakeRepository[]; quota: { hard: number; used: number } }
 export interface RecordedRequest { method: string; url: string; user?: string; scheme: 'none' | 'basic' | 'bearer'; accept?: string }
 
 export interface FakeHarborState {
@@ -111,6 +113,7 @@ function toProject(p: FakeProjectInput, id: number): FakeProject {
     name: p.name,
     public: p.public ?? false,
     registry_id: p.registryId ?? null,
+    quota: p.quota ?? { hard: -1, used: 0 },
     repositories: (p.repositories ?? []).map((r) => ({
       name: `${p.name}/${r.name}`,
       artifacts: r.artifacts.map((a, i) => {
@@ -170,6 +173,13 @@ function route(ctx: Ctx): void {
   if (resource === 'users' && name === 'current') {
     if (!caller.user) return send(res, 401, errors('UNAUTHORIZED', 'unauthorized'));
     return send(res, 200, { username: caller.user, sysadmin_flag: caller.admin });
+  }
+  if (resource === 'quotas' && method === 'GET') {
+    // swagger listQuotas (system admins): reference=project&reference_id=<project id> → [{ ref, hard, used }].
+    if (!caller.admin) return send(res, caller.user ? 403 : 401, errors(caller.user ? 'FORBIDDEN' : 'UNAUTHORIZED', 'quota read needs a system administrator'));
+    const id = Number(url.searchParams.get('reference_id'));
+    const p = ctx.state.projects.filter((x) => url.searchParams.get('reference') === 'project' && x.project_id === id);
+    return paginate(ctx, url, p.map((x) => ({ id: x.project_id, ref: { id: x.project_id, name: x.name }, hard: { storage: x.quota.hard }, used: { storage: x.quota.used } })));
   }
   if (resource !== 'projects') return send(res, 404, errors('NOT_FOUND', 'not found'));
   if (name === undefined) return projects(ctx, url, method);
