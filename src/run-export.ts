@@ -26,6 +26,7 @@ import { locateStorage, scanRepositories, type StorageRoot } from './storage/sca
 import { createStorageReader, type StorageReader } from './storage/storage-reader.js';
 import { listRevisions, tagPushTime } from './storage/tag-facts.js';
 import { referrersToExport, subjectOf } from './core/referrers.js';
+import { parseManifest } from './core/manifest.js';
 import { orderForPush } from './core/order.js';
 
 /**
@@ -258,6 +259,23 @@ async function referrersOf(
     }),
   );
   const exported = new Set(chosen.flatMap((ref) => (digestOf.has(ref.tag) ? [digestOf.get(ref.tag) as string] : [])));
+  // A signature of one platform's image has an index child as its subject (Harbor links it when the index is pushed,
+  // harbor#19788): children of the chosen indexes count as exported, read only when some subject is not found yet.
+  if (untagged.some((u) => u.subject !== undefined && !exported.has(u.subject))) {
+    let level = [...exported];
+    for (let depth = 0; depth < 4 && level.length > 0; depth++) {
+      const next: string[] = [];
+      for (const digest of level) {
+        const m = isDigest(digest) ? await c.reader.readManifest(digest) : undefined;
+        const parsed = m?.ok ? parseManifest(m.bytes) : undefined;
+        if (parsed?.ok && parsed.manifest.type === 'index') {
+          for (const child of parsed.manifest.manifests) if (!exported.has(child.digest)) next.push(child.digest);
+        }
+      }
+      for (const child of next) exported.add(child);
+      level = next;
+    }
+  }
   const out: TagRef[] = [];
   const kept = new Set(exported);
   for (const r of referrersToExport(untagged, exported)) {

@@ -51,6 +51,8 @@ describe('untagged referrers (subject) restored by digest, after their subject',
   let orphan: Awaited<ReturnType<typeof putManifest>>;
   let tagIndex: Awaited<ReturnType<typeof putManifest>>;
   let schemaImage: Awaited<ReturnType<typeof putManifest>>;
+  let multiIndex: Awaited<ReturnType<typeof putManifest>>;
+  let childSig: Awaited<ReturnType<typeof putManifest>>;
 
   beforeAll(async () => {
     requireTool('skopeo');
@@ -77,6 +79,13 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     const sConfig = { ...(await putBlob(source, s, Buffer.from('{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'))), mediaType: 'application/vnd.oci.image.config.v1+json' };
     schemaImage = await putManifest(source, s, '1.0', manifest(sConfig, [{ ...(await putBlob(source, s, gzipSync(Buffer.from('schema')))), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }]));
     const sSbom = await putManifest(source, s, '1.0-sbom', manifest(sEmpty, [{ ...(await putBlob(source, s, Buffer.from('{"spdxVersion":"SPDX-2.3","name":"schema"}'))), mediaType: 'application/spdx+json' }], { artifactType: 'application/spdx+json', subject: desc(schemaImage) }));
+    // A multi-platform index whose arm64 child carries a signature of its own (subject: the child, not the index).
+    const mr = 'rr/multi';
+    const mEmpty = { ...(await putBlob(source, mr, Buffer.from('{}'))), mediaType: EMPTY };
+    const mConfig = { ...(await putBlob(source, mr, Buffer.from('{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'))), mediaType: 'application/vnd.oci.image.config.v1+json' };
+    const child = await putManifest(source, mr, 'digest', manifest(mConfig, [{ ...(await putBlob(source, mr, gzipSync(Buffer.from('arm64')))), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }]));
+    multiIndex = await putManifest(source, mr, '1.0', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...desc(child), platform: { architecture: 'arm64', os: 'linux' } }] }, 'application/vnd.oci.image.index.v1+json');
+    childSig = await putManifest(source, mr, 'digest', manifest(mEmpty, [{ ...(await putBlob(source, mr, Buffer.from('arm64 signature'))), mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json' }], { artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', subject: desc(child) }));
     tagIndex = await putManifest(source, s, `sha256-${schemaImage.digest.slice(7)}`, {
       schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
       manifests: [{ ...desc(sSbom), artifactType: 'application/spdx+json', annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' } }],
@@ -98,6 +107,9 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     ]);
     expect(images[2]).toMatchObject({ artifactType: 'application/spdx+json' });
     expect(images.some((i) => i.digest === orphan.digest)).toBe(false);
+    // The signature of an index child follows the index (its subject is the child, which no tag names).
+    const multi = (JSON.parse(r.stdout) as { images: Array<Record<string, unknown>> }).images.filter((i) => i.repository === 'rr/multi');
+    expect(multi.map((i) => [i.tag, i.digest, i.kind])).toEqual([['1.0', multiIndex.digest, 'index'], [null, childSig.digest, 'referrer']]);
     const text = await cli(['list', source.storage]);
     expect(text.stdout).toContain(`${repo}@${sbom.digest}`);
     expect(text.stdout).toContain(`referrer of ${image.digest} (application/spdx+json)`);
@@ -114,6 +126,8 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     // registry-rescue pushes itself (no skopeo process for it).
     expect(order.filter((n) => n.startsWith('app'))).toEqual(['app:1.0', 'app:2.0', `app@${sbom.digest}`, `app@${sig.digest}`]);
     expect(order.filter((n) => n.startsWith('schema'))).toEqual(['schema:1.0', 'schema:1.0-sbom']);
+    expect(order.filter((n) => n.startsWith('multi'))).toEqual(['multi:1.0', `multi@${childSig.digest}`]);
+    expect((await getManifest(target, 'rr/multi', childSig.digest)).body.equals(childSig.body)).toBe(true);
     const images = (await readReport(report)).images;
     expect(images.find((i) => i.id === `${repo}@${sbom.digest}`)).toMatchObject({ status: 'synced', target: `${target.host}/${repo}@${sbom.digest}`, digest: sbom.digest });
     for (const m of [image, sbom, sig]) {
@@ -131,7 +145,7 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     const again = await cli(args, { env: { SKOPEO_RECORD_FILE: path.join(work, 'again.jsonl') } });
     expect(again.exitCode, again.stderr).toBe(0);
     expect(syncCalls(await readRecord(path.join(work, 'again.jsonl')))).toEqual([]);
-    expect((await readReport(report)).images.map((i) => i.status)).toEqual(Array(7).fill('up-to-date'));
+    expect((await readReport(report)).images.map((i) => i.status)).toEqual(Array(9).fill('up-to-date'));
   });
 
   it('a tags file selecting the subject brings its referrers; --exclude of one drops it and what refers to it; another tag brings none', async () => {
