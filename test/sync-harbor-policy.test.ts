@@ -31,7 +31,7 @@ describe('sync into Harbor projects with policies (loopback Harbor front, no rea
     requireTool('skopeo');
     requireTool('docker-registry');
     front = await startHarborFront({
-      projects: [{ name: 'secure' }, { name: 'locked' }, { name: 'library' }],
+      projects: [{ name: 'secure' }, { name: 'locked' }, { name: 'library' }, { name: 'mirror', registryId: 1, public: true }],
       policies: { secure: { readPolicy: true } },
       immutable: ['locked/b/app:1.0'],
     });
@@ -110,6 +110,24 @@ describe('sync into Harbor projects with policies (loopback Harbor front, no rea
     expect(image?.reason).toMatch(/is immutable and holds another image; not retried .*configured as immutable/);
     expect(overwrite.calls).toHaveLength(1);
     expect((await getManifest(reg, 'locked/b/app', '1.0')).header).toBe(a.digest);
+  });
+
+  it('tags --map-file writes SRC=DST for the proxy-cache projects; sync --map-projects-file keeps their images in a created regular project', async () => {
+    const mapFile = path.join(work, 'rescue.map');
+    const tags = await cli(['tags', '--from', front.url, '--include-proxy-cache', '--map-file', mapFile, '--output', path.join(work, 'harbor.tags')], { env: env() });
+    expect(tags.exitCode, tags.stderr).toBe(0);
+    expect(await readFile(mapFile, 'utf8')).toBe('# proxy-cache projects of the source Harbor, kept in regular projects on the target (registry-rescue tags --map-file)\nmirror=mirror-archive\n');
+    expect(tags.stderr).toContain(`wrote ${mapFile}: 1 proxy-cache project(s) mapped to regular ones`);
+
+    // Into the proxy cache itself, the push is refused; mapped, it lands in mirror-archive, created for it.
+    const t = find('mirror/library/alpine-like:3.19');
+    const refused = await run([t], []);
+    expect(refused.images.get(idOf(t))?.reason).toMatch(/^Harbor project mirror is a proxy cache, which refuses pushes/);
+    const r = await run([t], ['--map-projects-file', mapFile, '--create-projects']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(r.images.get(idOf(t))).toMatchObject({ status: 'synced', target: `${front.host}/mirror-archive/library/alpine-like:3.19` });
+    expect(front.harbor.state.created).toContain('mirror-archive');
+    await expectSameImage(front.registry, fx.v2, t, 'mirror-archive/library/alpine-like');
   });
 
   it('--root-project places a root-level repository under a created project', async () => {

@@ -1,4 +1,6 @@
 /** `registry-rescue sync <storage> --to host[:port][/prefix]`: export and push every tag, digests preserved. */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parseDuration } from '../core/duration.js';
 import { exitCodeForRun } from '../core/results.js';
@@ -41,12 +43,27 @@ export interface TargetFlags {
   destTlsVerify: boolean;
   destPasswordStdin?: boolean;
   mapProject: string[];
+  mapProjectsFile?: string;
   rootProject?: string;
 }
 
-/** --map-project and --root-project, checked (exit 2 naming every bad value). */
-export function namingOf(flags: TargetFlags): Pick<PushTarget, 'projects' | 'rootProject'> {
-  return parseProjectNaming(flags.mapProject, flags.rootProject);
+/**
+ * --map-project, --map-projects-file (one SRC=DST a line, `#` comments; what `tags --map-file` writes) and
+ * --root-project, checked (exit 2 naming every bad value).
+ */
+export async function namingOf(flags: TargetFlags, io: Io): Promise<Pick<PushTarget, 'projects' | 'rootProject'>> {
+  const fromFile: string[] = [];
+  if (flags.mapProjectsFile !== undefined) {
+    const file = path.resolve(io.cwd, flags.mapProjectsFile);
+    const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read --map-projects-file ${file}: ${error.code ?? error.message}`);
+    });
+    for (const line of text.split('\n')) {
+      const entry = line.replace(/#.*/, '').trim();
+      if (entry !== '') fromFile.push(entry);
+    }
+  }
+  return parseProjectNaming([...fromFile, ...flags.mapProject], flags.rootProject);
 }
 
 /**
@@ -89,6 +106,7 @@ export function addTargetOptions(command: Command): Command {
     .option('--dest-cert-dir <dir>', 'directory with the CA certificate (ca.crt) of the target')
     .option('--dest-tls-verify [bool]', 'verify the target\'s TLS certificate (--dest-tls-verify=false to skip; plain http is then allowed)', parseBool, true)
     .option('--map-project <src=dst>', 'push repositories of project SRC into project DST (the first path component renamed): dockerhub=dockerhub-archive; repeatable', collect, [])
+    .option('--map-projects-file <file>', 'SRC=DST lines (as tags --map-file writes them for proxy-cache projects), as many --map-project')
     .option('--root-project <name>', 'place root-level repositories (alpine, with no project) under project NAME: library/alpine');
   // skopeo's credential flags put secrets in argv, visible to every user (ps) and in cron mail: refused, naming
   // what to use instead and never the value. An optional value, so every spelling gets this answer rather than
@@ -140,7 +158,7 @@ Examples:
       --dest-cert-dir /etc/harbor-ca --dest-password-stdin < /root/harbor-password`,
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
-    const naming = namingOf(flags);
+    const naming = await namingOf(flags, io);
     if (flags.checkQuota && !flags.dryRun) throw new UsageError('--check-quota goes with --dry-run (a real run meets the quota when it pushes)');
     const access = await targetAccess(flags, io);
     const reportFile = await checkReportPath(io, flags.report);

@@ -41,7 +41,7 @@ Examples:
     const started = performance.now();
     const run = await openVerify(
       {
-        storage, to: flags.to, ...selectionOf(flags), naming: namingOf(flags),
+        storage, to: flags.to, ...selectionOf(flags), naming: await namingOf(flags, io),
         ...(await targetAccess(flags, io)),
       },
       { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
