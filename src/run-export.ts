@@ -279,6 +279,7 @@ async function referrersOf(
   const out: TagRef[] = [];
   const kept = new Set(exported);
   for (const r of referrersToExport(untagged, exported)) {
+    c.summary.referrers++;
     const ref: TagRef = { repository, tag: '', referrer: r };
     const listed = c.selector.selectByDigest(ref, r.digest);
     const follows = listed.selected || (listed.reason === 'not-listed' && kept.has(r.subject) && c.excludes.selectByDigest(ref, r.digest).selected);

@@ -113,6 +113,7 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     const text = await cli(['list', source.storage]);
     expect(text.stdout).toContain(`${repo}@${sbom.digest}`);
     expect(text.stdout).toContain(`referrer of ${image.digest} (application/spdx+json)`);
+    expect(text.stderr).toMatch(/^6 tags \(and 3 untagged referrers\) in storage, 9 selected: 9 ok/m);
   });
 
   it('sync pushes the referrers by digest after their subject, byte for byte; a second run finds them up to date', async () => {

@@ -100,7 +100,8 @@ export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'sel
 export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean }): string {
   const o = summary.counts;
   const lines: string[] = [];
-  const head = `${summary.tags} tags in storage, ${summary.selected} selected`;
+  const referrers = summary.referrers > 0 ? ` (and ${plural(summary.referrers, 'untagged referrer')})` : '';
+  const head = `${summary.tags} tags${referrers} in storage, ${summary.selected} selected`;
   if (opts.command === 'list') {
     lines.push(`${head}: ${summary.ok} ok, ${summary.broken} broken, ${summary.skipped} skipped; ${formatBytes(summary.bytes)} in exportable images`);
   } else {
