@@ -12,7 +12,7 @@
  *
  * skopeo 1.9.3 is real (behind test/bin/skopeo-record.js, which logs every argv in start order).
  */
-import { cp, readFile, utimes } from 'node:fs/promises';
+import { cp, readFile, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobPath, cli, copyFixture, expectedTags, pushOnDisk, type ExpectedTag } from './helpers/cli.js';
@@ -187,6 +187,35 @@ describe('sync into Harbor projects with policies (loopback Harbor front, no rea
     expect(detached.exitCode).toBe(4);
     expect(detached.images.get(idOf(sig))).toMatchObject({ status: 'missing', reason: expect.stringContaining(`Harbor does not list it as an accessory of ${subject} (with_accessory=true)`) });
     for (const t of tags.filter((x) => x !== sig)) expect(detached.images.get(idOf(t))?.status, idOf(t)).toBe('ok');
+  });
+
+  it('an untagged referrer goes to Harbor by digest after its subject, and verify finds it attached (with_accessory=true)', async () => {
+    // An attestation of proj/team/app:1.1 stored untagged (its revision link only), built from the fixture's
+    // 1.0-sbom blobs; written with the registry's own layout (cli.ts pushOnDisk), then its tag directory removed.
+    const sbom = find('proj/team/app:1.0-sbom');
+    const subject = find('proj/team/app:1.1');
+    const sbomDoc = JSON.parse((await readFile(blobPath(fx.v2, sbom.digest as string))).toString()) as { config: unknown; layers: unknown[] };
+    const subjectSize = (await readFile(blobPath(fx.v2, subject.digest as string))).length;
+    const doc = {
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.attestation',
+      config: sbomDoc.config, layers: sbomDoc.layers, subject: { mediaType: subject.mediaType, digest: subject.digest, size: subjectSize },
+    };
+    const digest = await pushOnDisk(fx.v2, 'proj/team/app', 'to-be-untagged', JSON.stringify(doc));
+    await rm(path.join(fx.v2, 'repositories/proj/team/app/_manifests/tags/to-be-untagged'), { recursive: true });
+    const id = `proj/team/app@${digest}`;
+    const tagsFile = await writeTagsFile(path.join(work, 'referrer.tags'), [subject]);
+
+    const r = await run([subject], ['--map-project', 'proj=library']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(r.images.get(id)).toMatchObject({ status: 'synced', target: `${front.host}/library/team/app@${digest}`, digest });
+    const got = await getManifest(front.registry, 'library/team/app', digest);
+    expect(got.body.equals(Buffer.from(JSON.stringify(doc)))).toBe(true);
+
+    const v = await cli(['verify', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--map-project', 'proj=library', '--tags-file', tagsFile, '--json'], { env: env() });
+    expect(v.exitCode, v.stderr).toBe(0);
+    const images = (JSON.parse(v.stdout) as { images: Array<{ id: string; status: string; target: string }> }).images;
+    expect(images.map((i) => [i.id, i.status])).toEqual([[idOf(subject), 'ok'], [id, 'ok']]);
+    await rm(path.join(fx.v2, 'repositories/proj/team/app/_manifests/revisions/sha256', digest.slice(7)), { recursive: true });
   });
 
   it('--dry-run prints the bytes per target project, each blob once; --check-quota compares them with Harbor\'s quota', async () => {
