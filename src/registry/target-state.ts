@@ -10,7 +10,6 @@
  * tags are being handled (a repository's tags come together in the walk), so a 100k-tag repository costs one
  * listing, not 100k requests.
  */
-import { Lru } from '../core/lru.js';
 import type { HarborApi } from './harbor-api.js';
 import type { RegistryClient } from './registry-client.js';
 import { RegistryAuthError, RegistryHttpError } from './registry-errors.js';
@@ -41,30 +40,36 @@ export function isReadRefusal(error: unknown): error is RegistryHttpError | Regi
  * before). Connection failures and 5xx are thrown for the caller's retries.
  */
 export function createTargetState(client: RegistryClient, harbor: HarborApi | undefined): TargetState {
-  const listings = new Lru<string, Promise<Map<string, string> | { refused: string }>>(REPOSITORIES_KEPT * 2);
+  /** Per repository, oldest first: the listing (tag or digest → digest), or why Harbor refused it. */
+  const listings = new Map<string, Promise<Map<string, string> | { refused: string }>>();
   const projectOf = (repository: string) => repository.slice(0, repository.indexOf('/'));
 
-  const list = (repository: string) =>
-    listings.getOrSet(repository, () => {
-      const p = (async () => {
-        const tags = new Map<string, string>();
-        try {
-          for await (const a of (harbor as HarborApi).listArtifacts(projectOf(repository), repository)) {
-            for (const t of a.tags) tags.set(t.name, a.digest);
-            // By digest too: an untagged referrer is looked up by its digest (tags never hold ':').
-            tags.set(a.digest, a.digest);
-          }
-        } catch (error) {
-          if (error instanceof RegistryHttpError && error.status === 404) return tags; // no such repository yet
-          if (error instanceof RegistryAuthError) return { refused: error.message };
-          throw error;
+  const list = (repository: string) => {
+    const kept = listings.get(repository);
+    if (kept) return kept;
+    const listing = (async () => {
+      const tags = new Map<string, string>();
+      try {
+        for await (const a of (harbor as HarborApi).listArtifacts(projectOf(repository), repository)) {
+          for (const t of a.tags) tags.set(t.name, a.digest);
+          // By digest too: an untagged referrer is looked up by its digest (tags never hold ':').
+          tags.set(a.digest, a.digest);
         }
-        return tags;
-      })();
-      // A failed listing (connection, 5xx) is not kept: the caller's retry lists again.
-      p.catch(() => listings.set(repository, undefined as never));
-      return p;
+      } catch (error) {
+        if (error instanceof RegistryHttpError && error.status === 404) return tags; // no such repository yet
+        if (error instanceof RegistryAuthError) return { refused: error.message };
+        throw error;
+      }
+      return tags;
+    })();
+    // A failed listing (connection, 5xx) is not kept: the caller's retry lists again.
+    listing.catch(() => {
+      if (listings.get(repository) === listing) listings.delete(repository);
     });
+    listings.set(repository, listing);
+    if (listings.size > REPOSITORIES_KEPT) listings.delete(listings.keys().next().value as string);
+    return listing;
+  };
 
   return {
     async tag(repository, tag, opts = {}) {
