@@ -18,11 +18,16 @@ import { inShard, type Shard } from './core/shard.js';
 import { suggestionsFor } from './storage/suggest-tag.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
 import type { TagRef } from './core/types.js';
+import { isDigest } from './core/digest.js';
 import { openLayoutStore, stagingDirFor, type LayoutStore } from './output/layout-store.js';
 import { acquireRunLock, type RunLock } from './output/run-lock.js';
 import { resolveImage } from './storage/resolve-image.js';
 import { locateStorage, scanRepositories, type StorageRoot } from './storage/scan-storage.js';
 import { createStorageReader, type StorageReader } from './storage/storage-reader.js';
+import { listRevisions, tagPushTime } from './storage/tag-facts.js';
+import { referrersToExport, subjectOf } from './core/referrers.js';
+import { parseManifest } from './core/manifest.js';
+import { orderForPush } from './core/order.js';
 
 /**
  * Images in flight at once. The hot-path file calls are synchronous (storage/fast-fs.ts), so this mostly overlaps
@@ -48,6 +53,14 @@ export interface ExportOptions {
   waitLockMs?: number;
   /** The command, for the lock file (`export`, `sync`). */
   command?: string;
+  /**
+   * Within each repository, yield the selected tags oldest push first (the tag link's mtime), cosign-style
+   * accessory tags (`sha256-<hex>.sig`, …) after the rest (sync: push-time retention on the target keeps what it
+   * kept before, and Harbor links an accessory only when its subject is there). Default: tree order.
+   */
+  pushOrder?: boolean;
+  /** Keep each result's blob digests and sizes (ExportResult.blobs), for the sync dry run's bytes per project. */
+  keepBlobs?: boolean;
 }
 
 export interface ExportDeps {
@@ -116,7 +129,8 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
   let complete = false;
   async function* results(): AsyncGenerator<ExportResult> {
-    for await (const r of mapOrdered(selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit }), FS_CONCURRENCY, exportOne)) {
+    const tags = selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit, pushOrder: opts.pushOrder === true });
+    for await (const r of mapOrdered(tags, FS_CONCURRENCY, exportOne)) {
       tally.add(r);
       yield r;
     }
@@ -174,6 +188,7 @@ async function* selectedTags(c: {
   summary: ExportSummary;
   signal: AbortSignal;
   emit: Emit;
+  pushOrder: boolean;
 }): AsyncGenerator<TagRef> {
   const onUnreadable = (message: string) => {
     c.summary.unreadable.push(message);
@@ -194,12 +209,86 @@ async function* selectedTags(c: {
       }),
     );
     const subjects = followerAt.some(Boolean) ? await selectedDigests(c.reader, refs.filter((_, i) => verdicts[i]?.selected)) : undefined;
+    const chosen: TagRef[] = [];
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i] as TagRef;
-      if (verdicts[i]?.selected || (subjects && followerAt[i] && subjects.has(accessorySubject(ref.tag) as string))) yield ref;
+      if (verdicts[i]?.selected || (subjects && followerAt[i] && subjects.has(accessorySubject(ref.tag) as string))) chosen.push(ref);
       else c.summary.filteredOut++;
     }
+    if (!c.pushOrder) {
+      yield* chosen;
+    } else {
+      // One repository's tags and their mtimes only (a number each), never their resolved images.
+      const times = await Promise.all(chosen.map((ref) => tagPushTime(c.storage.v2, ref.repository, ref.tag)));
+      yield* orderForPush(chosen.map((ref, i) => ({ tag: ref.tag, pushedAt: times[i], accessory: accessorySubject(ref.tag) !== undefined }))).map((i) => chosen[i] as TagRef);
+    }
+    // Untagged referrers last: after their subjects, in every order.
+    if (c.signal.aborted) return;
+    yield* await referrersOf(c, repository, refs, chosen);
   }
+}
+
+/**
+ * The untagged referrers of a repository to export after its tags: manifests no tag points at whose `subject` is a
+ * chosen tag's manifest (or another such referrer). Selected like tags: a tags-file entry (`repository@sha256:…`,
+ * the repository, a glob) names one, else it follows its subject unless --exclude names it. Reads the repository's
+ * tag links and revision list (a digest each), and the untagged manifests once.
+ */
+async function referrersOf(
+  c: { storage: StorageRoot; reader: StorageReader; selector: Selector; excludes: Selector; summary: ExportSummary },
+  repository: string,
+  all: TagRef[],
+  chosen: TagRef[],
+): Promise<TagRef[]> {
+  const revisions = await listRevisions(c.storage.v2, repository);
+  if (revisions.length === 0) return [];
+  const links = await Promise.all(all.map((ref) => c.reader.readTagLink(ref.repository, ref.tag)));
+  const tagged = new Set<string>();
+  const digestOf = new Map<string, string>();
+  links.forEach((l, i) => {
+    if (!l.ok) return;
+    tagged.add(l.digest);
+    digestOf.set((all[i] as TagRef).tag, l.digest);
+  });
+  const untaggedDigests = revisions.filter((d) => !tagged.has(d));
+  if (untaggedDigests.length === 0) return [];
+  const untagged = await Promise.all(
+    untaggedDigests.map(async (digest) => {
+      const m = await c.reader.readManifest(digest);
+      return { digest, subject: m.ok ? subjectOf(m.bytes) : undefined };
+    }),
+  );
+  const exported = new Set(chosen.flatMap((ref) => (digestOf.has(ref.tag) ? [digestOf.get(ref.tag) as string] : [])));
+  // A signature of one platform's image has an index child as its subject (Harbor links it when the index is pushed,
+  // harbor#19788): children of the chosen indexes count as exported, read only when some subject is not found yet.
+  if (untagged.some((u) => u.subject !== undefined && !exported.has(u.subject))) {
+    let level = [...exported];
+    for (let depth = 0; depth < 4 && level.length > 0; depth++) {
+      const next: string[] = [];
+      for (const digest of level) {
+        const m = isDigest(digest) ? await c.reader.readManifest(digest) : undefined;
+        const parsed = m?.ok ? parseManifest(m.bytes) : undefined;
+        if (parsed?.ok && parsed.manifest.type === 'index') {
+          for (const child of parsed.manifest.manifests) if (!exported.has(child.digest)) next.push(child.digest);
+        }
+      }
+      for (const child of next) exported.add(child);
+      level = next;
+    }
+  }
+  const out: TagRef[] = [];
+  const kept = new Set(exported);
+  for (const r of referrersToExport(untagged, exported)) {
+    c.summary.referrers++;
+    const ref: TagRef = { repository, tag: '', referrer: r };
+    const listed = c.selector.selectByDigest(ref, r.digest);
+    const follows = listed.selected || (listed.reason === 'not-listed' && kept.has(r.subject) && c.excludes.selectByDigest(ref, r.digest).selected);
+    if (follows) {
+      kept.add(r.digest);
+      out.push(ref);
+    } else c.summary.filteredOut++;
+  }
+  return out;
 }
 
 /** A selector's verdict; `repository@sha256:…` entries need the tag's current digest, read only then. */
@@ -221,7 +310,7 @@ async function exportImage(ref: TagRef, c: { reader: StorageReader; store: Layou
   const { store, opts } = c;
   const started = performance.now();
   const image = await resolveImage(c.reader, ref, { verifyBlobs: opts.verifyBlobs });
-  const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag), image.files.find((f) => f.name === 'manifest.json')) : undefined;
+  const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag, ref.referrer?.digest), image.files.find((f) => f.name === 'manifest.json')) : undefined;
   const item = planExportItem(image, existing);
   const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };
   if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';
@@ -238,6 +327,7 @@ async function exportImage(ref: TagRef, c: { reader: StorageReader; store: Layou
     }
   }
   result.ms = performance.now() - started;
+  if (opts.keepBlobs && image.status === 'ok') result.blobs = image.files.map((f) => [f.digest, f.size]);
   // The file lists are done with once the layout is written: results in flight must stay small.
   item.files = [];
   image.files = [];
@@ -258,8 +348,12 @@ export function accessorySubject(tag: string): string | undefined {
 async function prune(store: LayoutStore, reader: StorageReader, dryRun: boolean, emit: Emit): Promise<number> {
   let pruned = 0;
   for await (const id of store.listExported()) {
+    // `repository@sha256:<hex>`: a referrer's layout stays while its manifest is in the repository.
+    const at = id.lastIndexOf('@sha256:');
+    const digest = at === -1 ? undefined : id.slice(at + 1);
     const colon = id.lastIndexOf(':');
-    if (await tagStillThere(reader, id.slice(0, colon), id.slice(colon + 1))) continue;
+    const there = digest !== undefined ? isDigest(digest) && (await reader.hasRevision(id.slice(0, at), digest)) : await tagStillThere(reader, id.slice(0, colon), id.slice(colon + 1));
+    if (there) continue;
     if (!dryRun) await store.remove(id);
     emit({ kind: 'prune:removed', id, dryRun });
     pruned++;

@@ -11,17 +11,21 @@ import path from 'node:path';
 import { PreflightError } from './errors.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
-import { mapConcurrent } from './core/map-concurrent.js';
+import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
-import { planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
+import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
+import { pushIndexFromLayout } from './registry/push-index.js';
+import type { HarborApi } from './registry/harbor-api.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
 import type { ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
 import { RegistryConnectionError, RegistryHttpError } from './registry/registry-errors.js';
 import { locateStorage } from './storage/scan-storage.js';
+import { tagOnceHeld } from './storage/tag-facts.js';
 import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
+import { createTargetState, type TagState, type TargetState } from './registry/target-state.js';
 import { exportIssues, openExport, type ExportOptions } from './run-export.js';
 
 export const DEFAULT_SYNC_CONCURRENCY = 4;
@@ -51,6 +55,26 @@ export interface SyncOptions extends Omit<ExportOptions, 'out'>, TargetAccessOpt
   breaker?: number;
   /** Stop starting pushes after the first failed image. */
   abortOnError?: boolean;
+  /** Replace a target tag that holds another image (default: report it as `drift` and leave it alone). */
+  overwrite?: boolean;
+  /** --map-project, --root-project. */
+  naming?: Pick<PushTarget, 'projects' | 'rootProject'>;
+  /** Dry run: ask the target (read-only) for each Harbor project's quota and compare. */
+  checkQuota?: boolean;
+}
+
+/** Dry run: what would go into one target project. */
+export interface ProjectBytes {
+  project: string;
+  images: number;
+  /** Every blob and manifest counted once per project (as Harbor's quota counts them); the target may have some already. */
+  bytes: number;
+  /** With --check-quota on Harbor: false when the project does not exist yet. */
+  exists?: boolean;
+  /** With --check-quota on Harbor: the project's storage quota (hard -1: unlimited). */
+  quota?: { hard: number; used: number };
+  /** used + bytes > hard. */
+  overQuota?: boolean;
 }
 
 export interface SyncDeps {
@@ -70,6 +94,8 @@ export interface SyncTotals {
   ms: number;
   /** Why the run stopped starting pushes, if it did (circuit breaker, --abort-on-error). */
   stoppedEarly?: string;
+  /** Dry run: bytes per target project, sorted by project. */
+  projects?: ProjectBytes[];
 }
 
 export interface SyncRun {
@@ -85,7 +111,7 @@ export interface SyncRun {
 /** Opens the sync: every preflight check runs here (and throws); per-image failures are results. */
 export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRun> {
   const started = performance.now();
-  const target = parseTarget(opts.to);
+  const target: PushTarget = { ...parseTarget(opts.to), ...opts.naming };
   const storage = await locateStorage(opts.storage, deps.cwd);
   // The default output lives on the storage volume, beside docker/, so hard links work.
   const out = path.resolve(deps.cwd, opts.out ?? path.join(storage.root, DEFAULT_OUT_NAME));
@@ -94,6 +120,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
   let conn: TargetConnection | undefined;
   let auth: Awaited<ReturnType<typeof writeTempAuthFile>> | undefined;
   let guard: ((project: string) => Promise<ProjectState>) | undefined;
+  let state: TargetState | undefined;
+  let quotaApi: HarborApi | undefined;
   const dispose = async () => {
     await auth?.dispose();
     conn?.close();
@@ -101,6 +129,13 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
   try {
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
     const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
+    if (dryRun && opts.checkQuota) {
+      // Read-only: the dry run writes nothing and pushes nothing, it only asks Harbor for its quotas.
+      conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
+      const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
+      if (!harbor) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --check-quota has no quotas to compare` });
+      else quotaApi = conn.harbor();
+    }
     if (!dryRun) {
       // Before the export opens: a target that cannot be used leaves nothing behind (no export directory).
       conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
@@ -111,10 +146,24 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         deps.onExit(() => rmSync(dir, { recursive: true, force: true }));
       }
       const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
+      state = createTargetState(conn.client, harbor ? conn.harbor() : undefined);
       if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
-    const run = await openExport({ ...opts, out }, deps);
+    // Oldest push first within a repository (the walk's order across repositories is kept).
+    const run = await openExport({ ...opts, out, pushOrder: true, keepBlobs: dryRun }, deps);
+    /** Dry run: per target project, its images, bytes and the blobs counted (each once). */
+    const projects = new Map<string, { images: number; bytes: number; seen: Set<string> }>();
+    const count = (job: PushJob) => {
+      let p = projects.get(job.project);
+      if (!p) projects.set(job.project, (p = { images: 0, bytes: 0, seen: new Set() }));
+      p.images++;
+      for (const [digest, size] of job.export.blobs ?? []) {
+        if (p.seen.has(digest)) continue;
+        p.seen.add(digest);
+        p.bytes += size;
+      }
+    };
     const settings = {
       target,
       out: run.store?.out ?? out,
@@ -125,7 +174,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       ...(auth ? { authFile: auth.path } : dryRun && credentials ? { authFile: AUTHFILE_PLACEHOLDER } : {}),
     };
     const logs = path.join(settings.out, LOG_DIR);
-    const pusher = createPusher({ conn: conn as TargetConnection, opts, guard, signal: deps.signal, emit: deps.emit, logs });
+    const pusher = createPusher({ v2: run.storage.v2, conn: conn as TargetConnection, state: state as TargetState, opts, guard, signal: deps.signal, emit: deps.emit, logs });
     const secrets = secretsOf(credentials);
     const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0 };
     const channel = createChannel<SyncResult>();
@@ -145,7 +194,10 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       for await (const r of run.results) {
         const decision = planPush(r, settings);
         if ('result' in decision) record(decision.result);
-        else if (dryRun) record({ ...base(decision.job), status: 'would-sync', command: formatCommand(opts.skopeo, decision.job.args) });
+        else if (dryRun) {
+          count(decision.job);
+          record({ ...base(decision.job), status: 'would-sync', command: commandOf(opts.skopeo, decision.job) });
+        }
         else if (pusher.stopped()) record(pusher.notAttempted(decision.job));
         else yield decision.job;
       }
@@ -163,7 +215,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     async function* toPush(): AsyncGenerator<Checked> {
       checking = true;
       try {
-        const checked = mapConcurrent(candidates(), CHECK_CONCURRENCY, async (job): Promise<Checked | undefined> => {
+        // In order: a repository's pushes start in the order its tags come (oldest push first), whichever HEAD answers first.
+        const checked = mapOrdered(candidates(), CHECK_CONCURRENCY, async (job): Promise<Checked | undefined> => {
           const c = await pusher.check(job);
           if ('result' in c) return void record(c.result);
           checkedNotPushed.add(job);
@@ -190,6 +243,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         yield* channel.drain();
         await pushing;
         if (pusher.preflight) throw pusher.preflight;
+        // Before the connection closes: --check-quota asks Harbor for each project's quota.
+        if (dryRun && !deps.signal.aborted) totals.projects = await projectTotals(projects, quotaApi);
       } finally {
         await dispose();
       }
@@ -204,6 +259,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         totals.ms = Math.round(performance.now() - started);
         const stoppedEarly = pusher.stoppedReason();
         if (stoppedEarly) totals.stoppedEarly = stoppedEarly;
+
         return { totals, exportSummary, issues: { ...exportIssues(exportSummary), stoppedEarly: stoppedEarly !== undefined } };
       },
     };
@@ -220,6 +276,31 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps, onResult: (r: S
   return { run, ...(await run.finish()) };
 }
 
+/** The dry run's bytes per project, and with a Harbor API (--check-quota) each project's quota. */
+async function projectTotals(projects: Map<string, { images: number; bytes: number }>, api: HarborApi | undefined): Promise<ProjectBytes[]> {
+  const out: ProjectBytes[] = [];
+  for (const name of [...projects.keys()].sort()) {
+    const p = projects.get(name) as { images: number; bytes: number };
+    const entry: ProjectBytes = { project: name, images: p.images, bytes: p.bytes };
+    if (api) {
+      const found = await api.getProject(name);
+      entry.exists = found !== undefined;
+      const quota = found?.projectId !== undefined ? await api.getQuota(found.projectId) : undefined;
+      if (quota) {
+        entry.quota = quota;
+        entry.overQuota = quota.hard >= 0 && quota.used + p.bytes > quota.hard;
+      }
+    }
+    out.push(entry);
+  }
+  return out;
+}
+
+/** The skopeo command line of a push, or what registry-rescue does itself for a direct one. */
+function commandOf(skopeo: string, job: PushJob): string {
+  return job.direct !== undefined ? DIRECT_PUSH_COMMAND : formatCommand(skopeo, job.args);
+}
+
 function base(job: PushJob): SyncResult {
   return { id: job.id, source: job.id, target: job.reference, digest: job.digest, status: 'failed', attempts: 0, ms: 0, bytes: job.export.item.image.size };
 }
@@ -227,7 +308,10 @@ function base(job: PushJob): SyncResult {
 interface PusherContext {
   /** Directory of the per-image skopeo logs. */
   logs: string;
+  /** The source storage's v2 root (a tag's history tells drift from a tag that moved at the source). */
+  v2: string;
   conn: TargetConnection;
+  state: TargetState;
   opts: SyncOptions;
   guard: ((project: string) => Promise<ProjectState>) | undefined;
   signal: AbortSignal;
@@ -254,10 +338,13 @@ function createPusher(c: PusherContext) {
   const skopeoEnv = { [ENV_PASSWORD]: undefined };
   const retry = { retries: c.opts.retries, baseMs: RETRY_BASE_MS, signal: c.signal, random: Math.random };
 
-  /** HEAD with the same retries as the push; a connection failure left after them is rethrown. */
-  const head = async (job: PushJob) => {
+  /**
+   * The target's digest for the tag (HEAD, or Harbor's artifact API when a policy refuses the HEAD), with the
+   * same retries as the push; a connection failure left after them is rethrown.
+   */
+  const lookup = async (job: PushJob, fresh = false): Promise<TagState> => {
     const { value } = await retryWithBackoff(
-      () => c.conn.client.headManifest(job.targetRepository, job.tag).then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error })),
+      () => c.state.tag(job.targetRepository, job.tag, { fresh }).then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error })),
       { ...retry, isTransient: (r) => !r.ok && isTransientHttp(r.error) },
     );
     if (!value.ok) throw value.error;
@@ -282,7 +369,7 @@ function createPusher(c: PusherContext) {
         stopReason = `${c.opts.to} has been unreachable since ${unreachableSince} (${consecutiveUnreachable} images in a row); no more pushes were started`;
         c.emit({ kind: 'warning', message: `circuit breaker: ${stopReason}` });
       }
-    } else if (r.status === 'synced' || r.status === 'up-to-date') {
+    } else if (r.status === 'synced' || r.status === 'up-to-date' || r.status === 'drift' || r.status === 'immutable-conflict') {
       consecutiveUnreachable = 0;
       unreachableSince = undefined;
     }
@@ -291,6 +378,18 @@ function createPusher(c: PusherContext) {
       c.emit({ kind: 'warning', message: `${stopReason}; no more pushes are started` });
     }
     return r;
+  };
+
+  /** After a push: the target's digest must be the source's. */
+  const verifyPushed = async (job: PushJob, attempts: number, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): Promise<SyncResult> => {
+    const after = await lookup(job, true);
+    if (!after.known) return observe(done('synced', { attempts, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), false);
+    if (after.digest !== job.digest) {
+      const got = after.digest !== undefined ? { targetDigest: after.digest } : {};
+      return observe(done('failed', { attempts, command: commandOf(c.opts.skopeo, job), code: 'digest-mismatch', ...got, reason: `pushed, but the target has ${after.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), false);
+    }
+    c.state.pushed(job.targetRepository, job.tag, job.digest);
+    return observe(done('synced', { attempts }), false);
   };
 
   return {
@@ -312,8 +411,16 @@ function createPusher(c: PusherContext) {
       try {
         const project = await c.guard?.(job.project);
         if (project?.refusal) return { result: observe(done('failed', { code: 'project-refused', reason: project.refusal }), false) };
-        const before = await head(job);
-        if (before?.digest === job.digest) return { result: observe(done('up-to-date'), false) };
+        const before = await lookup(job);
+        if (before.known && before.digest === job.digest) return { result: observe(done('up-to-date'), false) };
+        const source = job.export.item.image;
+        if (before.known && before.digest !== undefined && !c.opts.overwrite && !(await tagOnceHeld(c.v2, source.repository, source.tag, before.digest))) {
+          // Not an earlier revision of the source's tag (that would be the tag moving at the source, pushed as usual):
+          // someone pushed this tag at the target (a failover, a rebuild), and theirs is kept unless --overwrite.
+          const reason = `the target's ${job.reference} holds ${before.digest}, the source ${job.digest}; left alone (--overwrite replaces it)`;
+          return { result: observe(done('drift', { code: 'drift', targetDigest: before.digest, reason }), false) };
+        }
+        // Not known (the target refuses reads): pushed anyway, as an account that may push but not read expects.
         return { harbor: project !== undefined };
       } catch (error) {
         // An abort ends the pending project check or HEAD with the signal's reason ("interrupted by SIGTERM"):
@@ -331,6 +438,12 @@ function createPusher(c: PusherContext) {
       /** Attempts of the push once skopeo succeeded (0: nothing pushed yet). */
       let pushed = 0;
       try {
+        if (job.direct !== undefined) {
+          const r = await this.pushDirect(job, done);
+          if ('result' in r) return r.result;
+          pushed = r.attempts;
+          return await verifyPushed(job, r.attempts, done);
+        }
         if (!(await ensureSkopeo())) return done('canceled', { code: 'skopeo-unusable', reason: 'skopeo cannot run' });
         const log = path.join(c.logs, `${job.id}.log`);
         const attempt = async (n: number) => {
@@ -353,14 +466,14 @@ function createPusher(c: PusherContext) {
             reason += `; Harbor also answers "unauthorized" when the account may not push into project ${job.project}`;
           }
           const outputTail = tailOfOutput(`${run.stdout}\n${run.stderr}`);
+          if (failure.reason === 'immutable') {
+            reason = `the target's ${job.reference} is immutable and holds another image; not retried (${failure.message})`;
+            return observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command, log, outputTail }), false);
+          }
           return observe(done('failed', { attempts, code: failure.reason, reason, command, log, outputTail }), failure.reason === 'unreachable');
         }
         pushed = attempts;
-        const after = await head(job);
-        if (after?.digest !== job.digest) {
-          return observe(done('failed', { attempts, command, code: 'digest-mismatch', reason: `pushed, but the target has ${after?.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), false);
-        }
-        return observe(done('synced', { attempts }), false);
+        return await verifyPushed(job, attempts, done);
       } catch (error) {
         // An abort ends the pending HEAD with the signal's reason: that is the run stopping, not this image failing.
         if (c.signal.aborted) {
@@ -368,8 +481,32 @@ function createPusher(c: PusherContext) {
           return done('canceled', { code: 'interrupted', reason, attempts: pushed });
         }
         const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
-        return observe(done('failed', { code: isConnectionFailure(error) ? 'unreachable' : 'target-error', reason, attempts: pushed, ...(pushed > 0 ? { command: formatCommand(c.opts.skopeo, job.args) } : {}) }), isConnectionFailure(error));
+        return observe(done('failed', { code: isConnectionFailure(error) ? 'unreachable' : 'target-error', reason, attempts: pushed, ...(pushed > 0 ? { command: commandOf(c.opts.skopeo, job) } : {}) }), isConnectionFailure(error));
       }
+    },
+    /**
+     * An index skopeo cannot push unchanged, pushed through the Distribution API (push-index.ts) with the same
+     * retries; a 412 on the manifest PUT is Harbor's immutable-tag rule.
+     */
+    async pushDirect(job: PushJob, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): Promise<{ result: SyncResult } | { attempts: number }> {
+      let n = 0;
+      const { value, attempts } = await retryWithBackoff(
+        () => {
+          c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: ++n });
+          return pushIndexFromLayout(c.conn.client, job.targetRepository, job.tag, job.layoutDir).then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error }));
+        },
+        { ...retry, isTransient: (r) => !r.ok && isTransientHttp(r.error) },
+      );
+      if (value.ok) return { attempts };
+      const error = value.error;
+      if (c.signal.aborted) return { result: done('canceled', { attempts, code: 'interrupted', reason: 'interrupted while pushing; the target may hold part of the image', command: DIRECT_PUSH_COMMAND }) };
+      const message = (error as Error).message;
+      if (error instanceof RegistryHttpError && error.status === 412) {
+        const reason = `the target's ${job.reference} is immutable and holds another image; not retried (${message})`;
+        return { result: observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command: DIRECT_PUSH_COMMAND }), false) };
+      }
+      const unreachable = isConnectionFailure(error);
+      return { result: observe(done('failed', { attempts, code: unreachable ? 'unreachable' : 'direct-push-failed', reason: `pushing it through the Distribution API failed: ${message}`, command: DIRECT_PUSH_COMMAND }), unreachable) };
     },
   };
 }

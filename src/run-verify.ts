@@ -1,20 +1,27 @@
 /**
  * `verify`: compares every selected source tag with the target without pushing: the DR audit.
- * ok = same digest; missing = no such tag; different = another digest; broken = cannot be exported from
- * the source, so cannot be trusted either way; failed = the target could not be asked.
+ * ok = same digest; missing = no such tag; different = the target holds an earlier revision of the source's tag
+ * (the tag moved at the source; a sync updates it); drift = the target tag holds an image the source's tag never
+ * pointed at (someone pushed it there; sync leaves it alone, as it reports it);
+ * broken = cannot be exported from the source, so cannot be trusted either way; failed = the target could not be
+ * asked. On Harbor, a HEAD refused by a policy (412) or a push-only account (401/403) is answered from Harbor's
+ * artifact API instead (registry/target-state.ts).
  */
 import { mapOrdered } from './core/map-concurrent.js';
 import { emptyCounts, type Counts, type Status } from './core/results.js';
-import { parseTarget, targetFor } from './core/target.js';
+import { parseTarget, targetFor, type PushTarget } from './core/target.js';
 import type { Emit, ExportResult } from './core/events.js';
 import type { ExportSummary } from './core/summary.js';
-import { connectTarget, resolveTargetAccess, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
-import { openExport } from './run-export.js';
+import { connectTarget, resolveTargetAccess, type TargetAccessOptions } from './registry/target-registry.js';
+import { createTargetState, type TargetState } from './registry/target-state.js';
+import { accessorySubject, openExport } from './run-export.js';
+import type { HarborApi } from './registry/harbor-api.js';
+import { tagOnceHeld } from './storage/tag-facts.js';
 
 /** HEAD requests in flight at once: cheap for the target, enough to audit 100k tags in minutes. */
 export const VERIFY_CONCURRENCY = 8;
 
-export type VerifyStatus = Extract<Status, 'ok' | 'missing' | 'different' | 'broken' | 'skipped' | 'failed'>;
+export type VerifyStatus = Extract<Status, 'ok' | 'missing' | 'different' | 'drift' | 'broken' | 'skipped' | 'failed'>;
 
 export interface VerifyResult {
   id: string;
@@ -32,6 +39,8 @@ export interface VerifyOptions extends TargetAccessOptions {
   tagsFile?: string;
   exclude: string[];
   verifyBlobs: boolean;
+  /** --map-project, --root-project. */
+  naming?: Pick<PushTarget, 'projects' | 'rootProject'>;
 }
 
 export interface VerifyRun {
@@ -47,14 +56,17 @@ export async function openVerify(
   opts: VerifyOptions,
   deps: { cwd: string; env: Readonly<Record<string, string | undefined>>; signal: AbortSignal; emit: Emit },
 ): Promise<VerifyRun> {
-  const target = parseTarget(opts.to);
+  const target: PushTarget = { ...parseTarget(opts.to), ...opts.naming };
   const run = await openExport({ storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard' }, deps);
   const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
   const conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
+  const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
+  const state = createTargetState(conn.client, harbor ? conn.harbor() : undefined);
+  const accessories = harbor ? conn.harbor() : undefined;
   const counts = emptyCounts();
   async function* results(): AsyncGenerator<VerifyResult> {
     try {
-      for await (const v of mapOrdered(run.results, VERIFY_CONCURRENCY, (r) => check(r, conn, target))) {
+      for await (const v of mapOrdered(run.results, VERIFY_CONCURRENCY, (r) => check(r, state, target, run.storage.v2, accessories))) {
         counts[v.status]++;
         yield v;
       }
@@ -66,18 +78,37 @@ export async function openVerify(
 }
 
 /** Compares one exported image with the target. */
-async function check(r: ExportResult, conn: TargetConnection, target: ReturnType<typeof parseTarget>): Promise<VerifyResult> {
+async function check(r: ExportResult, state: TargetState, target: PushTarget, v2: string, harbor: HarborApi | undefined): Promise<VerifyResult> {
   const { image } = r.item;
-  const t = targetFor(image.repository, image.tag, target);
+  // An untagged referrer is looked for by its digest.
+  const byDigest = image.subject !== undefined ? image.digest : undefined;
+  const t = targetFor(image.repository, image.tag, target, byDigest);
   const base = { id: r.id, source: r.id, target: t.reference, sourceDigest: image.digest ?? null, targetDigest: null };
   if (image.status === 'skipped') return { ...base, status: 'skipped', reason: image.problems.map((p) => p.message).join('; ') };
   if (image.status === 'broken') return { ...base, status: 'broken', reason: image.problems.map((p) => p.message).join('; ') };
   if (t.problem) return { ...base, status: 'failed', reason: t.problem };
   try {
-    const head = await conn.client.headManifest(t.repository, image.tag);
-    if (!head) return { ...base, status: 'missing' };
-    if (head.digest === image.digest) return { ...base, targetDigest: head.digest, status: 'ok' };
-    return { ...base, targetDigest: head.digest, status: 'different', reason: `target has ${head.digest}, source ${image.digest}` };
+    const found = await state.tag(t.repository, byDigest ?? image.tag);
+    if (!found.known) return { ...base, status: 'failed', reason: `cannot tell what the target holds: ${found.why}` };
+    if (found.digest === undefined) return { ...base, status: 'missing' };
+    if (found.digest === image.digest) {
+      // On Harbor an accessory (a cosign `sha256-<hex>.sig` tag, an untagged referrer) only counts when Harbor linked
+      // it to its subject: otherwise `cosign verify` fails and the UI shows the image unsigned (harbor#19788, #16375).
+      const subject = image.subject ?? accessorySubject(image.tag);
+      if (harbor && subject !== undefined && t.repository.includes('/')) {
+        const project = t.repository.slice(0, t.repository.indexOf('/'));
+        const artifact = await harbor.getArtifact(project, t.repository, subject, { withAccessory: true });
+        if (!artifact?.accessories?.some((a) => a.digest === image.digest)) {
+          const why = artifact ? `Harbor does not list it as an accessory of ${subject} (with_accessory=true)` : `Harbor does not have its subject ${subject}`;
+          return { ...base, targetDigest: found.digest, status: 'missing', reason: `the target has it, but ${why}: Harbor links an accessory only when it is pushed after its subject; push it again (delete it first)` };
+        }
+      }
+      return { ...base, targetDigest: found.digest, status: 'ok' };
+    }
+    if (await tagOnceHeld(v2, image.repository, image.tag, found.digest)) {
+      return { ...base, targetDigest: found.digest, status: 'different', reason: `target has ${found.digest}, an earlier revision of the source's tag, source ${image.digest}; a sync updates it` };
+    }
+    return { ...base, targetDigest: found.digest, status: 'drift', reason: `target has ${found.digest}, which the source's tag never pointed at, source ${image.digest}; sync leaves it alone unless --overwrite` };
   } catch (error) {
     return { ...base, status: 'failed', reason: (error as Error).message };
   }

@@ -72,6 +72,8 @@ const CASES: [string, string, SkopeoFailureReason, boolean][] = [
     'manifest-unknown', false,
   ],
   ['Harbor proxy project (§3.3)', 'writing manifest: denied: can not push artifact to a proxy project: dockerhub', 'proxy-project', false],
+  // skopeo 1.9.3's own words for Harbor's immutable-tag 412 (src/server/middleware/immutable/error.go), seen in test/sync-harbor-policy.test.ts.
+  ['Harbor immutable tag', "writing manifest: uploading manifest 1.0 to harbor.example.com/locked/b/app: unknown: Failed to process request due to 'b/app:1.0' configured as immutable.", 'immutable', false],
   ['denied', 'writing manifest: denied: requested access to the resource is denied', 'denied', false],
   [
     'schema1 rejected (§2.4): a 500 that is not the race',

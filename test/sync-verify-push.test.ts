@@ -59,7 +59,7 @@ describe('sync verifies the target digest after each push', () => {
     expect(await catalog(reg)).toEqual([]);
   });
 
-  it('a tag the push left holding another digest: failed, naming both digests', async () => {
+  it('a tag the push left holding another digest (--overwrite: without it, that is drift and nothing is pushed): failed, naming both digests', async () => {
     const wanted = find('charts/mychart:0.2.0');
     const other = find('charts/mychart:0.1.0');
     expect(other.digest).not.toBe(wanted.digest);
@@ -77,10 +77,10 @@ describe('sync verifies the target digest after each push', () => {
 
     const report = path.join(work, 'stale-report.json');
     const tagsFile = await writeTagsFile(path.join(work, 'stale.txt'), [wanted]);
-    const r = await cli(['sync', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--skopeo', NOOP_BIN]);
+    const r = await cli(['sync', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--skopeo', NOOP_BIN, '--overwrite']);
     expect(r.exitCode, r.stderr + r.stdout).toBe(4);
     const image = byId(await readReport(report)).get(idOf(wanted));
-    expect(image).toMatchObject({ status: 'failed', attempts: 1, digest: wanted.digest });
+    expect(image).toMatchObject({ status: 'failed', code: 'digest-mismatch', attempts: 1, digest: wanted.digest, targetDigest: other.digest });
     expect(image?.reason).toBe(`pushed, but the target has ${other.digest} for ${reg.host}/${idOf(wanted)}, source ${wanted.digest}`);
     // Nothing was changed on the target by the fake push.
     expect((await getManifest(reg, wanted.repository, wanted.tag)).header).toBe(other.digest);

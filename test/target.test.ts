@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildSyncArgs, formatCommand, parseTarget, redactArgs, targetFor, type PushTarget } from '../src/core/target.js';
+import { buildSyncArgs, formatCommand, parseProjectNaming, parseTarget, redactArgs, targetFor, type PushTarget } from '../src/core/target.js';
 import { UsageError } from '../src/errors.js';
 
 /**
@@ -199,5 +199,50 @@ describe('purity', () => {
   it.each(['target.ts', 'skopeo-failure.ts', 'schedule.ts'])('src/core/%s does no I/O', (file) => {
     const source = readFileSync(path.join(import.meta.dirname, '../src/core', file), 'utf8');
     expect(source).not.toMatch(/from 'node:(fs|child_process)|from 'execa'|from 'chalk'|\bprocess\.|Date\.now/);
+  });
+});
+
+describe('--map-project and --root-project', () => {
+  const naming = (maps: string[], root?: string): PushTarget => ({ ...parseTarget('harbor.example.com'), ...parseProjectNaming(maps, root) });
+
+  it('renames the first path component of nested repositories only, and places root-level ones under the root project', () => {
+    const t = naming(['dockerhub=dockerhub-archive', 'quay=quay-archive'], 'library');
+    expect(targetFor('dockerhub/library/nginx', '1.25', t)).toEqual({ repository: 'dockerhub-archive/library/nginx', reference: 'harbor.example.com/dockerhub-archive/library/nginx:1.25' });
+    expect(targetFor('quay/coreos/etcd', 'v3', t).repository).toBe('quay-archive/coreos/etcd');
+    // Only the first component: a repository component that happens to equal a mapped name stays.
+    expect(targetFor('team/dockerhub/app', '1', t).repository).toBe('team/dockerhub/app');
+    expect(targetFor('alpine', '3.19', t)).toEqual({ repository: 'library/alpine', reference: 'harbor.example.com/library/alpine:3.19' });
+    // A mapped name that is also a root-level repository is a root-level repository: --root-project decides.
+    expect(targetFor('dockerhub', 'x', t).repository).toBe('library/dockerhub');
+    expect(targetFor('alpine', '3.19', naming([])).repository).toBe('alpine');
+  });
+
+  it('applies the --to prefix after the mapping, and the skopeo argv pushes under the mapped name', () => {
+    const t: PushTarget = { ...parseTarget('harbor.example.com/dr'), ...parseProjectNaming(['dockerhub=archive'], 'library') };
+    const name = targetFor('dockerhub/library/nginx', '1.25', t);
+    expect(name.repository).toBe('dr/archive/library/nginx');
+    const args = buildSyncArgs({ layoutDir: '/srv/out/dockerhub/library/nginx:1.25', target: t, targetRepository: name.repository, tlsVerify: true });
+    expect(pushedName(args)).toBe('harbor.example.com/dr/archive/library/nginx:1.25');
+    expect(targetFor('alpine', '3', t).repository).toBe('dr/library/alpine');
+  });
+
+  it('refuses bad values, naming every one at once', () => {
+    const error = (() => {
+      try {
+        parseProjectNaming(['nomapping', 'a/b=c', 'src=Bad_Name', 'x=y', 'x=z'], '-lead');
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(UsageError);
+    const lines = error?.message.split('\n') ?? [];
+    expect(lines).toEqual([
+      '--map-project "nomapping": give SRC=DST, the source project and the target project (dockerhub=dockerhub-archive)',
+      '--map-project a/b=c: source project "a/b" holds "/": only the first path component is a project',
+      '--map-project src=Bad_Name: target project "Bad_Name" is not a Harbor project name (lowercase letters and digits, separated by single ".", "_" or "-")',
+      '--map-project x=z: x is already mapped to y',
+      '--root-project "-lead" is not a Harbor project name (lowercase letters and digits, separated by single ".", "_" or "-")',
+    ]);
   });
 });

@@ -3,7 +3,7 @@
  * `sync` (skopeo 1.9.3), then changed behind its back through the registry API: one tag deleted by digest
  * (storage-and-skopeo.md §2.5), one tag overwritten with another image.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
@@ -58,7 +58,7 @@ describe('verify against a synced registry', () => {
       if (t.status === 'ok') expect(image?.targetDigest, idOf(t)).toBe(t.digest);
       else expect(image?.reason, idOf(t)).toMatch(/\S/);
     }
-    expect({ ...r.doc.summary.counts, selected: r.doc.summary.selected }).toMatchObject({ ok: ok.length, missing: 0, different: 0, 'broken': 9, skipped: 3, failed: 0, selected: tags.length });
+    expect({ ...r.doc.summary.counts, selected: r.doc.summary.selected }).toMatchObject({ ok: ok.length, missing: 0, drift: 0, 'broken': 9, skipped: 3, failed: 0, selected: tags.length });
 
     const only = await verify(['--tags-file', okTagsFile]);
     expect(only.exitCode, only.stderr).toBe(0);
@@ -73,10 +73,10 @@ describe('verify against a synced registry', () => {
     expect(saved.images.map((i: { status: string }) => i.status)).toEqual(ok.map(() => 'ok'));
     // Only what needs a look goes to stdout; the summary goes to stderr, as for every command.
     expect(text.stdout).toBe('');
-    expect(text.stderr).toContain(`${ok.length} tags checked against ${reg.host}: ${ok.length} ok, 0 missing, 0 different, 0 broken at source, 0 skipped, 0 failed`);
+    expect(text.stderr).toContain(`${ok.length} tags checked against ${reg.host}: ${ok.length} ok, 0 missing, 0 different, 0 drift, 0 broken at source, 0 skipped, 0 failed`);
   });
 
-  it('reports a tag deleted from the target as missing, and one holding another image as different', async () => {
+  it('reports a tag deleted from the target as missing, and one holding another image as drift', async () => {
     // A digest no other tag shares: DELETE by digest removes every tag on it (§2.5).
     const gone = ok.find((t) => t.repository === 'proj/team/sub/deep/app') as ExpectedTag;
     expect(ok.filter((t) => t.digest === gone.digest)).toHaveLength(1);
@@ -97,20 +97,39 @@ describe('verify against a synced registry', () => {
     const r = await verify(['--tags-file', okTagsFile]);
     expect(r.exitCode, r.stderr).toBe(4);
     expect(r.byId.get(idOf(gone))).toMatchObject({ status: 'missing', sourceDigest: gone.digest, targetDigest: null });
-    expect(r.byId.get(idOf(changed))).toMatchObject({ status: 'different', sourceDigest: changed.digest, targetDigest: other.digest });
-    expect({ ...r.doc.summary.counts, selected: r.doc.summary.selected }).toMatchObject({ ok: ok.length - 2, missing: 1, different: 1, 'broken': 0 });
+    expect(r.byId.get(idOf(changed))).toMatchObject({ status: 'drift', sourceDigest: changed.digest, targetDigest: other.digest });
+    expect({ ...r.doc.summary.counts, selected: r.doc.summary.selected }).toMatchObject({ ok: ok.length - 2, missing: 1, drift: 1, 'broken': 0 });
     for (const t of ok.filter((x) => x !== gone && x !== changed)) expect(r.byId.get(idOf(t))?.status, idOf(t)).toBe('ok');
 
     const text = await cli(['verify', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile]);
     expect(text.exitCode).toBe(4);
     // execa strips the last newline of stdout.
     expect(`${text.stdout}\n`).toContain(`missing          ${idOf(gone)} -> ${reg.host}/${idOf(gone)}\n`);
-    expect(`${text.stdout}\n`).toContain(`different        ${idOf(changed)} -> ${reg.host}/${idOf(changed)}\n                 target has ${other.digest}, source ${changed.digest}\n`);
+    expect(`${text.stdout}\n`).toContain(`drift            ${idOf(changed)} -> ${reg.host}/${idOf(changed)}\n                 target has ${other.digest}, which the source's tag never pointed at, source ${changed.digest}; sync leaves it alone unless --overwrite\n`);
 
-    // A later sync repairs both (the target's tag is not the source digest, so it is pushed again).
-    const fix = await cli(['sync', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile]);
+    // A later sync restores the missing tag but leaves the drifted one alone (someone else's image), exit 4.
+    const report = path.join(fx.dir, 'drift-report.json');
+    const sync = (extra: string[]) => cli(['sync', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile, '--report', report, ...extra]);
+    const first = await sync([]);
+    expect(first.exitCode, first.stderr + first.stdout).toBe(4);
+    expect(first.stderr).toMatch(new RegExp(`^1 synced, ${ok.length - 2} up to date, .*1 drift \\(left alone\\)`, 'm'));
+    const drift = (JSON.parse(await readFile(report, 'utf8')) as { images: Array<Record<string, unknown>> }).images.find((i) => i.id === idOf(changed));
+    expect(drift).toMatchObject({ status: 'drift', code: 'drift', digest: changed.digest, targetDigest: other.digest, attempts: 0 });
+    expect((await getManifest(reg, changed.repository, changed.tag)).header).toBe(other.digest);
+
+    // Had the source's tag once pointed at that image (its tag index records it, as Distribution's tagstore.go
+    // writes it), the target would hold an earlier revision of this tag: `different` for verify, updated by sync.
+    const history = path.join(fx.v2, 'repositories', changed.repository, '_manifests/tags', changed.tag, 'index/sha256', (other.digest as string).slice(7));
+    await mkdir(history, { recursive: true });
+    await writeFile(path.join(history, 'link'), other.digest as string);
+    const moved = await verify(['--tags-file', okTagsFile]);
+    expect(moved.byId.get(idOf(changed))).toMatchObject({ status: 'different', sourceDigest: changed.digest, targetDigest: other.digest });
+    await rm(history, { recursive: true });
+
+    // --overwrite replaces it.
+    const fix = await sync(['--overwrite']);
     expect(fix.exitCode, fix.stderr + fix.stdout).toBe(0);
-    expect(fix.stderr).toMatch(new RegExp(`^2 synced, ${ok.length - 2} up to date`, 'm'));
+    expect(fix.stderr).toMatch(new RegExp(`^1 synced, ${ok.length - 1} up to date`, 'm'));
     expect((await verify(['--tags-file', okTagsFile])).exitCode).toBe(0);
   });
 });

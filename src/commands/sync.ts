@@ -1,8 +1,10 @@
 /** `registry-rescue sync <storage> --to host[:port][/prefix]`: export and push every tag, digests preserved. */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parseDuration } from '../core/duration.js';
 import { exitCodeForRun } from '../core/results.js';
-import { parseTarget } from '../core/target.js';
+import { parseProjectNaming, parseTarget, type PushTarget } from '../core/target.js';
 import { UsageError } from '../errors.js';
 import { ENV_USERNAME } from '../registry/credentials.js';
 import type { Io } from '../io.js';
@@ -12,7 +14,7 @@ import { createAttention, renderSyncLine, renderSyncSummary } from '../report/re
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, openSync } from '../run-sync.js';
 import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
-import { addLinkOption, addRunFileOptions, addSelectionOptions, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
+import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
   out?: string;
@@ -24,6 +26,8 @@ interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags
   dryRun?: boolean;
   report?: string;
   createProjects?: boolean;
+  overwrite?: boolean;
+  checkQuota?: boolean;
   prune?: boolean;
   skopeo: string;
   json?: boolean;
@@ -38,6 +42,28 @@ export interface TargetFlags {
   destCertDir?: string;
   destTlsVerify: boolean;
   destPasswordStdin?: boolean;
+  mapProject: string[];
+  mapProjectsFile?: string;
+  rootProject?: string;
+}
+
+/**
+ * --map-project, --map-projects-file (one SRC=DST a line, `#` comments; what `tags --map-file` writes) and
+ * --root-project, checked (exit 2 naming every bad value).
+ */
+export async function namingOf(flags: TargetFlags, io: Io): Promise<Pick<PushTarget, 'projects' | 'rootProject'>> {
+  const fromFile: string[] = [];
+  if (flags.mapProjectsFile !== undefined) {
+    const file = path.resolve(io.cwd, flags.mapProjectsFile);
+    const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read --map-projects-file ${file}: ${error.code ?? error.message}`);
+    });
+    for (const line of text.split('\n')) {
+      const entry = line.replace(/#.*/, '').trim();
+      if (entry !== '') fromFile.push(entry);
+    }
+  }
+  return parseProjectNaming([...fromFile, ...flags.mapProject], flags.rootProject);
 }
 
 /**
@@ -78,7 +104,10 @@ export function addTargetOptions(command: Command): Command {
     )
     .option('--dest-password-stdin', 'read the password for REGISTRY_RESCUE_USERNAME from standard input (asked for, without echo, at a terminal)')
     .option('--dest-cert-dir <dir>', 'directory with the CA certificate (ca.crt) of the target')
-    .option('--dest-tls-verify [bool]', 'verify the target\'s TLS certificate (--dest-tls-verify=false to skip; plain http is then allowed)', parseBool, true);
+    .option('--dest-tls-verify [bool]', 'verify the target\'s TLS certificate (--dest-tls-verify=false to skip; plain http is then allowed)', parseBool, true)
+    .option('--map-project <src=dst>', 'push repositories of project SRC into project DST (the first path component renamed): dockerhub=dockerhub-archive; repeatable', collect, [])
+    .option('--map-projects-file <file>', 'SRC=DST lines (as tags --map-file writes them for proxy-cache projects), as many --map-project')
+    .option('--root-project <name>', 'place root-level repositories (alpine, with no project) under project NAME: library/alpine');
   // skopeo's credential flags put secrets in argv, visible to every user (ps) and in cron mail: refused, naming
   // what to use instead and never the value. An optional value, so every spelling gets this answer rather than
   // commander's "argument missing"; hidden from --help.
@@ -109,7 +138,9 @@ export function syncCommand(io: Io): Command {
     .option('--dry-run', 'show every target reference and skopeo command line, and what would be skipped; touch nothing, contact nothing')
     .option('--report <file>', 'write the per-image result as JSON to FILE (atomically)')
     .option('--prune', 'remove exported layouts whose tag is gone from the storage (as export --prune)')
-    .option('--create-projects', 'create missing Harbor projects (private) before their first push')
+    .option('--create-projects', 'create missing Harbor projects (private) before their first push, mapped ones (--map-project, --root-project) included')
+    .option('--check-quota', 'with --dry-run: ask the target Harbor (read-only) for each project\'s storage quota and compare it with the bytes the run would push there')
+    .option('--overwrite', 'replace a target tag that holds another image than the source (default: report it as drift and leave it alone)')
     .option('--skopeo <path>', 'the skopeo binary', 'skopeo')
     .option('--json', 'print the report JSON on stdout instead of text')
     .option('-v, --verbose', 'also list up-to-date images')
@@ -127,6 +158,8 @@ Examples:
       --dest-cert-dir /etc/harbor-ca --dest-password-stdin < /root/harbor-password`,
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
+    const naming = await namingOf(flags, io);
+    if (flags.checkQuota && !flags.dryRun) throw new UsageError('--check-quota goes with --dry-run (a real run meets the quota when it pushes)');
     const access = await targetAccess(flags, io);
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
@@ -153,6 +186,9 @@ Examples:
         abortOnError: flags.abortOnError === true,
         ...(flags.imageTimeout !== undefined ? { imageTimeoutMs: parseDuration(flags.imageTimeout, '--image-timeout') } : {}),
         createProjects: flags.createProjects === true,
+        overwrite: flags.overwrite === true,
+        checkQuota: flags.checkQuota === true,
+        naming,
         skopeo: flags.skopeo,
         ...access,
       },

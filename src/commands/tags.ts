@@ -23,7 +23,12 @@ interface TagsOptions {
   tlsVerify: boolean;
   includeProxyCache: boolean;
   pageSize: number;
+  mapFile?: string;
+  mapSuffix: string;
 }
+
+/** What `--map-file` appends to a proxy-cache project's name by default. */
+export const DEFAULT_MAP_SUFFIX = '-archive';
 
 /** Builds the `tags` sub-command. */
 export function tagsCommand(io: Io): Command {
@@ -40,6 +45,8 @@ export function tagsCommand(io: Io): Command {
     .option('--tls-verify [bool]', 'verify the registry certificate (--tls-verify=false to skip)', parseBool, true)
     .option('--include-proxy-cache', 'also list Harbor proxy-cache projects', false)
     .option('--page-size <n>', 'entries asked per page', parsePageSize, DEFAULT_PAGE_SIZE)
+    .option('--map-file <file>', 'Harbor: also write SRC=DST lines, one per proxy-cache project (DST = SRC plus --map-suffix), for sync --map-projects-file')
+    .option('--map-suffix <suffix>', 'what --map-file appends to a proxy-cache project\'s name', DEFAULT_MAP_SUFFIX)
     .addHelpText(
       'after',
       `
@@ -49,7 +56,8 @@ Harbor's full list needs a system administrator or a robot account allowed to li
 Examples:
   registry-rescue tags --from https://harbor.example.com --authfile /root/harbor-auth.json --output rescue.tags
   registry-rescue tags --from https://harbor.example.com --project library --project team-a --format json
-  registry-rescue tags --from http://127.0.0.1:5000 > rescue.tags      # a plain Docker Distribution registry`,
+  registry-rescue tags --from http://127.0.0.1:5000 > rescue.tags      # a plain Docker Distribution registry
+  registry-rescue tags --from https://harbor.example.com --include-proxy-cache --output rescue.tags --map-file rescue.map`,
     )
     .action(async (opts: TagsOptions) => {
       await runTags(io, opts);
@@ -67,6 +75,24 @@ async function runTags(io: Io, opts: TagsOptions): Promise<void> {
   const output = resolvePath(io, opts.output);
   if (output) await writeAtomically(output, text);
   else io.stdout(text);
+  const mapFile = resolvePath(io, opts.mapFile);
+  if (mapFile) {
+    if (listing.kind !== 'harbor') {
+      io.stderr(`${url.host} is not a Harbor: it has no proxy-cache projects, ${mapFile} was not written\n`);
+      return;
+    }
+    await writeAtomically(mapFile, renderProjectMap(listing.proxyCacheProjects ?? [], opts.mapSuffix));
+    io.stderr(`wrote ${mapFile}: ${listing.proxyCacheProjects?.length ?? 0} proxy-cache project(s) mapped to regular ones\n`);
+  }
+}
+
+/**
+ * `SRC=DST` lines for sync/verify --map-projects-file: Harbor deletes a proxy-cached tag when the upstream deletes it
+ * and refuses pushes into a proxy-cache project, so its images are kept in a regular project.
+ */
+export function renderProjectMap(proxyCacheProjects: readonly string[], suffix: string): string {
+  const head = '# proxy-cache projects of the source Harbor, kept in regular projects on the target (registry-rescue tags --map-file)\n';
+  return head + proxyCacheProjects.map((p) => `${p}=${p}${suffix}\n`).join('');
 }
 
 async function listTags(io: Io, url: URL, opts: TagsOptions, credentials: Credentials | undefined): Promise<TagListing> {

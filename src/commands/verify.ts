@@ -8,7 +8,7 @@ import { openVerify, type VerifyResult } from '../run-verify.js';
 import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
 import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
-import { addTargetOptions, targetAccess, type TargetFlags } from './sync.js';
+import { addTargetOptions, namingOf, targetAccess, type TargetFlags } from './sync.js';
 
 interface VerifyFlags extends SelectionFlags, TargetFlags, RunFileFlags {
   json?: boolean;
@@ -20,7 +20,7 @@ interface VerifyFlags extends SelectionFlags, TargetFlags, RunFileFlags {
 /** Builds the `verify` command. */
 export function verifyCommand(io: Io): Command {
   const command = newCommand('verify', io.env)
-    .description('compare every selected source tag with the target, without pushing: ok / missing / different / broken (at source) / skipped / failed')
+    .description('compare every selected source tag with the target, without pushing: ok / missing / different (an earlier revision of the tag) / drift (an image the source tag never held) / broken (at source) / skipped / failed')
     .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
     .option('--json', 'print { version, command, images, summary } as JSON, written image by image')
     .option('--report <file>', 'also write that JSON document to FILE (atomically)')
@@ -41,7 +41,7 @@ Examples:
     const started = performance.now();
     const run = await openVerify(
       {
-        storage, to: flags.to, ...selectionOf(flags),
+        storage, to: flags.to, ...selectionOf(flags), naming: await namingOf(flags, io),
         ...(await targetAccess(flags, io)),
       },
       { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
@@ -59,7 +59,7 @@ Examples:
     progress.close();
     doc?.end({ finishedAt: new Date().toISOString(), summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
     if (!flags.json) {
-      io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
+      io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.drift} drift, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
     }
     const exitCode = exitCodeForRun(c, exportIssues(exportSummary));
     io.setExitCode(exitCode);

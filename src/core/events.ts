@@ -15,6 +15,8 @@ export interface ExportResult {
   error?: string;
   warnings: string[];
   ms: number;
+  /** With ExportOptions.keepBlobs (the sync dry run): every file's digest and size, manifests included. */
+  blobs?: Array<[digest: string, size: number]>;
 }
 
 export type ProgressEvent =

@@ -26,3 +26,28 @@ export function compareRepositories(a: string, b: string): number {
 export function compareTagRefs(a: TagRef, b: TagRef): number {
   return compareRepositories(a.repository, b.repository) || compareStrings(a.tag, b.tag);
 }
+
+/** One tag of a repository as the push order sees it. */
+export interface PushOrderEntry {
+  tag: string;
+  /** When the old registry last pushed it (ms); unknown sorts last among its kind. */
+  pushedAt: number | undefined;
+  /** A cosign-style accessory tag (`sha256-<hex>.sig`, `.att`, `.sbom`). */
+  accessory: boolean;
+}
+
+/**
+ * The order sync pushes one repository's tags in (indexes into `entries`): images before accessory tags (Harbor
+ * links an accessory only when its subject is already there), each oldest push first (push-time retention on the
+ * target then keeps what it kept before), ties and unknown times by tag name. Stable and pure.
+ */
+export function orderForPush(entries: readonly PushOrderEntry[]): number[] {
+  const time = (e: PushOrderEntry) => e.pushedAt ?? Number.POSITIVE_INFINITY;
+  return entries
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const x = entries[a] as PushOrderEntry;
+      const y = entries[b] as PushOrderEntry;
+      return Number(x.accessory) - Number(y.accessory) || (time(x) === time(y) ? 0 : time(x) < time(y) ? -1 : 1) || compareStrings(x.tag, y.tag);
+    });
+}

@@ -35,14 +35,17 @@ export interface ExportItem {
   problems: Problem[];
 }
 
-/** The layout directory name (relative to the output directory) of a tag. */
-export function layoutId(repository: string, tag: string): string {
-  return `${repository}:${tag}`;
+/**
+ * The layout directory name (relative to the output directory) of a tag, or of an untagged referrer by digest
+ * (`repository@sha256:<hex>`: skopeo sync pushes a `dir:` named so by digest, storage-and-skopeo.md §5.3).
+ */
+export function layoutId(repository: string, tag: string, referrer?: string): string {
+  return referrer !== undefined ? `${repository}@${referrer}` : `${repository}:${tag}`;
 }
 
 /** Decides what to do with one image given what is already exported. */
 export function planExportItem(image: ResolvedImage, existing: ExistingLayout | undefined): ExportItem {
-  const id = layoutId(image.repository, image.tag);
+  const id = layoutId(image.repository, image.tag, image.subject !== undefined ? image.digest : undefined);
   const base = { id, image, problems: image.problems, bytes: image.size };
   if (image.status !== 'ok') {
     const kept = existing ? '; the layout already exported for this tag is left as it was' : '';

@@ -5,7 +5,9 @@
  * A status means the same thing in every command and every JSON document: `broken` is damaged source
  * storage, `skipped` was left out on purpose (deleted through the API, schema1), `failed` was tried and
  * did not work, `canceled` was stopped by an interrupt, `not-attempted` was never started because the run
- * stopped (circuit breaker, --abort-on-error).
+ * stopped (circuit breaker, --abort-on-error), `drift` found the target tag holding another image than the
+ * source's (and not an earlier revision of the source's tag) and left it alone, `different` (verify) found an
+ * earlier revision of the source's tag that a sync will update, `immutable-conflict` was refused by an immutable target tag.
  */
 
 /** Every per-image status of list, export, sync and verify. */
@@ -16,6 +18,8 @@ export const STATUSES = [
   'created', 'rebuilt', 'unchanged', 'would-create', 'would-rebuild',
   // sync
   'synced', 'up-to-date', 'would-sync',
+  // sync and verify: the target tag holds another image (left alone); an immutable target tag refused the push
+  'drift', 'immutable-conflict',
   // verify
   'missing', 'different',
   // any command that acts
@@ -40,6 +44,10 @@ const CLASS: Record<Status, StatusClass> = {
   broken: 'bad',
   missing: 'bad',
   different: 'bad',
+  // Both leave a selected tag not restored, and neither goes away by re-running: a person decides (--overwrite,
+  // an exclusion, or lifting the immutability rule). A DR run that says 0 while the DR copy differs would lie.
+  drift: 'bad',
+  'immutable-conflict': 'bad',
   failed: 'bad',
   canceled: 'undone',
   'not-attempted': 'undone',

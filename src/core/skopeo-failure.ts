@@ -8,6 +8,7 @@ export type SkopeoFailureReason =
   | 'unauthorized'
   | 'denied'
   | 'proxy-project'
+  | 'immutable'
   | 'tls-untrusted'
   | 'unreachable'
   | 'corrupt-source'
@@ -42,6 +43,10 @@ const RULES: readonly Rule[] = [
   { reason: 'preserve-digests', transient: false, test: /Instructed to preserve digests/ },
   // §3.3: Harbor proxy-cache projects refuse pushes ("denied: can not push artifact to a proxy project: p").
   { reason: 'proxy-project', transient: false, test: /can not push artifact to a proxy project/ },
+  // Harbor's immutable-tag rule refuses a manifest PUT onto an existing immutable tag with 412 PRECONDITION
+  // "Failed to process request due to '<repo>:<tag>' configured as immutable." (src/server/middleware/immutable/
+  // pushmf.go, error.go), even for the same digest; the same again would be refused again.
+  { reason: 'immutable', transient: false, test: /configured as immutable|\b412 Precondition Failed/ },
   // §5.6: half-written link read by a parallel push; --retry-times does not retry it, a re-run does.
   {
     reason: 'parallel-push-race',

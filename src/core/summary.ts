@@ -5,6 +5,8 @@ import { emptyCounts, type Counts } from './results.js';
 export interface ExportSummary {
   /** Tags found in the storage (in this shard). */
   tags: number;
+  /** Untagged referrers found (their subject is exported), selected or not; not counted in `tags`. */
+  referrers: number;
   selected: number;
   /** Tags the tags file or --exclude left out. */
   filteredOut: number;
@@ -32,7 +34,7 @@ export interface ExportSummary {
 /** A summary that grows one result at a time, so no run keeps its results. */
 export function createExportTally(): { add(r: ExportResult): void; summary: ExportSummary } {
   const summary: ExportSummary = {
-    tags: 0, selected: 0, filteredOut: 0, counts: emptyCounts(), ok: 0, broken: 0, skipped: 0, failed: 0,
+    tags: 0, referrers: 0, selected: 0, filteredOut: 0, counts: emptyCounts(), ok: 0, broken: 0, skipped: 0, failed: 0,
     bytes: 0, files: 0, pruned: 0, missingFromStorage: [], unmatchedEntries: [], selectionProblems: [], unreadable: [],
   };
   return {

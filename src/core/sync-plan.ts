@@ -6,7 +6,7 @@ import type { ExportResult } from './events.js';
 import type { Status } from './results.js';
 import { buildSyncArgs, targetFor, type PushTarget } from './target.js';
 
-export type SyncStatus = Extract<Status, 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'not-attempted' | 'would-sync'>;
+export type SyncStatus = Extract<Status, 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'not-attempted' | 'would-sync' | 'drift' | 'immutable-conflict'>;
 
 /** Per-image outcome of sync: data for the report and the exit code. */
 export interface SyncResult {
@@ -15,7 +15,9 @@ export interface SyncResult {
   target: string;
   digest: string | null;
   status: SyncStatus;
-  /** For machines: why, when not synced (a problem code, a skopeo failure class, `unpushable-index`, …). */
+  /** `drift` (and a digest mismatch): what the target holds for the tag. */
+  targetDigest?: string;
+  /** For machines: why, when not synced (a problem code, a skopeo failure class, `drift`, `immutable-conflict`, `direct-push-failed`, …). */
   code?: string;
   reason?: string;
   attempts: number;
@@ -37,8 +39,19 @@ export interface PushJob {
   tag: string;
   /** The first path component of the target repository: the Harbor project. */
   project: string;
+  /** Absolute path of the image's `dir:` layout. */
+  layoutDir: string;
+  /** skopeo's argv; unused when `direct`. */
   args: string[];
+  /**
+   * Pushed by registry-rescue itself through the Distribution API (children and blobs by digest, then the index bytes
+   * as stored): an index skopeo 1.9.3 cannot push unchanged (descriptors carrying artifactType or data).
+   */
+  direct?: string;
 }
+
+/** What the dry run and reports show in place of a skopeo command for a direct push. */
+export const DIRECT_PUSH_COMMAND = 'registry-rescue pushes it itself through the Distribution API (blobs and children by digest, then the index bytes exactly as stored)';
 
 export interface PushSettings {
   target: PushTarget;
@@ -54,7 +67,9 @@ export interface PushSettings {
 /** Decides whether an exported image is pushed, and builds its skopeo argv. */
 export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | { result: SyncResult } {
   const { image } = r.item;
-  const t = targetFor(image.repository, image.tag, s.target);
+  // An untagged referrer goes by digest: its HEADs too (`tag` below is then the digest).
+  const byDigest = image.subject !== undefined ? image.digest : undefined;
+  const t = targetFor(image.repository, image.tag, s.target, byDigest);
   const base: SyncResult = { id: r.id, source: r.id, target: t.reference, digest: image.digest ?? null, status: 'skipped', attempts: 0, ms: 0, bytes: image.size };
   const code = image.problems[0]?.code;
   if (image.status === 'skipped') return { result: { ...base, ...(code ? { code } : {}), reason: image.problems.map((p) => p.message).join('; ') } };
@@ -62,16 +77,7 @@ export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | {
   if (r.outcome === 'failed') return { result: { ...base, status: 'failed', code: 'layout-failed', reason: r.error ?? 'the layout could not be written' } };
   if (t.problem) return { result: { ...base, status: 'failed', code: 'target-name-invalid', reason: t.problem } };
   const unpushable = image.warnings.filter((w) => w.code === 'index-descriptor-artifact');
-  if (unpushable.length > 0) {
-    return {
-      result: {
-        ...base,
-        status: 'failed',
-        code: 'unpushable-index',
-        reason: `not pushed: skopeo 1.9.3 cannot push this index without changing its digest (${unpushable.map((w) => w.message).join('; ')})`,
-      },
-    };
-  }
+  const direct = unpushable.length > 0 ? `skopeo 1.9.3 cannot push this index without changing its digest (${unpushable.map((w) => w.message).join('; ')})` : undefined;
   const layoutDir = `${s.out}/${r.id}`;
   const args = buildSyncArgs({
     layoutDir,
@@ -89,9 +95,11 @@ export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | {
       digest: image.digest as string,
       targetRepository: t.repository,
       reference: t.reference,
-      tag: image.tag,
+      tag: byDigest ?? image.tag,
       project: t.repository.split('/')[0] as string,
+      layoutDir,
       args,
+      ...(direct !== undefined ? { direct } : {}),
     },
   };
 }

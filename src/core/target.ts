@@ -17,6 +17,10 @@ export interface PushTarget {
   host: string;
   /** `a/b` (no leading or trailing slash), or `''` for none. */
   prefix: string;
+  /** --map-project SRC=DST: the first path component of a nested source repository, renamed. */
+  projects?: ReadonlyMap<string, string>;
+  /** --root-project NAME: the project that root-level source repositories (`alpine`) are placed under. */
+  rootProject?: string;
 }
 
 /** Where one image lands, or why it cannot be pushed at all. */
@@ -91,15 +95,74 @@ export function parseTarget(spec: string): PushTarget {
   return { host, prefix };
 }
 
-/** Names the target of one tag; an invalid name yields `problem` instead of throwing. */
-export function targetFor(repository: string, tag: string, target: PushTarget): TargetName {
-  const targetRepository = target.prefix ? `${target.prefix}/${repository}` : repository;
+// Harbor's project name rule (src/common/utils/utils.go, ValidateProjectName / swagger projectName): lowercase
+// alphanumerics separated by single `.`, `_` or `-`.
+const PROJECT_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const MAX_PROJECT_NAME = 255;
+
+function projectNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'is empty';
+  if (name.length > MAX_PROJECT_NAME) return `is longer than ${MAX_PROJECT_NAME} characters`;
+  if (!PROJECT_NAME.test(name)) return 'is not a Harbor project name (lowercase letters and digits, separated by single ".", "_" or "-")';
+  return undefined;
+}
+
+/**
+ * Parses `--map-project SRC=DST` (repeatable) and `--root-project NAME` into the naming part of a PushTarget.
+ * Every bad value is named at once (exit 2).
+ */
+export function parseProjectNaming(maps: readonly string[], rootProject: string | undefined): Pick<PushTarget, 'projects' | 'rootProject'> {
+  const projects = new Map<string, string>();
+  const bad: string[] = [];
+  for (const spec of maps) {
+    const eq = spec.indexOf('=');
+    const src = eq === -1 ? '' : spec.slice(0, eq);
+    const dst = eq === -1 ? '' : spec.slice(eq + 1);
+    if (eq === -1) {
+      bad.push(`--map-project ${JSON.stringify(spec)}: give SRC=DST, the source project and the target project (dockerhub=dockerhub-archive)`);
+      continue;
+    }
+    const problem = (src.includes('/') ? 'holds "/": only the first path component is a project' : repositoryNameProblem(src)) ?? undefined;
+    if (problem) bad.push(`--map-project ${spec}: source project "${src}" ${problem}`);
+    const dstProblem = projectNameProblem(dst);
+    if (dstProblem) bad.push(`--map-project ${spec}: target project "${dst}" ${dstProblem}`);
+    const earlier = projects.get(src);
+    if (earlier !== undefined && earlier !== dst) bad.push(`--map-project ${spec}: ${src} is already mapped to ${earlier}`);
+    if (!problem && !dstProblem) projects.set(src, dst);
+  }
+  if (rootProject !== undefined) {
+    const p = projectNameProblem(rootProject);
+    if (p) bad.push(`--root-project ${JSON.stringify(rootProject)} ${p}`);
+  }
+  if (bad.length > 0) throw new UsageError(bad.join('\n'));
+  return { ...(projects.size > 0 ? { projects } : {}), ...(rootProject !== undefined ? { rootProject } : {}) };
+}
+
+/**
+ * The repository name on the target: `--map-project` renames the first path component of a nested repository,
+ * `--root-project` puts a root-level one (`alpine`) under a project, then the `--to` prefix goes in front.
+ */
+export function targetRepositoryFor(repository: string, target: PushTarget): string {
+  const slash = repository.indexOf('/');
+  let name = repository;
+  if (slash === -1) {
+    if (target.rootProject !== undefined) name = `${target.rootProject}/${repository}`;
+  } else {
+    const mapped = target.projects?.get(repository.slice(0, slash));
+    if (mapped !== undefined) name = `${mapped}${repository.slice(slash)}`;
+  }
+  return target.prefix ? `${target.prefix}/${name}` : name;
+}
+
+/** Names the target of one tag (or, with `digest`, of an untagged referrer); an invalid name yields `problem` instead of throwing. */
+export function targetFor(repository: string, tag: string, target: PushTarget, digest?: string): TargetName {
+  const targetRepository = targetRepositoryFor(repository, target);
   const name = `${target.host}/${targetRepository}`;
-  const reference = `${name}:${tag}`;
+  const reference = digest !== undefined ? `${name}@${digest}` : `${name}:${tag}`;
   // reference.Parse limits the whole name, registry host included, to 255 characters.
   const bad =
     repositoryNameProblem(targetRepository) ??
-    (tagProblem(tag) !== undefined ? `tag ${JSON.stringify(tag)}: ${tagProblem(tag)}` : undefined) ??
+    (digest === undefined && tagProblem(tag) !== undefined ? `tag ${JSON.stringify(tag)}: ${tagProblem(tag)}` : undefined) ??
     (name.length > MAX_NAME_LENGTH
       ? `the name with its registry host is ${name.length} characters, more than ${MAX_NAME_LENGTH}`
       : undefined);
@@ -125,9 +188,11 @@ export function buildSyncArgs(opts: SyncArgsOptions): string[] {
   const base = path.posix.basename(layoutDir);
   const repoBase = path.posix.basename(targetRepository);
   const tag = base.startsWith(`${repoBase}:`) ? base.slice(repoBase.length + 1) : undefined;
-  if (tag === undefined || tagProblem(tag) !== undefined) {
+  // `<repo>@sha256:<hex>`: an untagged referrer, pushed by digest (§5.3).
+  const byDigest = base.startsWith(`${repoBase}@`) && /^sha256:[a-f0-9]{64}$/.test(base.slice(repoBase.length + 1));
+  if (!byDigest && (tag === undefined || tagProblem(tag) !== undefined)) {
     // skopeo names the image after the dir (§5.3), so any other basename pushes somewhere else.
-    throw new Error(`layout dir ${layoutDir} must be named "${repoBase}:<tag>" to push to ${targetRepository}`);
+    throw new Error(`layout dir ${layoutDir} must be named "${repoBase}:<tag>" (or "${repoBase}@sha256:<hex>") to push to ${targetRepository}`);
   }
   const parent = path.posix.dirname(targetRepository);
   const destination = parent === '.' ? opts.target.host : `${opts.target.host}/${parent}`;

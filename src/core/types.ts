@@ -6,7 +6,10 @@ export type Digest = `sha256:${string}`;
 /** One tag found on disk: `repositories/<repository>/_manifests/tags/<tag>/`. */
 export interface TagRef {
   repository: string;
+  /** The tag; `''` for an untagged referrer. */
   tag: string;
+  /** An untagged manifest whose `subject` is an exported manifest of the same repository: exported by digest. */
+  referrer?: { digest: Digest; subject: Digest };
 }
 
 export type ProblemCode =
@@ -59,7 +62,7 @@ export interface Problem {
 /** `ok`: exportable. `broken`: storage is damaged. `skipped`: intentionally not exported (deleted, filtered, schema1). */
 export type ImageStatus = 'ok' | 'broken' | 'skipped';
 
-export type ImageKind = 'image' | 'index' | 'artifact' | 'schema1' | 'unknown';
+export type ImageKind = 'image' | 'index' | 'artifact' | 'referrer' | 'schema1' | 'unknown';
 
 /** One file of a skopeo `dir:` layout and the storage blob it comes from. */
 export interface LayoutFile {
@@ -87,6 +90,8 @@ export interface ResolvedImage {
   platforms?: string[];
   /** For artifacts: artifactType, else the config media type. */
   artifactType?: string;
+  /** For an untagged referrer (kind `referrer`, tag `''`): its own digest is `digest`, this is what it refers to. */
+  subject?: Digest;
   status: ImageStatus;
   /** Why the image is broken or skipped. Empty when `ok`. */
   problems: Problem[];

@@ -56,6 +56,15 @@ export interface HarborArtifact {
   mediaType?: string;
   pushTime?: string;
   tags: HarborTag[];
+  /** With `withAccessory`: the accessories Harbor linked to this artifact (signatures, SBOMs, referrers). */
+  accessories?: HarborAccessory[];
+}
+
+export interface HarborAccessory {
+  digest: string;
+  /** `signature.cosign`, `harbor.sbom`, `subject.accessory`, … */
+  type?: string;
+  subjectDigest?: string;
 }
 
 export interface HarborApi {
@@ -69,8 +78,12 @@ export interface HarborApi {
   projectExists(name: string): Promise<boolean>;
   createProject(name: string, opts?: { public?: boolean }): Promise<'created' | 'exists'>;
   listRepositories(project: string): AsyncIterable<HarborRepository>;
-  /** Artifacts of a repository given by its full name (`project/repo…`), with their tags. */
-  listArtifacts(project: string, repository: string): AsyncIterable<HarborArtifact>;
+  /** A project's storage quota in bytes (`hard` -1: unlimited); undefined when Harbor has none for it. */
+  getQuota(projectId: number): Promise<{ hard: number; used: number } | undefined>;
+  /** Artifacts of a repository given by its full name (`project/repo…`), with their tags (and accessories when asked). */
+  listArtifacts(project: string, repository: string, opts?: { withAccessory?: boolean }): AsyncIterable<HarborArtifact>;
+  /** One artifact by tag or digest; undefined when Harbor does not know it. */
+  getArtifact(project: string, repository: string, reference: string, opts?: { withAccessory?: boolean }): Promise<HarborArtifact | undefined>;
   close(): void;
 }
 
@@ -187,19 +200,41 @@ export function createHarborApi(opts: HarborApiOptions): HarborApi {
         if (typeof item.name === 'string') yield { name: item.name, artifactCount: numberOr(item.artifact_count) };
       }
     },
-    async *listArtifacts(project, repository) {
-      if (!repository.startsWith(`${project}/`)) throw new Error(`repository ${repository} is not in project ${project}`);
-      // Harbor wants the repository name (without the project) URL-encoded twice: a/b -> a%252Fb (swagger repositoryName).
-      const repo = encodeURIComponent(encodeURIComponent(repository.slice(project.length + 1)));
-      const path = `${API}/projects/${encodeURIComponent(project)}/repositories/${repo}/artifacts`;
-      const query = { with_tag: 'true', with_label: 'false', with_scan_overview: 'false' };
+    async *listArtifacts(project, repository, opts = {}) {
+      const path = artifactsPath(project, repository);
+      const query = { with_tag: 'true', with_label: 'false', with_scan_overview: 'false', ...(opts.withAccessory ? { with_accessory: 'true' } : {}) };
       for await (const item of pages(path, query, `list artifacts of ${repository}`, `repository ${repository} not found`)) {
         yield toArtifact(item);
       }
     },
+    async getQuota(projectId) {
+      // swagger listQuotas: reference=project&reference_id=<id> → [{ hard: { storage }, used: { storage } }].
+      const query = new URLSearchParams({ reference: 'project', reference_id: String(projectId) });
+      const res = await request('GET', `${API}/quotas?${query}`, `read the quota of project ${projectId}`);
+      if (res.status !== 200) throw unexpected(res, 'GET');
+      const items = parseJson(res, 'GET');
+      const first = Array.isArray(items) && isRecord(items[0]) ? items[0] : undefined;
+      const hard = first && isRecord(first.hard) ? first.hard.storage : undefined;
+      const used = first && isRecord(first.used) ? first.used.storage : undefined;
+      return typeof hard === 'number' ? { hard, used: typeof used === 'number' ? used : 0 } : undefined;
+    },
+    async getArtifact(project, repository, reference, opts = {}) {
+      const query = new URLSearchParams({ with_tag: 'true', with_label: 'false', with_scan_overview: 'false', ...(opts.withAccessory ? { with_accessory: 'true' } : {}) });
+      const res = await request('GET', `${artifactsPath(project, repository)}/${encodeURIComponent(reference)}?${query}`, `read artifact ${repository}:${reference}`);
+      if (res.status === 404) return undefined;
+      if (res.status !== 200) throw unexpected(res, 'GET');
+      return toArtifact(parseJson(res, 'GET') as Record<string, unknown>);
+    },
     close: () => transport.close(),
   };
   return api;
+}
+
+/** `…/projects/{p}/repositories/{r}/artifacts`, `r` without the project and URL-encoded twice: a/b -> a%252Fb (swagger repositoryName). */
+function artifactsPath(project: string, repository: string): string {
+  if (!repository.startsWith(`${project}/`)) throw new Error(`repository ${repository} is not in project ${project}`);
+  const repo = encodeURIComponent(encodeURIComponent(repository.slice(project.length + 1)));
+  return `${API}/projects/${encodeURIComponent(project)}/repositories/${repo}/artifacts`;
 }
 
 function authHeaders(creds: Credentials | undefined): Record<string, string> {
@@ -225,6 +260,15 @@ function toArtifact(item: Record<string, unknown>): HarborArtifact {
     mediaType: typeof item.manifest_media_type === 'string' ? item.manifest_media_type : undefined,
     pushTime: typeof item.push_time === 'string' ? item.push_time : undefined,
     tags: tags.map((t) => ({ name: String(t.name), pushTime: typeof t.push_time === 'string' ? t.push_time : undefined })),
+    ...(Array.isArray(item.accessories)
+      ? {
+          accessories: item.accessories.filter(isRecord).map((a) => ({
+            digest: String(a.digest),
+            ...(typeof a.type === 'string' ? { type: a.type } : {}),
+            ...(typeof a.subject_artifact_digest === 'string' ? { subjectDigest: a.subject_artifact_digest } : {}),
+          })),
+        }
+      : {}),
   };
 }
 

@@ -49,11 +49,12 @@ export interface TransportOptions {
 }
 
 export interface HttpRequest {
-  method: 'GET' | 'HEAD' | 'POST';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT';
   /** Absolute, or relative to the base URL (Link headers and token realms may be either). */
   url: string | URL;
   headers?: Record<string, string>;
-  body?: string;
+  /** Bytes, or a stream made anew for each attempt (a blob upload: never held in memory whole). */
+  body?: string | Buffer | { open: () => NodeJS.ReadableStream; length: number };
 }
 
 export interface HttpResponse {
@@ -129,7 +130,11 @@ function send(
       clientRequest.destroy(new RegistryConnectionError(url.host, 'timeout', 'ETIMEDOUT', detail));
     });
     clientRequest.on('error', fail);
-    clientRequest.end(req.body);
+    if (req.body !== undefined && typeof req.body === 'object' && !Buffer.isBuffer(req.body)) {
+      const stream = req.body.open();
+      stream.on('error', (error: Error) => clientRequest.destroy(error));
+      stream.pipe(clientRequest);
+    } else clientRequest.end(req.body);
   });
 }
 

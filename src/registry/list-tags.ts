@@ -29,6 +29,8 @@ export interface TagListing {
   projects?: number;
   /** Harbor only: proxy-cache projects left out. */
   proxyCacheSkipped?: string[];
+  /** Harbor only: every proxy-cache project seen, listed or not. */
+  proxyCacheProjects?: string[];
   /** Harbor only: artifacts without any tag (not listed). */
   untaggedArtifacts?: number;
 }
@@ -66,6 +68,7 @@ export async function listHarborTags(api: HarborApi, opts: HarborListOptions): P
     repositories: repositories.length,
     projects: wanted.length,
     proxyCacheSkipped,
+    proxyCacheProjects: projects.filter((p) => p.registryId !== null).map((p) => p.name).sort(),
     untaggedArtifacts,
   };
 }

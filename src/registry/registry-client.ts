@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { PreflightError } from '../errors.js';
 import { redact, secretsOf } from './credentials.js';
-import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type ConnectionOptions, type HttpResponse } from './http-transport.js';
+import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type ConnectionOptions, type HttpRequest, type HttpResponse } from './http-transport.js';
 import { RegistryAuth, parseChallenges } from './registry-auth.js';
 import { RegistryHttpError, authError } from './registry-errors.js';
 import { MANIFEST_MEDIA_TYPES } from '../core/manifest.js';
@@ -49,6 +49,12 @@ export interface RegistryClient {
   headManifest(repository: string, reference: string): Promise<ManifestHead | undefined>;
   /** GET a manifest; its digest is computed from the body (and checked when `reference` is a digest). */
   getManifest(repository: string, reference: string): Promise<Manifest>;
+  /** Whether the repository has the blob (HEAD /v2/<repo>/blobs/<digest>). */
+  hasBlob(repository: string, digest: string): Promise<boolean>;
+  /** Uploads a blob in one request (POST, then PUT ?digest=), from a stream opened per attempt. */
+  uploadBlob(repository: string, digest: string, size: number, open: () => NodeJS.ReadableStream): Promise<void>;
+  /** PUTs manifest bytes exactly as given under a tag or digest; resolves to the digest the registry answers. */
+  putManifest(repository: string, reference: string, mediaType: string, body: Buffer): Promise<string>;
   /** Every repository of /v2/_catalog, following pagination. */
   catalog(): AsyncIterable<string>;
   /** Every tag of a repository, following pagination; nothing when the repository is unknown. */
@@ -57,7 +63,7 @@ export interface RegistryClient {
   close(): void;
 }
 
-type Method = 'GET' | 'HEAD';
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT';
 
 /** Creates a client for one registry host; no request is made until a method is called. */
 export function createRegistryClient(opts: RegistryClientOptions): RegistryClient {
@@ -70,13 +76,13 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
   const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
 
   /** One request with authentication: one retry after a 401 that taught us something. */
-  async function call(method: Method, url: string, scope: string, action: string, accept?: string): Promise<HttpResponse> {
+  async function call(method: Method, url: string, scope: string, action: string, accept?: string, extra: { headers?: Record<string, string>; body?: HttpRequest['body'] } = {}): Promise<HttpResponse> {
     const send = async (): Promise<[HttpResponse, string | undefined]> => {
       const authorization = auth.headerFor(scope);
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { ...extra.headers };
       if (authorization) headers.authorization = authorization;
       if (accept) headers.accept = accept;
-      return [await transport.request({ method, url, headers }), authorization];
+      return [await transport.request({ method, url, headers, ...(extra.body !== undefined ? { body: extra.body } : {}) }), authorization];
     };
     const [first, sent] = await send();
     let res = first;
@@ -140,6 +146,28 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
       return { digest, mediaType: contentType(res), size: Number(res.headers['content-length'] ?? -1) };
     },
     getManifest,
+    async hasBlob(repository, digest) {
+      const res = await call('HEAD', `/v2/${encodeRepository(repository)}/blobs/${digest}`, pullScope(repository), `read ${repository}`);
+      if (res.status === 200) return true;
+      if (res.status === 404) return false;
+      throw unexpected(res, 'HEAD');
+    },
+    async uploadBlob(repository, digest, size, open) {
+      const scope = pushScope(repository);
+      const start = await call('POST', `/v2/${encodeRepository(repository)}/blobs/uploads/`, scope, `push to ${repository}`);
+      if (start.status !== 202 || typeof start.headers.location !== 'string') throw unexpected(start, 'POST');
+      const location = new URL(start.headers.location, start.url);
+      location.searchParams.set('digest', digest);
+      const headers = { 'content-type': 'application/octet-stream', 'content-length': String(size) };
+      const put = await call('PUT', pathOf(location), scope, `push to ${repository}`, undefined, { headers, body: { open, length: size } });
+      if (put.status !== 201) throw unexpected(put, 'PUT');
+    },
+    async putManifest(repository, reference, mediaType, body) {
+      const headers = { 'content-type': mediaType, 'content-length': String(body.length) };
+      const res = await call('PUT', manifestPath(repository, reference), pushScope(repository), `push to ${repository}`, undefined, { headers, body });
+      if (res.status !== 201) throw unexpected(res, 'PUT');
+      return headerString(res, 'docker-content-digest') ?? `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    },
     catalog: () => paginate(`/v2/_catalog?n=${pageSize}`, 'registry:catalog:*', 'list the catalog', 'repositories'),
     tags: (repository) =>
       paginate(`/v2/${encodeRepository(repository)}/tags/list?n=${pageSize}`, pullScope(repository), `list tags of ${repository}`, 'tags'),
@@ -151,6 +179,10 @@ const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 
 function pullScope(repository: string): string {
   return `repository:${repository}:pull`;
+}
+
+function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
 }
 
 /** Repository names are path components joined by `/`; each component is encoded on its own. */

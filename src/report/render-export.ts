@@ -10,7 +10,8 @@ export function imageJson(result: ExportResult, out?: string) {
   const { image } = result.item;
   return {
     repository: image.repository,
-    tag: image.tag,
+    tag: image.subject !== undefined ? null : image.tag,
+    ...(image.subject !== undefined ? { subject: image.subject } : {}),
     digest: image.digest ?? null,
     mediaType: image.mediaType ?? null,
     kind: image.kind,
@@ -31,6 +32,7 @@ export function imageJson(result: ExportResult, out?: string) {
 export function describeKind(image: ResolvedImage): string {
   if (image.kind === 'index') return `index ${(image.platforms ?? []).join(',')}`;
   if (image.kind === 'artifact') return `artifact ${image.artifactType ?? ''}`;
+  if (image.kind === 'referrer') return `referrer of ${image.subject ?? '?'}${image.artifactType ? ` (${image.artifactType})` : ''}`;
   return image.kind;
 }
 
@@ -98,7 +100,8 @@ export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'sel
 export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean }): string {
   const o = summary.counts;
   const lines: string[] = [];
-  const head = `${summary.tags} tags in storage, ${summary.selected} selected`;
+  const referrers = summary.referrers > 0 ? ` (and ${plural(summary.referrers, 'untagged referrer')})` : '';
+  const head = `${summary.tags} tags${referrers} in storage, ${summary.selected} selected`;
   if (opts.command === 'list') {
     lines.push(`${head}: ${summary.ok} ok, ${summary.broken} broken, ${summary.skipped} skipped; ${formatBytes(summary.bytes)} in exportable images`);
   } else {

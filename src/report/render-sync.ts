@@ -82,13 +82,28 @@ export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dr
   if (opts.dryRun) {
     lines.push(`dry run: ${plural(c['would-sync'], 'image')} would be pushed to ${opts.target}, ${c.skipped} skipped, ${c.broken} broken, ${c.failed} cannot be pushed; nothing was written or sent`);
   } else {
-    const undone = [c.canceled > 0 ? `${c.canceled} canceled` : '', c['not-attempted'] > 0 ? `${c['not-attempted']} not attempted` : ''].filter(Boolean);
+    const undone = [
+      c.drift > 0 ? `${c.drift} drift (left alone)` : '',
+      c['immutable-conflict'] > 0 ? `${c['immutable-conflict']} immutable-conflict` : '',
+      c.canceled > 0 ? `${c.canceled} canceled` : '',
+      c['not-attempted'] > 0 ? `${c['not-attempted']} not attempted` : '',
+    ].filter(Boolean);
     lines.push(
       `${c.synced} synced, ${c['up-to-date']} up to date, ${c.skipped} skipped, ${c.broken} broken at source, ${c.failed} failed` +
         `${undone.length > 0 ? `, ${undone.join(', ')}` : ''}; ${formatBytes(t.bytesSynced)} synced to ${opts.target} in ${(t.ms / 1000).toFixed(1)} s`,
     );
   }
   if (t.stoppedEarly) lines.push(`stopped early: ${t.stoppedEarly}`);
+  for (const p of t.projects ?? []) {
+    const quota = p.quota
+      ? p.quota.hard < 0
+        ? '; no quota'
+        : `; quota ${formatBytes(p.quota.hard)}, ${formatBytes(p.quota.used)} used${p.overQuota ? ` — OVER QUOTA by ${formatBytes(p.quota.used + p.bytes - p.quota.hard)}` : ', fits'}`
+      : p.exists === false
+        ? '; the project does not exist yet'
+        : '';
+    lines.push(`  project ${p.project}: ${plural(p.images, 'image')}, ${formatBytes(p.bytes)} (each blob once)${quota}`);
+  }
   lines.push(...selectionLines(opts.selection));
   lines.push(...attention);
   return `${lines.join('\n')}\n`;

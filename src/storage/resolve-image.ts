@@ -8,31 +8,34 @@ import { blobDataPath, hexOf, revisionLinkPath } from '../core/digest.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.js';
 import { repositoryNameProblem, tagProblem } from '../core/reference.js';
 import type { Digest, LayoutFile, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
-import type { StorageReader } from './storage-reader.js';
+import type { LinkFact, StorageReader } from './storage-reader.js';
 
 export interface ResolveOptions {
   /** Stream every config and layer through sha256 (reads every byte). */
   verifyBlobs: boolean;
 }
 
-
 /** Resolves one tag into a ResolvedImage: status, problems and the layout's files. */
 export async function resolveImage(reader: StorageReader, ref: TagRef, opts: ResolveOptions): Promise<ResolvedImage> {
-  const image: ResolvedImage = { ...ref, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
-  const who = `${ref.repository}:${ref.tag}`;
+  const { referrer, ...tagRef } = ref;
+  const image: ResolvedImage = { ...tagRef, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
+  if (referrer) image.subject = referrer.subject;
+  const who = referrer ? `${ref.repository}@${referrer.digest}` : `${ref.repository}:${ref.tag}`;
   const fail = (status: 'broken' | 'skipped', code: ProblemCode, message: string, extra: { digest?: string; file?: string } = {}) => {
     if (image.status !== 'skipped') image.status = status;
     image.problems.push({ code, message: `${who}: ${message}`, ...extra });
   };
 
-  const tagDir = `repositories/${ref.repository}/_manifests/tags/${ref.tag}`;
+  // Where the name was read from: a tag's directory, or a referrer's revision link.
+  const tagDir = referrer ? revisionLinkPath(ref.repository, referrer.digest) : `repositories/${ref.repository}/_manifests/tags/${ref.tag}`;
   const nameProblem = repositoryNameProblem(ref.repository);
   if (nameProblem) fail('broken', 'name-invalid', `repository name ${JSON.stringify(ref.repository)} is not valid: ${nameProblem} (${tagDir})`, { file: tagDir });
-  const badTag = tagProblem(ref.tag);
+  const badTag = referrer ? undefined : tagProblem(ref.tag);
   if (badTag) fail('broken', 'tag-invalid', `tag ${JSON.stringify(ref.tag)} is not valid: ${badTag} (${tagDir})`, { file: tagDir });
 
   const linkFile = `repositories/${ref.repository}/_manifests/tags/${ref.tag}/current/link`;
-  const link = await reader.readTagLink(ref.repository, ref.tag);
+  // A referrer has no tag: found through its revision link, by digest.
+  const link: LinkFact = referrer ? { ok: true, digest: referrer.digest } : await reader.readTagLink(ref.repository, ref.tag);
   if (!link.ok) {
     fail('broken', link.code, `cannot read the tag's link: ${link.detail} (${linkFile})`, { file: linkFile });
     return finish(image, new Map());
@@ -78,7 +81,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     await walkIndex(ctx, ref.repository, m, digest);
   } else {
     const artifactType = artifactTypeOf(m);
-    image.kind = artifactType ? 'artifact' : 'image';
+    image.kind = referrer ? 'referrer' : artifactType ? 'artifact' : 'image';
     if (artifactType) image.artifactType = artifactType;
     await checkBlobs(ctx, m, '');
   }

@@ -32,6 +32,8 @@ export interface FakeProjectInput {
   registryId?: number | null;
   /** Repository names relative to the project (`app`, `team/app`). */
   repositories?: Array<{ name: string; artifacts: FakeArtifactInput[] }>;
+  /** Storage quota in bytes (`hard` -1: unlimited); Harbor gives every project one (default -1). */
+  quota?: { hard: number; used: number };
 }
 export interface FakeHarborOptions {
   projects: FakeProjectInput[];
@@ -46,7 +48,7 @@ export interface FakeHarborOptions {
 export interface FakeTag { name: string; push_time: string }
 export interface FakeArtifact { digest: string; body: Buffer; mediaType: string; push_time: string; tags: FakeTag[] }
 export interface FakeRepository { name: string; artifacts: FakeArtifact[] }
-export interface FakeProject { project_id: number; name: string; public: boolean; registry_id: number | null; repositories: FakeRepository[] }
+export interface FakeProject { project_id: number; name: string; public: boolean; registry_id: number | null; repositories: FakeRepository[]; quota: { hard: number; used: number } }
 export interface RecordedRequest { method: string; url: string; user?: string; scheme: 'none' | 'basic' | 'bearer'; accept?: string }
 
 export interface FakeHarborState {
@@ -111,6 +113,7 @@ function toProject(p: FakeProjectInput, id: number): FakeProject {
     name: p.name,
     public: p.public ?? false,
     registry_id: p.registryId ?? null,
+    quota: p.quota ?? { hard: -1, used: 0 },
     repositories: (p.repositories ?? []).map((r) => ({
       name: `${p.name}/${r.name}`,
       artifacts: r.artifacts.map((a, i) => {
@@ -171,6 +174,13 @@ function route(ctx: Ctx): void {
     if (!caller.user) return send(res, 401, errors('UNAUTHORIZED', 'unauthorized'));
     return send(res, 200, { username: caller.user, sysadmin_flag: caller.admin });
   }
+  if (resource === 'quotas' && method === 'GET') {
+    // swagger listQuotas (system admins): reference=project&reference_id=<project id> → [{ ref, hard, used }].
+    if (!caller.admin) return send(res, caller.user ? 403 : 401, errors(caller.user ? 'FORBIDDEN' : 'UNAUTHORIZED', 'quota read needs a system administrator'));
+    const id = Number(url.searchParams.get('reference_id'));
+    const p = ctx.state.projects.filter((x) => url.searchParams.get('reference') === 'project' && x.project_id === id);
+    return paginate(ctx, url, p.map((x) => ({ id: x.project_id, ref: { id: x.project_id, name: x.name }, hard: { storage: x.quota.hard }, used: { storage: x.quota.used } })));
+  }
   if (resource !== 'projects') return send(res, 404, errors('NOT_FOUND', 'not found'));
   if (name === undefined) return projects(ctx, url, method);
   const byId = ctx.req.headers['x-is-resource-name'] !== 'true';
@@ -189,16 +199,51 @@ function route(ctx: Ctx): void {
     return paginate(ctx, url, items);
   }
   const repository = project.repositories.find((r) => r.name === `${project.name}/${decodeURIComponent(repo)}`);
-  if (!repository || leaf !== 'artifacts' || parts.length !== 7) return send(res, 404, errors('NOT_FOUND', `repository ${repo} not found`));
+  if (!repository || leaf !== 'artifacts' || (parts.length !== 7 && parts.length !== 8)) return send(res, 404, errors('NOT_FOUND', `repository ${repo} not found`));
   const withTag = url.searchParams.get('with_tag') !== 'false';
-  const items = repository.artifacts.map((a, i) => ({
+  const withAccessory = url.searchParams.get('with_accessory') === 'true';
+  const json = (a: FakeArtifact, i: number) => ({
     id: i + 1, type: 'IMAGE', digest: a.digest, manifest_media_type: a.mediaType, media_type: a.mediaType,
     project_id: project.project_id, repository_name: repository.name, size: a.body.length, push_time: a.push_time,
     ...(withTag
       ? { tags: a.tags.map((t, j) => ({ id: j + 1, artifact_id: i + 1, name: t.name, push_time: t.push_time, immutable: false })) }
       : {}),
-  }));
-  return paginate(ctx, url, items);
+    ...(withAccessory ? { accessories: accessoriesOf(repository, a) } : {}),
+  });
+  if (parts.length === 8) {
+    // GET …/artifacts/{reference}: one artifact by tag or digest (swagger getArtifact).
+    const reference = parts[7] as string;
+    const i = repository.artifacts.findIndex((a) => a.digest === reference || a.tags.some((t) => t.name === reference));
+    const found = repository.artifacts[i];
+    return found ? send(res, 200, json(found, i)) : send(res, 404, errors('NOT_FOUND', `artifact ${repository.name}@${reference} not found`));
+  }
+  return paginate(ctx, url, repository.artifacts.map(json));
+}
+
+/**
+ * The accessories Harbor links to an artifact (`with_accessory=true`): a manifest of the repository whose `subject`
+ * is the artifact (src/server/middleware/subject: type from its artifactType, `subject.accessory` otherwise), and a
+ * cosign `sha256-<hex>.sig` tag on it (src/server/middleware/cosign: `signature.cosign`). Linked only when pushed
+ * after the subject, as Harbor does; the fake keeps no order, so it links whatever is there.
+ */
+function accessoriesOf(repository: FakeRepository, subject: FakeArtifact): Array<Record<string, unknown>> {
+  const hex = subject.digest.slice('sha256:'.length);
+  const out: Array<Record<string, unknown>> = [];
+  for (const a of repository.artifacts) {
+    let type: string | undefined;
+    try {
+      const m = JSON.parse(a.body.toString('utf8')) as { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string } };
+      if (m.subject?.digest === subject.digest) {
+        const t = m.artifactType ?? m.config?.mediaType ?? '';
+        type = /cosign/.test(t) ? 'signature.cosign' : /notary|notation/.test(t) ? 'signature.notation' : /sbom|spdx|cyclonedx/.test(t) ? 'harbor.sbom' : 'subject.accessory';
+      }
+    } catch {
+      // not JSON: no subject
+    }
+    if (!type && a.tags.some((t) => t.name === `sha256-${hex}.sig`)) type = 'signature.cosign';
+    if (type) out.push({ digest: a.digest, subject_artifact_digest: subject.digest, type, size: a.body.length });
+  }
+  return out;
 }
 
 function projects(ctx: Ctx, url: URL, method: string): void {

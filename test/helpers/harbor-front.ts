@@ -31,6 +31,23 @@
  * - into a proxy-cache project `403 {"errors":[{"code":"DENIED","message":"can not push artifact to a proxy
  *   project: <project>"}]}` (harbor src/server/middleware/repoproxy/proxy.go).
  *
+ * Harbor's project policies and its database, when asked (`policies`, `recordArtifacts`):
+ *
+ * - `readPolicy`: a project with vulnerability prevention or cosign/notation enforcement answers a manifest HEAD
+ *   or GET of an artifact it has with `412 {"errors":[{"code":"PROJECTPOLICYVIOLATION","message":"current image
+ *   without vulnerability scanning cannot be pulled due to configured policy …"}]}`, and 404 for one it has not
+ *   (src/server/registry/route.go puts contenttrust.Notary/Cosign and vulnerable.Middleware on GET and HEAD
+ *   `/*\/manifests/:reference`; src/server/middleware/vulnerable/vulnerable.go returns PROJECTPOLICYVIOLATION, or
+ *   the artifact's not-found error, before the handler runs). Blobs and the API stay readable.
+ * - `immutable`: `repository:tag` names under an immutable-tag rule. A manifest PUT onto such a tag that already
+ *   exists is answered `412 {"errors":[{"code":"PRECONDITION","message":"Failed to process request due to
+ *   '<repository without project>:<tag>' configured as immutable."}]}`, whatever the digest
+ *   (src/server/middleware/immutable/pushmf.go and error.go: only the first push of the tag is let through).
+ * - `recordArtifacts` (on by default): a manifest PUT that the registry accepted is recorded in the fake Harbor's
+ *   state as Harbor's putManifest handler records it in its database (src/server/registry/manifest.go →
+ *   src/controller/artifact/controller.go Ensure): the artifact by digest with its media type and push time, and
+ *   the tag (moved off the artifact it was on). So `GET /api/v2.0/…/artifacts?with_tag=true` lists what was pushed.
+ *
  * `auth: 'basic'` restores the older simplification: `/v2/` takes HTTP Basic credentials (the admin or the
  * `limitedUser`) and answers `WWW-Authenticate: Basic realm="harbor-front"`. The `limitedUser` stands for a robot
  * account with push rights but no project-read permission: it may push like the admin (with a token or Basic),
@@ -110,6 +127,12 @@ export interface HarborFrontOptions {
   tokenTtlSeconds?: number;
   /** How long the front honours a token; defaults to `tokenTtlSeconds`. Shorter: tokens die before clients expect. */
   tokenLifetimeMs?: number;
+  /** Per project name: Harbor policies the front enforces on `/v2/` (see the header). */
+  policies?: Record<string, { readPolicy?: boolean }>;
+  /** `repository:tag` names under an immutable-tag rule. */
+  immutable?: string[];
+  /** Record pushed manifests in the fake Harbor's artifacts (default true). */
+  recordArtifacts?: boolean;
 }
 
 const SERVICE = 'harbor-registry';
@@ -228,6 +251,38 @@ export async function startHarborFront(opts: HarborFrontOptions): Promise<Harbor
         return answer(403, { errors: [{ code: 'DENIED', message: `can not push artifact to a proxy project: ${project}` }] });
       }
     }
+    const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(pathname);
+    if (manifest && (req.method === 'HEAD' || req.method === 'GET') && opts.policies?.[project]?.readPolicy) {
+      // vulnerable.go / contenttrust: the artifact is looked up first (404 when unknown), then the policy refuses.
+      void upstream(registry.host, 'HEAD', url, { accept: req.headers.accept ?? '*/*' }).then((up) => {
+        if (up.status !== 200) return forward(req, res, registry.host, undefined, entry, false);
+        answer(412, { errors: [{ code: 'PROJECTPOLICYVIOLATION', message: `current image without vulnerability scanning cannot be pulled due to configured policy in 'Prevent images with vulnerability severity of "Critical" or higher from running.' To continue with pull, please contact your project administrator for help.` }] });
+      }, (error: Error) => answer(502, { errors: [{ code: 'UNKNOWN', message: error.message }] }));
+      return;
+    }
+    if (manifest && req.method === 'PUT') {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const [, repository = '', reference = ''] = manifest;
+        void (async () => {
+          if (opts.immutable?.includes(`${repository}:${reference}`)) {
+            const existing = await upstream(registry.host, 'HEAD', `/v2/${repository}/manifests/${reference}`, { accept: ACCEPT_MANIFESTS });
+            if (existing.status === 200) {
+              const name = repository.slice(repository.indexOf('/') + 1);
+              return answer(412, { errors: [{ code: 'PRECONDITION', message: `Failed to process request due to '${name}:${reference}' configured as immutable.` }] });
+            }
+          }
+          forward(req, res, registry.host, body, entry, false, (status, headers) => {
+            if (status !== 201 || opts.recordArtifacts === false) return;
+            const digest = String(headers['docker-content-digest'] ?? '');
+            recordArtifact(harbor, repository, reference, digest, String(req.headers['content-type'] ?? ''), body);
+          });
+        })().catch((error: Error) => answer(502, { errors: [{ code: 'UNKNOWN', message: error.message }] }));
+      });
+      return;
+    }
     forward(req, res, registry.host, undefined, entry, false);
   });
 
@@ -298,13 +353,17 @@ function accessOf(method: string, pathname: string, query: URLSearchParams): Acc
  * Sends the request on to `upstream` (host:port) and streams the answer back. The Host header is kept, so
  * Distribution builds upload `Location`s pointing at the front; credentials go to the fake Harbor API only.
  */
-function forward(req: http.IncomingMessage, res: http.ServerResponse, upstream: string, body: Buffer | undefined, entry: FrontRequest, keepAuth: boolean): void {
+function forward(
+  req: http.IncomingMessage, res: http.ServerResponse, upstream: string, body: Buffer | undefined, entry: FrontRequest, keepAuth: boolean,
+  onAnswer?: (status: number, headers: http.IncomingHttpHeaders) => void,
+): void {
   const headers = { ...req.headers };
   if (!keepAuth) delete headers.authorization;
   if (body !== undefined) headers['content-length'] = String(body.length);
   const [hostname, port] = upstream.split(':');
   const proxied = http.request({ hostname, port: Number(port), method: req.method, path: req.url, headers, agent: false }, (up) => {
     entry.status = up.statusCode;
+    onAnswer?.(up.statusCode ?? 0, up.headers);
     res.writeHead(up.statusCode ?? 502, up.headers);
     up.pipe(res);
   });
@@ -314,4 +373,41 @@ function forward(req: http.IncomingMessage, res: http.ServerResponse, upstream: 
   });
   if (body !== undefined) proxied.end(body);
   else req.pipe(proxied);
+}
+
+const ACCEPT_MANIFESTS = [
+  'application/vnd.oci.image.index.v1+json', 'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+/** One request of the front's own to the registry behind it (no auth there). */
+function upstream(host: string, method: string, pathname: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  const [hostname, port] = host.split(':');
+  return new Promise((resolve, reject) => {
+    const r = http.request({ hostname, port: Number(port), method, path: pathname, headers, agent: false }, (up) => {
+      const chunks: Buffer[] = [];
+      up.on('data', (c: Buffer) => chunks.push(c));
+      up.on('end', () => resolve({ status: up.statusCode ?? 0, headers: up.headers, body: Buffer.concat(chunks) }));
+    });
+    r.on('error', reject);
+    r.end();
+  });
+}
+
+/**
+ * What Harbor's database learns from an accepted manifest PUT (src/controller/artifact/controller.go Ensure): the
+ * artifact by digest, and the tag, moved off any other artifact of the repository.
+ */
+function recordArtifact(harbor: FakeHarbor, repository: string, reference: string, digest: string, mediaType: string, body: Buffer): void {
+  const projectName = repository.slice(0, repository.indexOf('/'));
+  const project = harbor.state.projects.find((p) => p.name === projectName);
+  if (!project || !digest.startsWith('sha256:')) return;
+  let repo = project.repositories.find((r) => r.name === repository);
+  if (!repo) project.repositories.push((repo = { name: repository, artifacts: [] }));
+  const now = new Date().toISOString();
+  let artifact = repo.artifacts.find((a) => a.digest === digest);
+  if (!artifact) repo.artifacts.push((artifact = { digest, body, mediaType: mediaType.split(';')[0] ?? mediaType, push_time: now, tags: [] }));
+  if (reference.startsWith('sha256:')) return;
+  for (const a of repo.artifacts) a.tags = a.tags.filter((t) => t.name !== reference);
+  artifact.tags.push({ name: reference, push_time: now });
 }

@@ -1,0 +1,47 @@
+/**
+ * Two facts about a tag that Distribution records beside its current link (registry/storage/tagstore.go,
+ * paths.go), read without opening anything for writing:
+ *
+ * - its history: every digest the tag ever pointed at has a link at
+ *   `_manifests/tags/<tag>/index/sha256/<hex>/link` (kept when the tag moves, until the tag is deleted);
+ * - its push time: the tag's `current/link` is rewritten on every push of the tag, so its mtime is when the
+ *   old registry last pushed it (what Harbor's push-time retention rules ordered by).
+ */
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { isDigest, tagLinkPath } from '../core/digest.js';
+import type { Digest } from '../core/types.js';
+
+/**
+ * True when `digest` is one the source tag pointed at some time (its tag index has it): a target holding it
+ * holds an earlier revision of this very tag, pushed from here, not someone else's image.
+ */
+export async function tagOnceHeld(v2: string, repository: string, tag: string, digest: string): Promise<boolean> {
+  if (!isDigest(digest)) return false;
+  const link = path.join(v2, 'repositories', repository, '_manifests/tags', tag, 'index/sha256', digest.slice('sha256:'.length), 'link');
+  try {
+    // lstat: a symlink is nothing a registry writes, so it proves nothing.
+    return (await lstat(link)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The mtime (ms) of a tag's current link, or undefined when it cannot be read (the tag is broken anyway). */
+export async function tagPushTime(v2: string, repository: string, tag: string): Promise<number | undefined> {
+  try {
+    return (await lstat(path.join(v2, tagLinkPath(repository, tag)))).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The manifests a repository holds (its revision links, `_manifests/revisions/sha256/<hex>/link`), sorted: tagged or
+ * not. A link directory whose name is not 64 hex is ignored (not something a registry writes).
+ */
+export async function listRevisions(v2: string, repository: string): Promise<Digest[]> {
+  const dir = path.join(v2, 'repositories', repository, '_manifests/revisions/sha256');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.map((hex) => `sha256:${hex}`).filter(isDigest).sort();
+}
