@@ -11,6 +11,7 @@ import path from 'node:path';
 import { PreflightError } from './errors.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
+import { defaultImageTimeoutMs } from './core/image-timeout.js';
 import { mapConcurrent } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
@@ -32,8 +33,6 @@ export const DEFAULT_RETRIES = 2;
 export const DEFAULT_BREAKER = 5;
 /** Default --out: a directory on the storage volume, beside docker/. */
 export const DEFAULT_OUT_NAME = 'registry-rescue-export';
-/** One skopeo process per image; Harbor tokens last 30 min by default, so keep each push well inside an hour. */
-export const DEFAULT_IMAGE_TIMEOUT_MS = 60 * 60_000;
 const RETRY_BASE_MS = 2_000;
 /** What the dry run shows in place of the private auth file written at run time. */
 const AUTHFILE_PLACEHOLDER = '<private auth file>';
@@ -335,7 +334,7 @@ function createPusher(c: PusherContext) {
         const log = path.join(c.logs, `${job.id}.log`);
         const attempt = async (n: number) => {
           c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: n });
-          const r = await runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: c.opts.imageTimeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS, env: skopeoEnv });
+          const r = await runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: c.opts.imageTimeoutMs ?? defaultImageTimeoutMs(job.export.item.image.size), env: skopeoEnv });
           await writeLog(log, n, formatCommand(c.opts.skopeo, job.args), r);
           return r;
         };
