@@ -124,8 +124,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       ...(auth ? { authFile: auth.path } : dryRun && credentials ? { authFile: AUTHFILE_PLACEHOLDER } : {}),
     };
     const logs = path.join(settings.out, LOG_DIR);
-    const pusher = createPusher({ conn: conn as TargetConnection, opts, guard, signal: deps.signal, emit: deps.emit, logs });
     const secrets = secretsOf(credentials);
+    const pusher = createPusher({ conn: conn as TargetConnection, opts, guard, signal: deps.signal, emit: deps.emit, logs, secrets });
     const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0 };
     const channel = createChannel<SyncResult>();
     const record = (r: SyncResult) => {
@@ -226,6 +226,8 @@ function base(job: PushJob): SyncResult {
 interface PusherContext {
   /** Directory of the per-image skopeo logs. */
   logs: string;
+  /** What skopeo's output must lose before it is kept in a log (it may echo its credentials). */
+  secrets: readonly string[];
   conn: TargetConnection;
   opts: SyncOptions;
   guard: ((project: string) => Promise<ProjectState>) | undefined;
@@ -335,7 +337,7 @@ function createPusher(c: PusherContext) {
         const attempt = async (n: number) => {
           c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: n });
           const r = await runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: c.opts.imageTimeoutMs ?? defaultImageTimeoutMs(job.export.item.image.size), env: skopeoEnv });
-          await writeLog(log, n, formatCommand(c.opts.skopeo, job.args), r);
+          await writeLog(log, n, formatCommand(c.opts.skopeo, job.args), r, c.secrets);
           return r;
         };
         const { value: run, attempts } = await retryWithBackoff(attempt, {
@@ -378,13 +380,14 @@ export const LOG_DIR = '.registry-rescue-logs';
 
 /**
  * Keeps skopeo's whole output of an image's pushes at `<out>/.registry-rescue-logs/<repository>:<tag>.log`
- * (the first attempt of a run starts the file anew), cleaned of upload URLs and tokens. Best effort: a log
+ * (the first attempt of a run starts the file anew), cleaned of upload URLs, tokens and the run's secrets. Best effort: a log
  * that cannot be written never fails a push.
  */
-async function writeLog(file: string, attempt: number, command: string, r: { exitCode: number | undefined; timedOut: boolean; canceled: boolean; stdout: string; stderr: string; ms: number }): Promise<void> {
+async function writeLog(file: string, attempt: number, command: string, r: { exitCode: number | undefined; timedOut: boolean; canceled: boolean; stdout: string; stderr: string; ms: number }, secrets: readonly string[]): Promise<void> {
   const head = `# ${new Date().toISOString()} attempt ${attempt}: ${command}\n`;
   const status = `# exit ${r.exitCode ?? 'none'}${r.timedOut ? ' (timed out)' : ''}${r.canceled ? ' (canceled)' : ''} after ${r.ms} ms\n`;
-  const text = head + cleanSkopeoOutput(`${r.stdout}${r.stdout.endsWith('\n') || !r.stdout ? '' : '\n'}${r.stderr}`) + (r.stderr.endsWith('\n') ? '' : '\n') + status;
+  // skopeo may echo what it was given (an auth file's content in an error): the log never keeps a secret.
+  const text = redact(head + cleanSkopeoOutput(`${r.stdout}${r.stdout.endsWith('\n') || !r.stdout ? '' : '\n'}${r.stderr}`) + (r.stderr.endsWith('\n') ? '' : '\n') + status, secrets);
   try {
     await mkdir(path.dirname(file), { recursive: true });
     await (attempt === 1 ? writeFile(file, text, { mode: 0o644 }) : appendFile(file, text));
