@@ -56,6 +56,10 @@ export async function targetAccess(flags: TargetFlags, io: Io): Promise<TargetAc
   } else if (flags.destPasswordStdin) {
     passwordFromStdin = await io.readStdin();
   }
+  if (!flags.destTlsVerify) {
+    // Said once at the start (cron mail, journald) and recorded in the report as "tlsVerify": false.
+    io.stderr(`warning: TLS verification of ${parseTarget(flags.to).host} is off (--dest-tls-verify=false): its certificate is not checked and plain http is allowed\n`);
+  }
   return {
     destTlsVerify: flags.destTlsVerify,
     ...(flags.destAuthfile !== undefined ? { destAuthFile: flags.destAuthfile } : {}),
@@ -158,7 +162,7 @@ Examples:
       },
       { cwd: io.cwd, onExit: (cleanup) => io.onExit(cleanup), env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
     );
-    const head = { command: 'sync', storage: run.storage, target: flags.to, out: run.out, dryRun, startedAt };
+    const head = { command: 'sync', storage: run.storage, target: flags.to, tlsVerify: access.destTlsVerify, out: run.out, dryRun, startedAt };
     const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
     const attention = createAttention();
     for await (const r of run.results) {
