@@ -58,11 +58,11 @@ interface Run {
 }
 
 /** A sync of four images into `reg` with the credentials given `via`, watched through /proc. */
-async function run(reg: TestRegistry, via: 'environment' | 'stdin' | 'auth file' | 'none', opts: { password?: string; skopeo?: string; tlsVerify?: boolean; env?: Record<string, string>; onStart?: (pid: number, dir: string) => Promise<void> } = {}): Promise<Run> {
+async function run(reg: TestRegistry, via: 'environment' | 'stdin' | 'auth file' | 'none', opts: { password?: string; skopeo?: string; tlsVerify?: boolean; env?: Record<string, string>; tmp?: string; onStart?: (pid: number, dir: string) => Promise<void> } = {}): Promise<Run> {
   const { dir, storage, v2 } = await copyFixture();
   const before = await snapshotStorage(storage);
-  const tmp = path.join(dir, 'tmp'); // TMPDIR: what the run leaves behind there is exactly ours
-  await mkdir(tmp);
+  const tmp = opts.tmp ?? path.join(dir, 'tmp'); // TMPDIR: what the run leaves behind there is exactly ours
+  await mkdir(tmp, { recursive: true });
   const tags = (await expectedTags()).filter((t) => IDS.includes(idOf(t)));
   const tagsFile = await writeTagsFile(path.join(dir, 'sel.tags'), tags);
   const password = opts.password ?? PASSWORD;
@@ -188,6 +188,39 @@ describe('a password never leaks', () => {
     expect(hung[0]?.authFile).toMatchObject({ path: authFile, mode: '600', dirMode: '700' });
     expect(await readdir(r.tmp)).toEqual([]);
     expectNoSecret(r.stdout + r.stderr, 'stdout/stderr');
+  }, TIMEOUT);
+
+  it('SIGKILL while skopeo pushes leaves the private auth file (nothing can remove it then); the next run removes it', async () => {
+    const target = await registry();
+    const pids = path.join(await makeTempDir('rr-hang-pid-'), 'pids');
+    let tmp = '';
+    const killed = await run(target, 'environment', {
+      skopeo: HANG,
+      env: { SKOPEO_HANG_PID_FILE: pids },
+      onStart: async (pid, dir) => {
+        tmp = path.join(dir, 'tmp');
+        const deadline = Date.now() + 60_000;
+        while (!(await readFile(pids, 'utf8').catch(() => '')).trim()) {
+          if (Date.now() > deadline) throw new Error('no push started');
+          await new Promise((res) => setTimeout(res, 20));
+        }
+        process.kill(pid, 'SIGKILL');
+      },
+    });
+    for (const pid of (await readFile(pids, 'utf8')).trim().split('\n').map(Number)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    expect(killed.exitCode).toBeUndefined();
+    const left = await readdir(tmp);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^registry-rescue-auth-\d+@/);
+    const next = await run(target, 'environment', { tmp });
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(await readdir(tmp)).toEqual([]);
   }, TIMEOUT);
 });
 
