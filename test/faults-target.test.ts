@@ -97,6 +97,22 @@ describe('transient answers on the HEADs around a push', () => {
   }, TIMEOUT);
 });
 
+describe('a target that is not serving when the run starts', () => {
+  it.each([503, 500, 429])('GET /v2/ answers %i: exit 3 before anything is exported or pushed, saying the registry is not serving (not "not a registry")', async (status) => {
+    const reg = await startRegistry();
+    const { dir, storage } = await copyFixture();
+    const before = await snapshotStorage(storage);
+    const proxy = await startFaultProxy(reg.host, (r) => (r.url === '/v2/' ? { status } : undefined));
+    const r = await cli(['sync', storage, '--to', proxy.host, '--dest-tls-verify=false', '--report', path.join(dir, 'r.json')]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:\\d+ answered GET /v2/ with HTTP ${status} .*not serving now .*run again later`));
+    expect(r.stderr).not.toMatch(/not a Docker registry/);
+    expect(proxy.log.filter((l) => l.url !== '/v2/')).toEqual([]);
+    await expect(readdir(path.join(storage, 'registry-rescue-export'))).rejects.toThrow(/ENOENT/);
+    await expectStorageUnchanged(storage, before, 'a refused sync');
+  }, TIMEOUT);
+});
+
 describe('a target that misbehaves for a while', () => {
   const IDS = ['library/alpine-like:3.19', 'proj/a/app:1.0', 'proj/b/app:1.0', 'multi/oci-index:1.0'];
 
