@@ -5,17 +5,19 @@
 // export-links.test.ts and export.test.ts (see README "Guarantees").
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { chmod, chown, copyFile, cp, mkdir, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { generateStorage } from '../scripts/bench/generate-storage.mjs';
-import { BIN, cli, copyFixture, expectedTags, FIXTURE_STORAGE } from './helpers/cli.js';
+import { BIN, blobPath, cli, copyFixture, expectedTags, FIXTURE_STORAGE } from './helpers/cli.js';
 import { makeTempDir } from './helpers/registry.js';
 import { expectStorageUnchanged, snapshotStorage } from './helpers/tree.js';
 
 const TIMEOUT = 240_000;
 const isRoot = process.getuid?.() === 0;
+const NOBODY = 65534;
+const protectedHardlinks = await readFile('/proc/sys/fs/protected_hardlinks', 'utf8').then((x) => x.trim() === '1', () => false);
 
 /** Whether tmpfs can be mounted here (root with CAP_SYS_ADMIN); tried once. */
 async function canMountTmpfs(): Promise<boolean> {
@@ -141,6 +143,84 @@ describe('export interrupted mid-run', () => {
       await rm(out, { recursive: true, force: true });
     }, TIMEOUT);
   }
+});
+
+/** The blob export's preflight probes (the first data file in readdir order, as run-export's findOneBlob): left alone. */
+async function probedBlob(v2: string): Promise<string | undefined> {
+  const root = path.join(v2, 'blobs/sha256');
+  for (const prefix of await readdir(root)) {
+    for (const hex of await readdir(path.join(root, prefix))) {
+      const data = path.join(root, prefix, hex, 'data');
+      if (await stat(data).then((x) => x.isFile(), () => false)) return data;
+    }
+  }
+  return undefined;
+}
+
+/** A layer of proj/a/app:1.0 that is not the probed blob, and the ids of every layout holding it. */
+async function victim(v2: string, reference: Map<string, string>): Promise<{ digest: string; ids: string[] }> {
+  const probe = await probedBlob(v2);
+  const files = (reference.get('proj/a/app:1.0') as string).split(' ').map((f) => f.split('=')[0] as string);
+  const hex = files.find((n) => /^[0-9a-f]{64}$/.test(n) && blobPath(v2, `sha256:${n}`) !== probe) as string;
+  const ids = [...reference].filter(([, f]) => f.split(' ').some((x) => x.startsWith(`${hex}=`))).map(([id]) => id);
+  expect(ids).toContain('proj/a/app:1.0');
+  return { digest: `sha256:${hex}`, ids };
+}
+
+describe('EPERM and EXDEV on one blob, mid-export', () => {
+  it.runIf(isRoot && protectedHardlinks)('EPERM: a blob owned by another user (fs.protected_hardlinks=1) fails exactly the images holding it, named with the fixes; --link symlink finishes', async () => {
+    const reference = await referenceLayouts();
+    const { dir, storage, v2 } = await copyFixture();
+    await chmod(dir, 0o755);
+    execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, storage]);
+    const { digest, ids } = await victim(v2, reference);
+    await chown(blobPath(v2, digest), 0, 0); // readable (0644) by nobody, but not theirs to hard-link
+    const before = await snapshotStorage(storage);
+    const area = path.join(dir, 'area');
+    await mkdir(area);
+    await chown(area, NOBODY, NOBODY);
+    const out = path.join(area, 'out');
+    const asNobody = (args: string[]) => execa('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'node', BIN, ...args], { reject: false });
+    const r = await asNobody(['export', storage, '--out', out, '--json']);
+    expect(r.exitCode, String(r.stderr)).toBe(4);
+    const failed = (JSON.parse(String(r.stdout)).images as Array<{ id?: string; repository: string; tag: string; outcome?: string; status: string; error?: string }>)
+      .filter((i) => i.outcome === 'failed');
+    expect(failed.map((i) => `${i.repository}:${i.tag}`).sort()).toEqual([...ids].sort());
+    for (const i of failed) expect(i.error).toMatch(new RegExp(`cannot hard-link ${digest} .*operation not permitted.*protected_hardlinks=1.*--link symlink`));
+    const partial = await layoutsOf(out);
+    expectComplete(partial, reference);
+    for (const id of ids) expect(partial.has(id), id).toBe(false);
+    await expectStorageUnchanged(storage, before, 'export as another user');
+    const next = await asNobody(['export', storage, '--out', out, '--link', 'symlink', '-q']);
+    expect(next.exitCode, String(next.stderr)).toBe(4);
+    expect([...(await layoutsOf(out)).keys()].sort()).toEqual([...reference.keys()].sort());
+    await expectStorageUnchanged(storage, before, 'the export after EPERM');
+  }, TIMEOUT);
+
+  it.runIf(tmpfsOk)('EXDEV: a blob on another filesystem (a mount inside the blob store) fails exactly the images holding it, named; --link symlink finishes', async () => {
+    const reference = await referenceLayouts();
+    const { dir, storage, v2 } = await copyFixture();
+    const { digest, ids } = await victim(v2, reference);
+    const blobDir = path.dirname(blobPath(v2, digest));
+    const saved = path.join(dir, 'saved-data');
+    await copyFile(blobPath(v2, digest), saved);
+    mountTmpfs(blobDir, 'size=16m');
+    await cp(saved, path.join(blobDir, 'data'), { preserveTimestamps: true });
+    const before = await snapshotStorage(storage);
+    const out = path.join(dir, 'out');
+    const r = await cli(['export', storage, '--out', out, '--json']);
+    expect(r.exitCode, r.stderr).toBe(4);
+    const failed = (JSON.parse(r.stdout).images as Array<{ repository: string; tag: string; outcome?: string; error?: string }>).filter((i) => i.outcome === 'failed');
+    expect(failed.map((i) => `${i.repository}:${i.tag}`).sort()).toEqual([...ids].sort());
+    for (const i of failed) expect(i.error).toMatch(new RegExp(`cannot hard-link ${digest} .*are on different filesystems or mounts; use --link symlink or --link copy`));
+    const partial = await layoutsOf(out);
+    expectComplete(partial, reference);
+    for (const id of ids) expect(partial.has(id), id).toBe(false);
+    await expectStorageUnchanged(storage, before, 'export across filesystems');
+    const next = await cli(['export', storage, '--out', out, '--link', 'symlink', '-q']);
+    expect(next.exitCode, next.stderr).toBe(4);
+    expect([...(await layoutsOf(out)).keys()].sort()).toEqual([...reference.keys()].sort());
+  }, TIMEOUT);
 });
 
 // The comparisons above are only as good as the reference: it holds a layout for every exportable tag.
