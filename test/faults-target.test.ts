@@ -162,7 +162,8 @@ describe('the target killed mid-sync', () => {
     const port = Number(first.host.split(':')[1]);
     const tagsFile = await writeTagsFile(path.join(dir, 'sel.tags'), tags);
     const report = path.join(dir, 'report.json');
-    const run = cli(['sync', storage, '--to', first.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--concurrency', '1', '--retries', '5']);
+    let finished = false;
+    const run = cli(['sync', storage, '--to', first.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--concurrency', '1', '--retries', '5']).finally(() => (finished = true));
     // An upload session in the target's storage: a push is under way.
     const repos = path.join(first.storage, 'docker/registry/v2/repositories');
     const uploading = async (): Promise<boolean> => {
@@ -180,7 +181,7 @@ describe('the target killed mid-sync', () => {
     };
     const deadline = Date.now() + 60_000;
     while (!(await uploading())) {
-      if (Date.now() > deadline) throw new Error('no upload started within 60 s');
+      if (Date.now() > deadline || finished) throw new Error('no upload seen in the target before the run ended');
       await new Promise((r) => setTimeout(r, 20));
     }
     process.kill(first.pid, 'SIGKILL');
