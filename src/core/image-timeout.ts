@@ -4,8 +4,8 @@
  * --concurrency slots for an hour per attempt, three hours per image with the default retries, while a real
  * push of a typical 100–500 MB image takes seconds to a few minutes. The default now follows the image:
  * a fixed allowance for skopeo's start, authentication and the manifests, plus the image's bytes at a floor
- * throughput that a DR link shared by the default 4 pushes still exceeds (1 MiB/s each, 32 Mbit/s in all).
- * A 200 MB image gets ~13 minutes, a 2 GB one ~43, a 20 GB one ~6 hours. Bytes the target already holds are
+ * throughput that a DR link shared by the default 4 pushes still exceeds (1 MiB/s each, about 34 Mbit/s in all).
+ * A 200 MiB image gets ~13 minutes, a 2 GiB one ~44, a 20 GiB one ~6 hours. Bytes the target already holds are
  * not uploaded again, so this is an upper bound on what a push has to send. Slower links: pass --image-timeout.
  */
 
