@@ -11,6 +11,7 @@ import path from 'node:path';
 import { PreflightError } from './errors.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
+import { defaultImageTimeoutMs } from './core/image-timeout.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
@@ -36,8 +37,6 @@ export const DEFAULT_RETRIES = 2;
 export const DEFAULT_BREAKER = 5;
 /** Default --out: a directory on the storage volume, beside docker/. */
 export const DEFAULT_OUT_NAME = 'registry-rescue-export';
-/** One skopeo process per image; Harbor tokens last 30 min by default, so keep each push well inside an hour. */
-export const DEFAULT_IMAGE_TIMEOUT_MS = 60 * 60_000;
 const RETRY_BASE_MS = 2_000;
 /** What the dry run shows in place of the private auth file written at run time. */
 const AUTHFILE_PLACEHOLDER = '<private auth file>';
@@ -174,8 +173,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       ...(auth ? { authFile: auth.path } : dryRun && credentials ? { authFile: AUTHFILE_PLACEHOLDER } : {}),
     };
     const logs = path.join(settings.out, LOG_DIR);
-    const pusher = createPusher({ v2: run.storage.v2, conn: conn as TargetConnection, state: state as TargetState, opts, guard, signal: deps.signal, emit: deps.emit, logs });
     const secrets = secretsOf(credentials);
+    const pusher = createPusher({ v2: run.storage.v2, conn: conn as TargetConnection, state: state as TargetState, opts, guard, signal: deps.signal, emit: deps.emit, logs, secrets });
     const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0 };
     const channel = createChannel<SyncResult>();
     const record = (r: SyncResult) => {
@@ -310,6 +309,8 @@ interface PusherContext {
   logs: string;
   /** The source storage's v2 root (a tag's history tells drift from a tag that moved at the source). */
   v2: string;
+  /** What skopeo's output must lose before it is kept in a log (it may echo its credentials). */
+  secrets: readonly string[];
   conn: TargetConnection;
   state: TargetState;
   opts: SyncOptions;
@@ -448,8 +449,8 @@ function createPusher(c: PusherContext) {
         const log = path.join(c.logs, `${job.id}.log`);
         const attempt = async (n: number) => {
           c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: n });
-          const r = await runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: c.opts.imageTimeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS, env: skopeoEnv });
-          await writeLog(log, n, formatCommand(c.opts.skopeo, job.args), r);
+          const r = await runSkopeo(c.opts.skopeo, job.args, { signal: c.signal, timeoutMs: c.opts.imageTimeoutMs ?? defaultImageTimeoutMs(job.export.item.image.size), env: skopeoEnv });
+          await writeLog(log, n, formatCommand(c.opts.skopeo, job.args), r, c.secrets);
           return r;
         };
         const { value: run, attempts } = await retryWithBackoff(attempt, {
@@ -516,13 +517,14 @@ export const LOG_DIR = '.registry-rescue-logs';
 
 /**
  * Keeps skopeo's whole output of an image's pushes at `<out>/.registry-rescue-logs/<repository>:<tag>.log`
- * (the first attempt of a run starts the file anew), cleaned of upload URLs and tokens. Best effort: a log
+ * (the first attempt of a run starts the file anew), cleaned of upload URLs, tokens and the run's secrets. Best effort: a log
  * that cannot be written never fails a push.
  */
-async function writeLog(file: string, attempt: number, command: string, r: { exitCode: number | undefined; timedOut: boolean; canceled: boolean; stdout: string; stderr: string; ms: number }): Promise<void> {
+async function writeLog(file: string, attempt: number, command: string, r: { exitCode: number | undefined; timedOut: boolean; canceled: boolean; stdout: string; stderr: string; ms: number }, secrets: readonly string[]): Promise<void> {
   const head = `# ${new Date().toISOString()} attempt ${attempt}: ${command}\n`;
   const status = `# exit ${r.exitCode ?? 'none'}${r.timedOut ? ' (timed out)' : ''}${r.canceled ? ' (canceled)' : ''} after ${r.ms} ms\n`;
-  const text = head + cleanSkopeoOutput(`${r.stdout}${r.stdout.endsWith('\n') || !r.stdout ? '' : '\n'}${r.stderr}`) + (r.stderr.endsWith('\n') ? '' : '\n') + status;
+  // skopeo may echo what it was given (an auth file's content in an error): the log never keeps a secret.
+  const text = redact(head + cleanSkopeoOutput(`${r.stdout}${r.stdout.endsWith('\n') || !r.stdout ? '' : '\n'}${r.stderr}`) + (r.stderr.endsWith('\n') ? '' : '\n') + status, secrets);
   try {
     await mkdir(path.dirname(file), { recursive: true });
     await (attempt === 1 ? writeFile(file, text, { mode: 0o644 }) : appendFile(file, text));

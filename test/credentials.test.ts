@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PreflightError, UsageError } from '../src/errors.js';
@@ -107,6 +107,26 @@ describe('writeTempAuthFile', () => {
     await auth.dispose();
     await auth.dispose(); // idempotent
     await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('removes what a dead run of this host left (SIGKILL), never a live run\'s, another host\'s, or a directory not private', async () => {
+    const tmpDir = await makeTempDir('creds-sweep');
+    const make = async (name: string, mode = 0o700) => {
+      await mkdir(path.join(tmpDir, name), { mode });
+      await writeFile(path.join(tmpDir, name, 'auth.json'), '{}', { mode: 0o600 });
+    };
+    await make('registry-rescue-auth-111@here-AbC123'); // dead, this host: removed
+    await make('registry-rescue-auth-222@here-DeF456'); // alive: kept
+    await make('registry-rescue-auth-111@elsewhere-GhI789'); // another host sharing /tmp: kept
+    await make('registry-rescue-auth-333@here-JkL012', 0o755); // not a private directory: not ours to judge
+    await make('registry-rescue-auth-xYz123'); // no pid in the name: kept
+    const auth = await writeTempAuthFile(HOST, { username: 'u', password: 'p' }, { tmpDir, host: 'here', isAlive: (pid) => pid === 222 });
+    expect(path.basename(auth.dir)).toMatch(new RegExp(`^registry-rescue-auth-${process.pid}@here-[A-Za-z0-9]{6}$`));
+    expect((await readdir(tmpDir)).sort()).toEqual([
+      'registry-rescue-auth-111@elsewhere-GhI789', 'registry-rescue-auth-222@here-DeF456', 'registry-rescue-auth-333@here-JkL012',
+      path.basename(auth.dir), 'registry-rescue-auth-xYz123',
+    ].sort());
+    await auth.dispose();
   });
 });
 

@@ -37,6 +37,12 @@ const CASES: [string, string, SkopeoFailureReason, boolean][] = [
   ],
   ['502 from a proxy', 'writing manifest: received unexpected HTTP status: 502 Bad Gateway', 'unreachable', true],
   [
+    'target killed during an upload (Go net/http EOF)',
+    `writing blob: Patch "http://${H}/v2/library/alpine-like/blobs/uploads/0f3a?_state=x": EOF`,
+    'unreachable', true,
+  ],
+  ['target gone while a manifest is written', `writing manifest: Put "http://${H}/v2/a/manifests/1.0": unexpected EOF`, 'unreachable', true],
+  [
     'layer digest mismatch (§4.2)',
     'writing blob: Patch "http://h/v2/x/blobs/uploads/u": happened during read: Digest did not match, expected sha256:726c, got sha256:233d',
     'corrupt-source', false,

@@ -82,6 +82,10 @@ export async function targetAccess(flags: TargetFlags, io: Io): Promise<TargetAc
   } else if (flags.destPasswordStdin) {
     passwordFromStdin = await io.readStdin();
   }
+  if (!flags.destTlsVerify) {
+    // Said once at the start (cron mail, journald) and recorded in the report as "tlsVerify": false.
+    io.stderr(`warning: TLS verification of ${parseTarget(flags.to).host} is off (--dest-tls-verify=false): its certificate is not checked and plain http is allowed\n`);
+  }
   return {
     destTlsVerify: flags.destTlsVerify,
     ...(flags.destAuthfile !== undefined ? { destAuthFile: flags.destAuthfile } : {}),
@@ -132,7 +136,7 @@ export function syncCommand(io: Io): Command {
     .option('--out <dir>', 'where layouts are exported (default: <storage>/registry-rescue-export, beside docker/)')
     .option('--concurrency <n>', `skopeo processes at once, never two into one repository (default ${DEFAULT_SYNC_CONCURRENCY})`)
     .option('--retries <n>', `retries of a transient failure (connection, 5xx, 429, expired token), for the push and the HEADs around it, with growing delays and jitter; skopeo's own retries are off (default ${DEFAULT_RETRIES})`)
-    .option('--image-timeout <duration>', 'stop a push that takes longer (then retried like a transient failure): 90s, 30m, 2h (default 60m)')
+    .option('--image-timeout <duration>', 'stop a push that takes longer (then retried like a transient failure): 90s, 30m, 2h (default: 10m plus 1 s per MiB of the image)')
     .option('--breaker <n>', `stop starting pushes after N images in a row could not reach the target; the rest are reported not-attempted, exit 4 (0: never; default ${DEFAULT_BREAKER})`)
     .option('--abort-on-error', 'stop starting pushes after the first failed image')
     .option('--dry-run', 'show every target reference and skopeo command line, and what would be skipped; touch nothing, contact nothing')
@@ -194,7 +198,7 @@ Examples:
       },
       { cwd: io.cwd, onExit: (cleanup) => io.onExit(cleanup), env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
     );
-    const head = { command: 'sync', storage: run.storage, target: flags.to, out: run.out, dryRun, startedAt };
+    const head = { command: 'sync', storage: run.storage, target: flags.to, tlsVerify: access.destTlsVerify, out: run.out, dryRun, startedAt };
     const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
     const attention = createAttention();
     for await (const r of run.results) {

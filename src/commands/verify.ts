@@ -39,14 +39,15 @@ Examples:
     const startedMs = Date.now();
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
     const started = performance.now();
+    const access = await targetAccess(flags, io);
     const run = await openVerify(
       {
         storage, to: flags.to, ...selectionOf(flags), naming: await namingOf(flags, io),
-        ...(await targetAccess(flags, io)),
+        ...access,
       },
       { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
     );
-    const head = { command: 'verify', storage: run.storage, target: flags.to, startedAt: new Date().toISOString() };
+    const head = { command: 'verify', storage: run.storage, target: flags.to, tlsVerify: access.destTlsVerify, startedAt: new Date().toISOString() };
     const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
     let checked = 0;
     for await (const r of run.results) {

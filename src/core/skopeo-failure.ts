@@ -72,7 +72,9 @@ const RULES: readonly Rule[] = [
   {
     reason: 'unreachable',
     transient: true,
-    test: /connection refused|no such host|network is unreachable|no route to host|connection reset by peer|i\/o timeout|broken pipe|\b50[234]\b (?:\()?(?:Bad Gateway|Service Unavailable|Gateway Timeout)/,
+    // `Patch "…": EOF` is Go's net/http when the target closed the connection mid-request (a registry killed
+    // or restarted during an upload): the next attempt reaches it again.
+    test: /(?:Get|Head|Post|Put|Patch|Delete) "[^"]*": (?:unexpected )?EOF\b|connection refused|no such host|network is unreachable|no route to host|connection reset by peer|i\/o timeout|broken pipe|\b50[234]\b (?:\()?(?:Bad Gateway|Service Unavailable|Gateway Timeout)/,
   },
   // §4.2: layer, config or child content does not hash to its name.
   {

@@ -227,7 +227,8 @@ function describeLinkError(code: string, f: LayoutFile, mode: LinkMode): string 
     case 'EPERM':
       return `${base}: operation not permitted. With fs.protected_hardlinks=1 only the blob's owner (Harbor: uid 10000) or root may hard-link it; run as that user, or use --link symlink or --link copy`;
     case 'EXDEV':
-      return `${base}: the output directory is on another filesystem; use --link symlink or --link copy`;
+      // The preflight checked one blob; this one (or its directory) is a mount of its own.
+      return `${base}: the blob and the output directory are on different filesystems or mounts; use --link symlink or --link copy`;
     case 'ENOENT':
       return `${base}: the blob disappeared during the export (garbage collection running?)`;
     case 'ENOSPC':

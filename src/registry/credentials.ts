@@ -5,7 +5,7 @@
  * Key matching and the default search follow containers/image pkg/docker/config/config.go
  * (`findCredentialsInFile`, `getAuthFilePaths`, `getPathToAuthWithOS`) and containers-auth.json(5).
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PreflightError, UsageError } from '../errors.js';
@@ -246,13 +246,33 @@ export function basicAuthValue(creds: Pick<Credentials, 'username' | 'password'>
   return Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64');
 }
 
-/** A private auth file for skopeo's `--authfile`; dispose() removes it and its directory. */
+/** Temporary auth directories are named `registry-rescue-auth-<pid>@<host>-XXXXXX` (mkdtemp adds the suffix). */
+const AUTH_DIR_PREFIX = 'registry-rescue-auth-';
+const AUTH_DIR_NAME = /^registry-rescue-auth-(\d+)@(.+)-[A-Za-z0-9]{6}$/;
+
+export interface TempAuthOptions {
+  /** Default: os.tmpdir() (TMPDIR). */
+  tmpDir?: string;
+  /** Default: os.hostname(); another host's directories (a shared /tmp) are never swept. */
+  host?: string;
+  isAlive?: (pid: number) => boolean;
+}
+
+/**
+ * A private auth file for skopeo's `--authfile`; dispose() removes it and its directory. A run ended by
+ * SIGKILL (or the OOM killer) cannot remove its own: the next run removes those its host's dead processes
+ * left, so a password never outlives the run that needed it by more than one run.
+ */
 export async function writeTempAuthFile(
   host: string,
   creds: Pick<Credentials, 'username' | 'password'>,
+  opts: TempAuthOptions = {},
 ): Promise<{ path: string; dir: string; dispose(): Promise<void> }> {
+  const tmp = opts.tmpDir ?? os.tmpdir();
+  const me = opts.host ?? os.hostname();
+  await sweepAuthDirs(tmp, me, opts.isAlive ?? isProcessAlive);
   // mkdtemp creates the directory with mode 0700, so no other user can even list it.
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'registry-rescue-auth-'));
+  const dir = await mkdtemp(path.join(tmp, `${AUTH_DIR_PREFIX}${process.pid}@${me}-`));
   const file = path.join(dir, 'auth.json');
   try {
     const body = JSON.stringify({ auths: { [host]: { auth: basicAuthValue(creds) } } });
@@ -263,6 +283,29 @@ export async function writeTempAuthFile(
   }
   let disposed: Promise<void> | undefined;
   return { path: file, dir, dispose: () => (disposed ??= rm(dir, { recursive: true, force: true })) };
+}
+
+/** Removes the auth directories of this host's dead processes: ours (same uid), private (0700), real directories. */
+async function sweepAuthDirs(tmp: string, me: string, isAlive: (pid: number) => boolean): Promise<void> {
+  const uid = process.getuid?.();
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    const m = AUTH_DIR_NAME.exec(name);
+    if (!m || m[2] !== me || isAlive(Number(m[1]))) continue;
+    const dir = path.join(tmp, name);
+    const info = await lstat(dir).catch(() => undefined);
+    if (!info?.isDirectory() || (info.mode & 0o777) !== 0o700 || (uid !== undefined && info.uid !== uid)) continue;
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The strings that must never appear in output: the password and the base64 forms that carry it. */

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import { PreflightError } from '../errors.js';
+import { ENV_PASSWORD } from './credentials.js';
 
 /** skopeo 1.9 is the oldest version whose `sync` flags and behaviour docs/storage-and-skopeo.md §5 describes. */
 export const MIN_SKOPEO_VERSION = [1, 9] as const;
@@ -13,6 +14,12 @@ const PREFLIGHT_TIMEOUT_MS = 30_000;
 /** After SIGTERM (cancel or timeout), SIGKILL follows this much later. */
 const FORCE_KILL_AFTER_MS = 10_000;
 const INSTALL_HINT = 'install it: apt-get install -y skopeo, or pass --skopeo PATH';
+/**
+ * Never handed to a skopeo process, whatever the caller passes: the password given through the environment
+ * would otherwise sit in /proc/PID/environ of every skopeo (`--version` included) for the whole push.
+ * skopeo gets credentials through its private auth file only. (Node's spawn drops variables set to undefined.)
+ */
+const SCRUBBED_ENV = { [ENV_PASSWORD]: undefined };
 
 /** What one skopeo process did. `ok` is exit code 0; skopeo exits 1 for every failure (§5.8). */
 export interface SkopeoRun {
@@ -47,6 +54,7 @@ export async function preflightSkopeo(
     stdin: 'ignore',
     timeout: timeoutMs,
     forceKillAfterDelay: FORCE_KILL_AFTER_MS,
+    env: SCRUBBED_ENV,
   });
   if (r.code === 'ENOENT') {
     throw new PreflightError(
@@ -86,7 +94,7 @@ export async function runSkopeo(bin: string, args: readonly string[], opts: RunS
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
     ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
     forceKillAfterDelay: FORCE_KILL_AFTER_MS,
-    ...(opts.env ? { env: opts.env } : {}),
+    env: { ...opts.env, ...SCRUBBED_ENV },
   });
   const stderr = String(r.stderr);
   return {

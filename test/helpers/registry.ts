@@ -42,6 +42,8 @@ export interface StartRegistryOptions {
   auth?: { username: string; password: string };
   /** Use this rootdirectory instead of `<dir>/storage` (it is created if missing, never removed). */
   storage?: string;
+  /** Listen on this port of 127.0.0.1 (to restart a killed registry where its clients expect it); default: a free one. */
+  port?: number;
 }
 
 type Tool = 'skopeo' | 'docker-registry' | 'openssl' | 'htpasswd';
@@ -398,7 +400,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
 
   let lastError: unknown;
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-    const port = await findFreePort();
+    const port = opts.port ?? (await findFreePort());
     await writeFile(configFile, renderConfig({ storage, port, tls, htpasswd }));
     const spawned = spawnRegistry(configFile, logFile);
     if (spawned.child.pid === undefined) {
@@ -423,7 +425,11 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       lastError = err;
       await stopChild(spawned);
       // Another process grabbed the port between findFreePort() and bind: try another one.
-      if (/address already in use/i.test(logTail(logFile)) && attempt < START_ATTEMPTS) continue;
+      // A given port may still be held by the process being replaced: wait a little and try it again.
+      if (/address already in use/i.test(logTail(logFile)) && attempt < START_ATTEMPTS) {
+        if (opts.port !== undefined) await sleep(1_000);
+        continue;
+      }
       break;
     }
     const finished = whenTestFinishes(async () => {

@@ -1,0 +1,202 @@
+// A target that misbehaves during a sync: transient answers (500/502/503/504/429, a reset connection) on the
+// HEAD before and after a push, a while of errors on every request, a slow target, and the registry killed
+// mid-upload and restarted. Each time: nothing lost (every selected image ends up in the target, byte for
+// byte), nothing half-written (no image reported synced that the target does not hold), the storage tree
+// unchanged, and the next run finds everything up to date.
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
+import { isManifest, startFaultProxy, type Fault } from './helpers/fault-proxy.js';
+import { startRegistry } from './helpers/registry.js';
+import { byId, expectSameImage, idOf, readReport, writeTagsFile } from './helpers/sync.js';
+import { expectStorageUnchanged, snapshotStorage } from './helpers/tree.js';
+
+const TIMEOUT = 240_000;
+
+async function pick(ids: string[]): Promise<ExpectedTag[]> {
+  const all = await expectedTags();
+  return ids.map((id) => all.find((t) => idOf(t) === id) as ExpectedTag);
+}
+
+/** Runs a sync of `tags` into `host` (plain http), with a report; returns the exit code, output and report. */
+async function sync(storage: string, dir: string, host: string, tags: ExpectedTag[], extra: string[] = []) {
+  const tagsFile = await writeTagsFile(path.join(dir, 'sel.tags'), tags);
+  const report = path.join(dir, `report-${Date.now()}.json`);
+  const r = await cli(['sync', storage, '--to', host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, ...extra]);
+  return { ...r, report: await readReport(report) };
+}
+
+const TRANSIENT: Array<[string, Fault]> = [
+  ['HTTP 500', { status: 500 }],
+  ['HTTP 502', { status: 502 }],
+  ['HTTP 503', { status: 503 }],
+  ['HTTP 504', { status: 504 }],
+  ['HTTP 429', { status: 429 }],
+  ['a reset connection', { reset: true }],
+];
+
+describe('transient answers on the HEADs around a push', () => {
+  it.each(TRANSIENT)('%s twice on the HEAD before the push costs nothing: pushed once, synced, exit 0', async (_what, fault) => {
+    const reg = await startRegistry();
+    const { dir, storage, v2 } = await copyFixture();
+    const before = await snapshotStorage(storage);
+    let faults = 0;
+    const proxy = await startFaultProxy(reg.host, (r) => (isManifest(r, 'HEAD') && faults < 2 ? (faults++, fault) : undefined));
+    const [tag] = await pick(['proj/a/app:1.0']);
+    const r = await sync(storage, dir, proxy.host, [tag as ExpectedTag], ['--retries', '2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(faults).toBe(2);
+    expect(r.report.images).toHaveLength(1);
+    expect(r.report.images[0]).toMatchObject({ id: 'proj/a/app:1.0', status: 'synced', attempts: 1 });
+    // The third HEAD reached the registry (404: not there yet), then exactly one push.
+    const heads = proxy.log.filter((l) => isManifest(l, 'HEAD'));
+    expect(heads.slice(0, 3).map((l) => l.outcome)).toEqual([...Array(2).fill('status' in fault ? String(fault.status) : 'reset'), 'forwarded 404']);
+    expect(proxy.log.filter((l) => isManifest(l, 'PUT'))).toHaveLength(1);
+    await expectSameImage(reg, v2, tag as ExpectedTag);
+    await expectStorageUnchanged(storage, before, 'sync');
+  }, TIMEOUT);
+
+  it('HTTP 503 twice on the HEAD that verifies the push: retried, synced with one push, exit 0', async () => {
+    const reg = await startRegistry();
+    const { dir, storage, v2 } = await copyFixture();
+    let pushed = false;
+    let faults = 0;
+    const proxy = await startFaultProxy(reg.host, (r) => {
+      if (isManifest(r, 'PUT')) pushed = true;
+      return pushed && isManifest(r, 'HEAD') && faults < 2 ? (faults++, { status: 503 }) : undefined;
+    });
+    const [tag] = await pick(['proj/b/app:1.0']);
+    const r = await sync(storage, dir, proxy.host, [tag as ExpectedTag], ['--retries', '2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(faults).toBe(2);
+    expect(r.report.images[0]).toMatchObject({ status: 'synced', attempts: 1 });
+    await expectSameImage(reg, v2, tag as ExpectedTag);
+  }, TIMEOUT);
+
+  it('a HEAD failing more often than --retries allows fails that image only (target-error, named), and the next run pushes it', async () => {
+    const reg = await startRegistry();
+    const { dir, storage, v2 } = await copyFixture();
+    const proxy = await startFaultProxy(reg.host, (r) => (isManifest(r, 'HEAD') && r.url.includes('/proj/a/app/') ? { status: 503 } : undefined));
+    const tags = await pick(['proj/a/app:1.0', 'proj/b/app:1.0']);
+    const r = await sync(storage, dir, proxy.host, tags, ['--retries', '1']);
+    expect(r.exitCode, r.stderr).toBe(4);
+    const images = byId(r.report);
+    expect(images.get('proj/a/app:1.0')).toMatchObject({ status: 'failed', code: 'target-error' });
+    expect(images.get('proj/a/app:1.0')?.reason).toMatch(/HEAD \/v2\/proj\/a\/app\/manifests\/1\.0 on 127\.0\.0\.1:\d+: HTTP 503/);
+    expect(images.get('proj/b/app:1.0')).toMatchObject({ status: 'synced' });
+    // Two HEADs for proj/a/app (the first and its one retry), no push.
+    expect(proxy.log.filter((l) => isManifest(l, 'HEAD') && l.url.includes('/proj/a/app/'))).toHaveLength(2);
+    expect(proxy.log.filter((l) => isManifest(l, 'PUT') && l.url.includes('/proj/a/app/'))).toHaveLength(0);
+    proxy.rule = () => undefined;
+    const next = await sync(storage, dir, proxy.host, tags);
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(byId(next.report).get('proj/a/app:1.0')).toMatchObject({ status: 'synced' });
+    expect(byId(next.report).get('proj/b/app:1.0')).toMatchObject({ status: 'up-to-date' });
+    for (const t of tags) await expectSameImage(reg, v2, t);
+  }, TIMEOUT);
+});
+
+describe('a target that is not serving when the run starts', () => {
+  it.each([503, 500, 429])('GET /v2/ answers %i: exit 3 before anything is exported or pushed, saying the registry is not serving (not "not a registry")', async (status) => {
+    const reg = await startRegistry();
+    const { dir, storage } = await copyFixture();
+    const before = await snapshotStorage(storage);
+    const proxy = await startFaultProxy(reg.host, (r) => (r.url === '/v2/' ? { status } : undefined));
+    const r = await cli(['sync', storage, '--to', proxy.host, '--dest-tls-verify=false', '--report', path.join(dir, 'r.json')]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:\\d+ answered GET /v2/ with HTTP ${status} .*not serving now .*run again later`));
+    expect(r.stderr).not.toMatch(/not a Docker registry/);
+    expect(proxy.log.filter((l) => l.url !== '/v2/')).toEqual([]);
+    await expect(readdir(path.join(storage, 'registry-rescue-export'))).rejects.toThrow(/ENOENT/);
+    await expectStorageUnchanged(storage, before, 'a refused sync');
+  }, TIMEOUT);
+});
+
+describe('a target that misbehaves for a while', () => {
+  const IDS = ['library/alpine-like:3.19', 'proj/a/app:1.0', 'proj/b/app:1.0', 'multi/oci-index:1.0'];
+
+  it('answers 503, 500 and 429 to every request for 4 s after the first check: retried, every image synced, next run up to date', async () => {
+    const reg = await startRegistry();
+    const { dir, storage, v2 } = await copyFixture();
+    const before = await snapshotStorage(storage);
+    let since: number | undefined;
+    const statuses = [503, 500, 429];
+    let n = 0;
+    const proxy = await startFaultProxy(reg.host, (r) => {
+      if (since === undefined && isManifest(r, 'HEAD')) since = Date.now();
+      return since !== undefined && Date.now() - since < 4_000 ? { status: statuses[n++ % 3] as number } : undefined;
+    });
+    const tags = await pick(IDS);
+    const r = await sync(storage, dir, proxy.host, tags, ['--retries', '5', '--concurrency', '2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(n).toBeGreaterThanOrEqual(tags.length);
+    expect(r.report.images.map((i) => i.status)).toEqual(Array(tags.length).fill('synced'));
+    for (const t of tags) await expectSameImage(reg, v2, t);
+    await expectStorageUnchanged(storage, before, 'sync through a failing target');
+    const next = await sync(storage, dir, proxy.host, tags);
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(next.report.images.map((i) => i.status)).toEqual(Array(tags.length).fill('up-to-date'));
+  }, TIMEOUT);
+
+  it('answers every request 400 ms late: every image synced, byte for byte', async () => {
+    const reg = await startRegistry();
+    const { dir, storage, v2 } = await copyFixture();
+    const proxy = await startFaultProxy(reg.host, () => ({ delayMs: 400 }));
+    const tags = await pick(IDS.slice(0, 2));
+    const r = await sync(storage, dir, proxy.host, tags);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.report.images.map((i) => [i.id, i.status, i.attempts])).toEqual(tags.map((t) => [idOf(t), 'synced', 1]));
+    expect(proxy.log.length).toBeGreaterThan(10);
+    for (const t of tags) await expectSameImage(reg, v2, t);
+  }, TIMEOUT);
+});
+
+describe('the target killed mid-sync', () => {
+  it('SIGKILL of the registry during an upload, restarted on its port 2 s later: the run retries and finishes, nothing lost', async () => {
+    const first = await startRegistry();
+    const { dir, storage, v2 } = await copyFixture();
+    const before = await snapshotStorage(storage);
+    const tags = (await expectedTags()).filter((t) => t.status === 'ok' && ['proj/', 'library/', 'multi/'].some((p) => t.repository.startsWith(p)));
+    expect(tags.length).toBeGreaterThanOrEqual(6);
+    const port = Number(first.host.split(':')[1]);
+    const tagsFile = await writeTagsFile(path.join(dir, 'sel.tags'), tags);
+    const report = path.join(dir, 'report.json');
+    let finished = false;
+    const run = cli(['sync', storage, '--to', first.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--concurrency', '1', '--retries', '5']).finally(() => (finished = true));
+    // An upload session in the target's storage: a push is under way.
+    const repos = path.join(first.storage, 'docker/registry/v2/repositories');
+    const uploading = async (): Promise<boolean> => {
+      const stack = [repos];
+      while (stack.length) {
+        const d = stack.pop() as string;
+        const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+        for (const e of entries) {
+          if (!e.isDirectory()) continue;
+          if (e.name === '_uploads' && (await readdir(path.join(d, e.name))).length > 0) return true;
+          if (!e.name.startsWith('_')) stack.push(path.join(d, e.name));
+        }
+      }
+      return false;
+    };
+    const deadline = Date.now() + 60_000;
+    while (!(await uploading())) {
+      if (Date.now() > deadline || finished) throw new Error('no upload seen in the target before the run ended');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    process.kill(first.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 2_000));
+    const second = await startRegistry({ storage: first.storage, port });
+    const r = await run;
+    expect(r.exitCode, r.stderr).toBe(0);
+    const doc = await readReport(report);
+    expect(doc.images.map((i) => i.status).sort()).toEqual(Array(tags.length).fill('synced'));
+    // At least one push met the dead target and was tried again.
+    expect(Math.max(...doc.images.map((i) => i.attempts))).toBeGreaterThanOrEqual(2);
+    for (const t of tags) await expectSameImage(second, v2, t);
+    await expectStorageUnchanged(storage, before, 'sync with the target killed');
+    const next = await cli(['sync', storage, '--to', second.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report]);
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect((await readReport(report)).images.map((i) => i.status)).toEqual(Array(tags.length).fill('up-to-date'));
+  }, TIMEOUT);
+});
