@@ -146,7 +146,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       }
       const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
       state = createTargetState(conn.client, harbor ? conn.harbor() : undefined);
-      if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
+      if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects, transient: isTransientHttp });
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
     // Oldest push first within a repository (the walk's order across repositories is kept).
@@ -343,14 +343,17 @@ function createPusher(c: PusherContext) {
    * The target's digest for the tag (HEAD, or Harbor's artifact API when a policy refuses the HEAD), with the
    * same retries as the push; a connection failure left after them is rethrown.
    */
-  const lookup = async (job: PushJob, fresh = false): Promise<TagState> => {
+  /** Calls a read of the target with the same retries as the push; a failure left after them is rethrown. */
+  const retried = async <T>(read: () => Promise<T>): Promise<T> => {
     const { value } = await retryWithBackoff(
-      () => c.state.tag(job.targetRepository, job.tag, { fresh }).then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error })),
+      () => read().then((v) => ({ ok: true as const, v }), (error: unknown) => ({ ok: false as const, error })),
       { ...retry, isTransient: (r) => !r.ok && isTransientHttp(r.error) },
     );
     if (!value.ok) throw value.error;
     return value.v;
   };
+  /** The target's digest for the tag (HEAD, or Harbor's artifact API when a policy refuses the HEAD). */
+  const lookup = (job: PushJob, fresh = false): Promise<TagState> => retried(() => c.state.tag(job.targetRepository, job.tag, { fresh }));
   const ensureSkopeo = async (): Promise<boolean> => {
     try {
       await (skopeoChecked ??= preflightSkopeo(c.opts.skopeo));
@@ -410,7 +413,7 @@ function createPusher(c: PusherContext) {
       const started = performance.now();
       const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
       try {
-        const project = await c.guard?.(job.project);
+        const project = c.guard ? await retried(() => c.guard!(job.project)) : undefined;
         if (project?.refusal) return { result: observe(done('failed', { code: 'project-refused', reason: project.refusal }), false) };
         const before = await lookup(job);
         if (before.known && before.digest === job.digest) return { result: observe(done('up-to-date'), false) };

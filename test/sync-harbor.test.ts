@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startHarborFront, type FrontRequest, type HarborFront } from './helpers/harbor-front.js';
 import { makeTempDir, registryRequest, requireTool } from './helpers/registry.js';
 import { byId, expectSameImage, idOf, readRecord, readReport, RECORD_BIN, syncCalls, writeTagsFile } from './helpers/sync.js';
@@ -368,5 +369,42 @@ describe('sync into Harbor while tokens expire quickly (loopback Harbor front)',
     const skopeoTokens = new Set(requests.filter((q) => isSkopeo(q) && isTokenRequest(q)).map((q) => q.issued));
     expect(skopeoTokens.size).toBeGreaterThanOrEqual(syncs.length);
     expect(requests.filter((q) => isSkopeo(q) && q.auth === 'bearer' && q.status === 401)).toEqual([]);
+  });
+});
+
+describe('sync into Harbor while its project API answers 503 for a moment (loopback Harbor front behind a fault proxy)', () => {
+  // Harbor's core answers 503 while its database or Redis is briefly away (a restart, a failover). The first
+  // lookup of a project meeting that must be retried like a HEAD, and never remembered as a refusal of the
+  // project: before, one 503 failed every image of the project for the whole run.
+  let front: HarborFront;
+  afterAll(async () => {
+    await front?.stop();
+  });
+
+  it('retries the project lookup, remembers no refusal, and syncs every image of the project', async () => {
+    requireTool('skopeo');
+    requireTool('docker-registry');
+    front = await startHarborFront({ projects: [{ name: 'library' }] });
+    const fx = await copyFixture();
+    const work = await makeTempDir('rr-harbor-503');
+    const selected = (await expectedTags()).filter((t) => t.status === 'ok' && t.repository === 'library/alpine-like');
+    expect(selected.length).toBe(2);
+    const tagsFile = await writeTagsFile(path.join(work, 'tags.txt'), selected);
+    let injected = 0;
+    const proxy = await startFaultProxy(front.host, (q) => (q.url.startsWith('/api/v2.0/projects/library') && injected < 2 ? (injected++, { status: 503 }) : undefined));
+    const report = path.join(work, 'report.json');
+    const r = await cli(['sync', fx.storage, '--to', proxy.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--retries', '3'], {
+      env: { REGISTRY_RESCUE_USERNAME: front.username, REGISTRY_RESCUE_PASSWORD: front.password },
+    });
+    expect(injected).toBe(2);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    const images = byId(await readReport(report));
+    for (const t of selected) {
+      expect(images.get(idOf(t)), idOf(t)).toMatchObject({ status: 'synced', digest: t.digest });
+      await expectSameImage(front.registry, fx.v2, t);
+    }
+    // The lookup was asked again after each 503, and then answered.
+    const lookups = proxy.log.filter((q) => q.url.startsWith('/api/v2.0/projects/library'));
+    expect(lookups.slice(0, 3).map((q) => q.outcome)).toEqual(['503', '503', 'forwarded 200']);
   });
 });

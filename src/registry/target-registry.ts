@@ -129,7 +129,12 @@ export interface ProjectState {
  * unknown and the push goes ahead, skopeo says whether Harbor really refuses it.
  * An abort of the connection's signal is rethrown, never turned into a refusal.
  */
-export function createProjectGuard(conn: TargetConnection, opts: { create: boolean }): (project: string) => Promise<ProjectState> {
+/**
+ * Harbor's answer about each project, asked once per project and remembered. A transient failure (`transient`
+ * says which: 5xx, 429, a dropped connection) is thrown and not remembered, so the caller's retry, or the
+ * project's next image, asks again: one 503 must not fail every image of the project for the whole run.
+ */
+export function createProjectGuard(conn: TargetConnection, opts: { create: boolean; transient?: (error: unknown) => boolean }): (project: string) => Promise<ProjectState> {
   const memo = new Map<string, Promise<ProjectState>>();
   const check = async (project: string): Promise<ProjectState> => {
     const api = conn.harbor();
@@ -162,6 +167,10 @@ export function createProjectGuard(conn: TargetConnection, opts: { create: boole
     if (!p) {
       p = check(project).catch((error: Error) => {
         if (conn.signal.aborted) throw error;
+        if (opts.transient?.(error)) {
+          memo.delete(project);
+          throw error;
+        }
         return { exists: false, refusal: `Harbor project ${project}: ${error.message}` };
       });
       memo.set(project, p);
