@@ -18,6 +18,12 @@ import type { Digest } from '../core/types.js';
  */
 const MANIFEST_CACHE = 64;
 const BLOB_CACHE = 4096;
+/**
+ * Tag links remembered (a 71-byte digest each): a repository's links are read when its tags are resolved and
+ * again when its untagged referrers are sought, right after. Repositories of up to this many tags read each
+ * link once; a bigger one reads the rest twice, and memory stays bounded (~1 MB).
+ */
+const TAG_LINK_CACHE = 8192;
 /** Directories of repositories (and their _manifests, tags, revisions) known to be real, not symlinks: tree order makes a small cache enough. */
 const DIR_CACHE = 4096;
 const NOT_REGULAR = 'not a regular file (a symlink or special file, which a registry never writes)';
@@ -92,6 +98,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
   const manifests = new Lru<Digest, Promise<ManifestFact>>(MANIFEST_CACHE);
   const blobs = new Lru<Digest, Promise<BlobFact>>(BLOB_CACHE);
   const hashes = new Lru<Digest, Promise<string>>(BLOB_CACHE);
+  const tagLinks = new Lru<string, Promise<LinkFact>>(TAG_LINK_CACHE);
   const abs = (rel: string) => path.join(v2, rel);
   // A blob store moved to another disk and symlinked back (v2/blobs -> /mnt/blobs) is an operator's choice.
   // Below it, distribution writes only real directories and regular files: a symlink planted at any level
@@ -157,15 +164,17 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
   return {
     v2,
     blobPath: (digest) => abs(blobDataPath(digest)),
-    async readTagLink(repository, tag) {
-      if (unsafeName(repository, tag)) return { ok: false, code: 'link-unreadable', detail: 'not a repository name or tag a registry writes' };
-      try {
-        const dir = await checkRepoDirs(repository, ['_manifests', 'tags'], [tag, 'current']);
-        return parseLink((await readRegularFile(abs(`${dir}/link`), MAX_LINK_BYTES, { truncate: true })).toString('utf8'));
-      } catch (error) {
-        return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
-      }
-    },
+    readTagLink: (repository, tag) =>
+      // `\n` cannot occur in a repository name or a tag read from a directory: the key is unambiguous.
+      tagLinks.getOrSet(`${repository}\n${tag}`, async (): Promise<LinkFact> => {
+        if (unsafeName(repository, tag)) return { ok: false, code: 'link-unreadable', detail: 'not a repository name or tag a registry writes' };
+        try {
+          const dir = await checkRepoDirs(repository, ['_manifests', 'tags'], [tag, 'current']);
+          return parseLink((await readRegularFile(abs(`${dir}/link`), MAX_LINK_BYTES, { truncate: true })).toString('utf8'));
+        } catch (error) {
+          return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
+        }
+      }),
     readRevision,
     hasRevision: async (repository, digest) => (await readRevision(repository, digest)).state !== 'absent',
     readManifest: (digest) =>
