@@ -14,7 +14,7 @@ import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
 import { mapConcurrent } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
-import { planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
+import { planPush, type PushJob, type PushSettings, type SyncResult } from './core/sync-plan.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
 import type { ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
@@ -22,7 +22,8 @@ import { RegistryConnectionError, RegistryHttpError } from './registry/registry-
 import { locateStorage } from './storage/scan-storage.js';
 import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
-import { exportIssues, openExport, type ExportOptions } from './run-export.js';
+import { exportIssues, openExport, type ExportOptions, type ExportRun } from './run-export.js';
+import { isBucketUrl } from './storage/bucket-client.js';
 
 export const DEFAULT_SYNC_CONCURRENCY = 4;
 /** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */
@@ -86,9 +87,9 @@ export interface SyncRun {
 export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRun> {
   const started = performance.now();
   const target = parseTarget(opts.to);
-  const storage = await locateStorage(opts.storage, deps.cwd);
-  // The default output lives on the storage volume, beside docker/, so hard links work.
-  const out = path.resolve(deps.cwd, opts.out ?? path.join(storage.root, DEFAULT_OUT_NAME));
+  // The default output lives on the storage volume, beside docker/, so hard links work; from a bucket,
+  // where every file is downloaded, in the working directory (scratch: each layout goes once pushed).
+  const out = path.resolve(deps.cwd, opts.out ?? (isBucketUrl(opts.storage) ? DEFAULT_OUT_NAME : path.join((await locateStorage(opts.storage, deps.cwd)).root, DEFAULT_OUT_NAME)));
   const { dryRun } = opts;
 
   let conn: TargetConnection | undefined;
@@ -114,7 +115,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       if (harbor) guard = createProjectGuard(conn, { create: opts.createProjects });
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
-    const run = await openExport({ ...opts, out }, deps);
+    const run = await openExport({ ...opts, out, deferDownloads: true }, deps);
     const settings = {
       target,
       out: run.store?.out ?? out,
@@ -174,7 +175,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         checksSettled();
       }
     }
-    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => pusher.push(j.job, j.harbor), (k) => {
+    const withLayout = bucketScratch(run, settings);
+    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => withLayout(j.job, () => pusher.push(j.job, j.harbor)), (k) => {
       checkedNotPushed.delete(k.item.job);
       if (k.status === 'done') record(k.value);
       else if (k.status === 'canceled') record(notStarted(k.item.job));
@@ -220,6 +222,30 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps, onResult: (r: S
   return { run, ...(await run.finish()) };
 }
 
+/**
+ * From a bucket, a layout is downloaded only once the target was found to lack the image, just before its
+ * push, and removed once the push ended (pushed and verified, or failed): at most --concurrency layouts are
+ * on local disk at any time, so a bucket far larger than the node's disk can be rescued. A blob that does
+ * not hash to its digest makes the image broken here. From a directory, layouts are links, written ahead.
+ */
+function bucketScratch(run: ExportRun, settings: PushSettings) {
+  return async (job: PushJob, push: () => Promise<SyncResult>): Promise<SyncResult> => {
+    if (run.storage.kind !== 'bucket') return push();
+    const started = performance.now();
+    const written = await run.writeLayout(job.export);
+    if (written.outcome !== 'created' && written.outcome !== 'rebuilt') {
+      const decision = planPush(written, settings);
+      const result = 'result' in decision ? decision.result : { ...base(job), reason: 'the layout could not be written' };
+      return { ...result, ms: Math.round(performance.now() - started) };
+    }
+    try {
+      return await push();
+    } finally {
+      await run.removeLayout(job.id).catch(() => {});
+    }
+  };
+}
+
 function base(job: PushJob): SyncResult {
   return { id: job.id, source: job.id, target: job.reference, digest: job.digest, status: 'failed', attempts: 0, ms: 0, bytes: job.export.item.image.size };
 }
@@ -251,7 +277,8 @@ function createPusher(c: PusherContext) {
   let unreachableSince: string | undefined;
   let stopReason: string | undefined;
   const breaker = c.opts.breaker ?? DEFAULT_BREAKER;
-  const skopeoEnv = { [ENV_PASSWORD]: undefined };
+  // skopeo needs none of our secrets: not the target's password, nor the bucket's AWS credentials.
+  const skopeoEnv = { [ENV_PASSWORD]: undefined, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined };
   const retry = { retries: c.opts.retries, baseMs: RETRY_BASE_MS, signal: c.signal, random: Math.random };
 
   /** HEAD with the same retries as the push; a connection failure left after them is rethrown. */

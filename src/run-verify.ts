@@ -10,6 +10,8 @@ import type { Emit, ExportResult } from './core/events.js';
 import type { ExportSummary } from './core/summary.js';
 import { connectTarget, resolveTargetAccess, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { openExport } from './run-export.js';
+import type { Shard } from './core/shard.js';
+import type { BucketSettings } from './storage/storage-source.js';
 
 /** HEAD requests in flight at once: cheap for the target, enough to audit 100k tags in minutes. */
 export const VERIFY_CONCURRENCY = 8;
@@ -32,6 +34,8 @@ export interface VerifyOptions extends TargetAccessOptions {
   tagsFile?: string;
   exclude: string[];
   verifyBlobs: boolean;
+  shard?: Shard;
+  bucket?: BucketSettings;
 }
 
 export interface VerifyRun {
@@ -48,7 +52,13 @@ export async function openVerify(
   deps: { cwd: string; env: Readonly<Record<string, string | undefined>>; signal: AbortSignal; emit: Emit },
 ): Promise<VerifyRun> {
   const target = parseTarget(opts.to);
-  const run = await openExport({ storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard' }, deps);
+  const run = await openExport(
+    {
+      storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard',
+      ...(opts.shard ? { shard: opts.shard } : {}), ...(opts.bucket ? { bucket: opts.bucket } : {}),
+    },
+    deps,
+  );
   const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
   const conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
   const counts = emptyCounts();

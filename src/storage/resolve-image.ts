@@ -55,7 +55,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   }
   const m = top.manifest;
   image.mediaType = m.mediaType;
-  files.set('manifest.json', { name: 'manifest.json', digest, size: top.size, source: reader.blobPath(digest) });
+  files.set('manifest.json', { name: 'manifest.json', digest, size: top.size, source: reader.blobSource(digest) });
   if (m.type === 'schema1') {
     fail('skipped', 'schema1', `manifest ${digest} is Docker schema1, which Harbor and skopeo --preserve-digests cannot push; not exported`, { digest });
     image.kind = 'schema1';
@@ -117,7 +117,7 @@ async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedMan
       if (child.size !== d.size) {
         return ctx.fail('broken', 'manifest-size-mismatch', `${label} is ${child.size} bytes, its descriptor says ${d.size}`, { digest: d.digest });
       }
-      ctx.files.set(`${hexOf(d.digest)}.manifest.json`, { name: `${hexOf(d.digest)}.manifest.json`, digest: d.digest, size: child.size, source: ctx.reader.blobPath(d.digest) });
+      ctx.files.set(`${hexOf(d.digest)}.manifest.json`, { name: `${hexOf(d.digest)}.manifest.json`, digest: d.digest, size: child.size, source: ctx.reader.blobSource(d.digest) });
       const cm = child.manifest;
       if (cm.type === 'schema1') return ctx.fail('broken', 'schema1', `${label} is Docker schema1 inside an index`, { digest: d.digest });
       if (cm.type === 'index') {
@@ -159,7 +159,7 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
         if (actual !== d.digest) return ctx.fail('broken', 'blob-digest-mismatch', `${label} is corrupt: its content hashes to ${actual} (${file})`, { digest: d.digest, file });
       }
       const hex = hexOf(d.digest);
-      ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: fact.path });
+      ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: ctx.reader.blobSource(d.digest) });
     }),
   );
 }

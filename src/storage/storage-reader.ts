@@ -9,7 +9,7 @@ import { lstat, NotRegularFileError, open, readRegularFile, SAFE_OPEN, stat } fr
 import { Lru } from '../core/lru.js';
 import path from 'node:path';
 import { blobDataPath, parseLink, revisionLinkPath, tagLinkPath, type LinkParse } from '../core/digest.js';
-import type { Digest } from '../core/types.js';
+import type { BlobSource, Digest } from '../core/types.js';
 
 /**
  * Cache sizes. Manifests are read once per tag and rarely shared (an index child, an older revision), so
@@ -32,7 +32,7 @@ export type ManifestFact =
 export type LinkFact = LinkParse | { ok: false; code: 'link-unreadable'; detail: string };
 
 export interface StorageReader {
-  /** Absolute path of `docker/registry/v2`. */
+  /** Absolute path of `docker/registry/v2`, or `s3://bucket/…/docker/registry/v2`. */
   readonly v2: string;
   readTagLink(repository: string, tag: string): Promise<LinkFact>;
   hasRevision(repository: string, digest: Digest): Promise<boolean>;
@@ -41,8 +41,8 @@ export interface StorageReader {
   statBlob(digest: Digest): Promise<BlobFact>;
   /** Streams a blob through sha256 (for --verify-blobs); resolves to the computed digest. */
   hashBlob(digest: Digest): Promise<string>;
-  /** Absolute path of a blob's data file. */
-  blobPath(digest: Digest): string;
+  /** Where a blob's bytes are: its data file on disk, or an object to stream. */
+  blobSource(digest: Digest): BlobSource;
 }
 
 /** Creates a reader over `v2` (the `docker/registry/v2` directory). */
@@ -75,7 +75,7 @@ export function createStorageReader(v2: string): StorageReader {
 
   return {
     v2,
-    blobPath: (digest) => abs(blobDataPath(digest)),
+    blobSource: (digest) => ({ path: abs(blobDataPath(digest)) }),
     async readTagLink(repository, tag) {
       try {
         return parseLink((await readRegularFile(abs(tagLinkPath(repository, tag)), MAX_LINK_BYTES, { truncate: true })).toString('utf8'));
