@@ -79,13 +79,16 @@ export interface BucketClient {
   close(): void;
 }
 
-/** A failed call, naming the object and the server's error code; never the credentials. */
+/** A failed call: `cannot read s3://b/k: AccessDenied (HTTP 403): …`; never the credentials. */
 export class BucketError extends Error {
   override readonly name = 'BucketError';
   readonly code: string;
-  constructor(message: string, code: string, options?: { cause?: unknown }) {
+  /** The message without the object: `AccessDenied (HTTP 403): Access Denied`. */
+  readonly detail: string;
+  constructor(message: string, code: string, detail: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+    this.detail = detail;
   }
 }
 
@@ -125,8 +128,8 @@ export async function createBucketClient(url: BucketUrl, settings: BucketSetting
   const s3 = new S3Client({ ...config, region });
   const limit = pLimit(BUCKET_REQUEST_CONCURRENCY);
   const where = (key: string) => `s3://${url.bucket}/${key}`;
-  const fail = (error: unknown, key: string): never => {
-    throw describeBucketError(error, where(key));
+  const fail = (error: unknown, key: string, verb = 'cannot read'): never => {
+    throw describeBucketError(error, `${verb} ${where(key)}`);
   };
 
   return {
@@ -136,7 +139,7 @@ export async function createBucketClient(url: BucketUrl, settings: BucketSetting
       let token: string | undefined;
       do {
         const page = await limit(() =>
-          s3.send(new ListObjectsV2Command({ Bucket: url.bucket, Prefix: prefix, Delimiter: '/', ...(token ? { ContinuationToken: token } : {}) })).catch((e: unknown) => fail(e, prefix)),
+          s3.send(new ListObjectsV2Command({ Bucket: url.bucket, Prefix: prefix, Delimiter: '/', ...(token ? { ContinuationToken: token } : {}) })).catch((e: unknown) => fail(e, prefix, 'cannot list')),
         );
         yield {
           prefixes: (page.CommonPrefixes ?? []).flatMap((p) => (p.Prefix ? [p.Prefix] : [])),
@@ -151,13 +154,13 @@ export async function createBucketClient(url: BucketUrl, settings: BucketSetting
           const r = await s3.send(new GetObjectCommand({ Bucket: url.bucket, Key: key }));
           if (r.ContentLength !== undefined && r.ContentLength > max) {
             await r.Body?.transformToByteArray().catch(() => {});
-            throw new BucketError(`${where(key)} is ${r.ContentLength} bytes, more than ${max}`, 'TooLarge');
+            throw new BucketError(`${where(key)} is ${r.ContentLength} bytes, more than ${max}`, 'TooLarge', `${r.ContentLength} bytes, more than ${max}`);
           }
           const chunks: Uint8Array[] = [];
           let got = 0;
           for await (const chunk of (r.Body as AsyncIterable<Uint8Array> | undefined) ?? []) {
             got += chunk.length;
-            if (got > max) throw new BucketError(`${where(key)} is more than ${max} bytes`, 'TooLarge');
+            if (got > max) throw new BucketError(`${where(key)} is more than ${max} bytes`, 'TooLarge', `more than ${max} bytes`);
             chunks.push(chunk);
           }
           return Buffer.concat(chunks);
@@ -198,13 +201,13 @@ function isNotFound(error: unknown): boolean {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }
 
-/** `s3://b/k: AccessDenied (HTTP 403): Access Denied`, from whatever the SDK threw. */
-export function describeBucketError(error: unknown, where: string): BucketError {
+/** `cannot read s3://b/k: AccessDenied (HTTP 403): Access Denied`, from whatever the SDK threw. */
+export function describeBucketError(error: unknown, doing: string): BucketError {
   if (error instanceof BucketError) return error;
   const e = error as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const status = e?.$metadata?.httpStatusCode;
   const code = e?.code ?? e?.name ?? 'Error';
   const what = status !== undefined ? `${code} (HTTP ${status})` : code;
   const text = e?.message && e.message !== code ? `: ${e.message}` : '';
-  return new BucketError(`${where}: ${what}${text}`, isNotFound(error) ? 'NoSuchKey' : code, { cause: error });
+  return new BucketError(`${doing}: ${what}${text}`, isNotFound(error) ? 'NoSuchKey' : code, `${what}${text}`, { cause: error });
 }

@@ -40,7 +40,7 @@ export async function locateBucketTree(client: BucketClient, url: BucketUrl): Pr
     try {
       for await (const page of client.list(prefix)) for (const p of page.prefixes) found.add(p.slice(prefix.length));
     } catch (error) {
-      throw new PreflightError(`cannot list ${client.url(prefix)}: ${(error as Error).message}${hintFor(error)}`);
+      throw new PreflightError(`${(error as Error).message}${hintFor(error)}`);
     }
     if (found.has('repositories/') && found.has('blobs/')) return prefix;
   }
@@ -49,6 +49,9 @@ export async function locateBucketTree(client: BucketClient, url: BucketUrl): Pr
       `${tried.join(', ')} (give the storage driver's rootdirectory: s3://BUCKET/ROOTDIRECTORY, as in harbor.yml storage_service.s3 or the Helm chart's persistence.imageChartStorage.s3)`,
   );
 }
+
+/** The failure without the object's name (messages built on it name the file themselves). */
+const detailOf = (error: unknown): string => (error instanceof BucketError ? error.detail : (error as Error)?.message ?? String(error));
 
 function hintFor(error: unknown): string {
   const code = (error as BucketError).code ?? '';
@@ -75,7 +78,7 @@ export function scanBucketRepositories(client: BucketClient, v2Prefix: string, o
         }
       }
     } catch (error) {
-      onError(`cannot list repositories/${rel} (${(error as Error).message}); tags below it are not listed`);
+      onError(`cannot list repositories/${rel} (${detailOf(error)}); tags below it are not listed`);
       return [];
     }
     return names;
@@ -112,7 +115,7 @@ export function createBucketReader(client: BucketClient, v2Prefix: string): Stor
         if (bytes === undefined) return { ok: false, code: 'link-unreadable', detail: 'no such file' };
         return parseLink(bytes.subarray(0, MAX_LINK_BYTES).toString('utf8'));
       } catch (error) {
-        return { ok: false, code: 'link-unreadable', detail: (error as Error).message };
+        return { ok: false, code: 'link-unreadable', detail: detailOf(error) };
       }
     },
     async hasRevision(repository, digest) {
@@ -133,8 +136,8 @@ export function createBucketReader(client: BucketClient, v2Prefix: string): Stor
           if (actual !== digest) return { ok: false, error: 'digest-mismatch', detail: `its content hashes to ${actual}`, path: file };
           return { ok: true, bytes, path: file };
         } catch (error) {
-          if ((error as BucketError).code === 'TooLarge') return { ok: false, error: 'too-large', detail: (error as Error).message, path: file };
-          return { ok: false, error: 'unreadable', detail: (error as Error).message, path: file };
+          if ((error as BucketError).code === 'TooLarge') return { ok: false, error: 'too-large', detail: detailOf(error), path: file };
+          return { ok: false, error: 'unreadable', detail: detailOf(error), path: file };
         }
       }),
     statBlob: (digest) =>
@@ -146,7 +149,7 @@ export function createBucketReader(client: BucketClient, v2Prefix: string): Stor
           if (head === undefined) return { ok: false, error: 'missing', detail: 'no such object', path: file };
           return { ok: true, size: head.size, path: file };
         } catch (error) {
-          return { ok: false, error: 'unreadable', detail: (error as Error).message, path: file };
+          return { ok: false, error: 'unreadable', detail: detailOf(error), path: file };
         }
       }),
     hashBlob: (digest) =>
