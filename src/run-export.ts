@@ -269,7 +269,7 @@ async function exportImage(ref: TagRef, c: { reader: StorageReader; store: Layou
   else if (!store) result.outcome = 'ok';
   else if (item.action === 'unchanged') result.outcome = 'unchanged';
   else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
-  else Object.assign(result, await writeOne(store, item, opts, c.copyIo), { warnings: result.warnings });
+  else Object.assign(result, await writeOne(store, item, opts, c.copyIo));
   result.ms = performance.now() - started;
   // The file lists are done with once the layout is written (unless deferred): results in flight must stay small.
   if (!(c.keepFiles && result.outcome === 'ok')) {
