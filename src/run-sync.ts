@@ -175,7 +175,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         checksSettled();
       }
     }
-    const withLayout = bucketScratch(run, settings);
+    const withLayout = bucketScratch(run, settings, deps.signal);
     const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => withLayout(j.job, () => pusher.push(j.job, j.harbor)), (k) => {
       checkedNotPushed.delete(k.item.job);
       if (k.status === 'done') record(k.value);
@@ -228,11 +228,14 @@ export async function runSync(opts: SyncOptions, deps: SyncDeps, onResult: (r: S
  * on local disk at any time, so a bucket far larger than the node's disk can be rescued. A blob that does
  * not hash to its digest makes the image broken here. From a directory, layouts are links, written ahead.
  */
-function bucketScratch(run: ExportRun, settings: PushSettings) {
+function bucketScratch(run: ExportRun, settings: PushSettings, signal: AbortSignal) {
   return async (job: PushJob, push: () => Promise<SyncResult>): Promise<SyncResult> => {
     if (run.storage.kind !== 'bucket') return push();
     const started = performance.now();
     const written = await run.writeLayout(job.export);
+    if (written.outcome === 'failed' && signal.aborted) {
+      return { ...base(job), status: 'canceled', code: 'interrupted', reason: 'interrupted while downloading the layout, before the push', ms: Math.round(performance.now() - started) };
+    }
     if (written.outcome !== 'created' && written.outcome !== 'rebuilt') {
       const decision = planPush(written, settings);
       const result = 'result' in decision ? decision.result : { ...base(job), reason: 'the layout could not be written' };

@@ -13,6 +13,7 @@ import { BIN, cli, copyFixture, expectedTags, FIXTURE_STORAGE, ROOT, snapshotTre
 import { makeTempDir, requireTool, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startBucketServer, type TestBucketServer } from './helpers/s3.js';
 import { byId, expectSameImage, idOf, readReport } from './helpers/sync.js';
+import { isBucketUrl, parseBucketUrl } from '../src/storage/bucket-client.js';
 
 const ROOT_DIR = 'harbor/registry';
 const FIXTURE_V2 = path.join(FIXTURE_STORAGE, 'docker/registry/v2');
@@ -55,6 +56,25 @@ function expectReadOnly(requests: Array<{ method: string; url: string }>): void 
   expect(lists.filter((d) => /\/(blobs\/|_layers\/|_uploads\/|_manifests\/revisions\/)/.test(d))).toEqual([]);
 }
 
+describe('s3:// storage arguments', () => {
+  it.each([
+    ['s3://harbor', { bucket: 'harbor', root: '' }],
+    ['s3://harbor/', { bucket: 'harbor', root: '' }],
+    ['s3://harbor//registry/', { bucket: 'harbor', root: 'registry' }],
+    ['S3://my.bucket-1/a/b/docker/registry/v2', { bucket: 'my.bucket-1', root: 'a/b/docker/registry/v2' }],
+  ])('%s', (given, want) => {
+    expect(isBucketUrl(given)).toBe(true);
+    expect(parseBucketUrl(given)).toEqual(want);
+  });
+  it.each(['s3://', 's3:///root', 's3://b', 's3://bad bucket/x', 's3://harbor/../etc'])('refuses %s', (given) => {
+    expect(() => parseBucketUrl(given)).toThrow(/s3:\/\/BUCKET|\.\./);
+  });
+  it('leaves directories alone', () => {
+    expect(isBucketUrl('/data/registry')).toBe(false);
+    expect(isBucketUrl('s3-backup/registry')).toBe(false);
+  });
+});
+
 describe('list on a bucket', () => {
   it('equals list on the same tree on disk, reading with GET, HEAD and delimited lists only', async () => {
     const fx = await copyFixture();
@@ -93,6 +113,35 @@ describe('list on a bucket', () => {
     expect(bad.stderr).toContain(`cannot list ${url()}/docker/registry/v2/: InvalidAccessKeyId (HTTP 403): `);
     expect(`${bad.stdout}${bad.stderr}`).not.toContain('wrong-secret-value-123');
   }, 180_000);
+});
+
+describe('a bucket behind TLS with a private CA', () => {
+  it('is refused without the CA (naming --s3-ca-cert), read with --s3-ca-cert or AWS_CA_BUNDLE', async () => {
+    requireTool('openssl');
+    const dir = await makeTempDir('rr-s3-tls-');
+    const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', key, '-out', cert, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    const tls = await startBucketServer({ tls: { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') } });
+    try {
+      await tls.upload(FIXTURE_STORAGE, ROOT_DIR);
+      const args = ['list', `s3://${tls.bucket}/${ROOT_DIR}`, '--format', 'tags', '-q', '--s3-endpoint', tls.endpoint, '--s3-path-style'];
+      const refused = await cli(args, { env: tls.env() });
+      expect(refused.exitCode).toBe(3);
+      expect(refused.stderr).toMatch(/certificate/i);
+      expect(refused.stderr).toContain('--s3-ca-cert');
+      const okTags = tags.filter((t) => t.status === 'ok' || t.problemCode === 'blob-digest-mismatch').map(idOf).sort();
+      const withFlag = await cli([...args, '--s3-ca-cert', cert], { env: tls.env() });
+      expect(withFlag.stderr).toBe('');
+      expect(withFlag.stdout.trim().split('\n').sort()).toEqual(okTags);
+      const withBundle = await cli(args, { env: { ...tls.env(), AWS_CA_BUNDLE: cert } });
+      expect(withBundle.stdout.trim().split('\n').sort()).toEqual(okTags);
+      const missing = await cli([...args, '--s3-ca-cert', path.join(dir, 'nope.pem')], { env: tls.env() });
+      expect(missing.exitCode).toBe(3);
+      expect(missing.stderr).toContain(`cannot read the CA certificate file ${path.join(dir, 'nope.pem')} (--s3-ca-cert)`);
+    } finally {
+      await tls.stop();
+    }
+  }, 240_000);
 });
 
 describe('export from a bucket', () => {
