@@ -29,6 +29,13 @@ import { openStorage, type BucketSettings, type StorageSource } from './storage/
  * the walk's read-ahead and the few asynchronous calls; more only keeps more objects alive (peak RSS).
  */
 export const FS_CONCURRENCY = 8;
+/**
+ * Images in flight at once from a bucket: each costs a few sequential round trips (link, revision, manifest,
+ * then its blobs' HEADs in parallel), so more overlap hides latency; the bucket client's own request pool
+ * (BUCKET_REQUEST_CONCURRENCY) bounds what the server sees. Exports from a bucket (not sync, which defers
+ * them) download up to this many layouts at once.
+ */
+export const BUCKET_CONCURRENCY = 16;
 /** Staging entries older than this belong to no running export (each lives for milliseconds). */
 const STALE_STAGING_MS = 60 * 60_000;
 
@@ -144,7 +151,7 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
   let complete = false;
   async function* results(): AsyncGenerator<ExportResult> {
-    for await (const r of mapOrdered(selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit }), FS_CONCURRENCY, exportOne)) {
+    for await (const r of mapOrdered(selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit }), storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, exportOne)) {
       tally.add(r);
       yield r;
     }
