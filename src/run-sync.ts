@@ -175,8 +175,9 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         checksSettled();
       }
     }
+    // A run that stopped starting pushes downloads nothing more (push() then only says why).
     const withLayout = bucketScratch(run, settings, deps.signal);
-    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => withLayout(j.job, () => pusher.push(j.job, j.harbor)), (k) => {
+    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => (pusher.stopped() ? pusher.push(j.job, j.harbor) : withLayout(j.job, () => pusher.push(j.job, j.harbor))), (k) => {
       checkedNotPushed.delete(k.item.job);
       if (k.status === 'done') record(k.value);
       else if (k.status === 'canceled') record(notStarted(k.item.job));
