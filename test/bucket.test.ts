@@ -5,7 +5,7 @@
  * says why it is not a tree written by docker-registry's own s3 driver (that driver cannot upload a blob to
  * s3rver: `501 NotImplemented` on its multipart PATCH).
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +91,22 @@ describe('list on a bucket', () => {
     expect(b).toEqual(a);
     expect(b.images.map((i: { repository: string; tag: string }) => `${i.repository}:${i.tag}`).sort()).toEqual(tags.map(idOf).sort());
     expectReadOnly(s3.requests);
+  }, 180_000);
+
+  it('selects with a tags file as on disk, with the same "did you mean" suggestions for typos', async () => {
+    const fx = await copyFixture();
+    const file = path.join(fx.dir, 'rescue.tags');
+    await writeFile(file, 'proj/team/ap:1.0\nlibrary/alpine-like:3.18\nmulti/oci-index:1.0\nprojx/**\n');
+    const disk = await cli(['list', fx.storage, '--tags-file', file, '--json']);
+    const bucket = await cli(['list', url(), '--tags-file', file, '--json', ...bucketArgs()], { env: s3.env() });
+    expect(bucket.exitCode).toBe(disk.exitCode);
+    const [a, b] = [JSON.parse(disk.stdout), JSON.parse(bucket.stdout)];
+    delete a.storage;
+    delete b.storage;
+    expect(b).toEqual(a);
+    const messages = JSON.stringify(b.summary);
+    expect(messages).toContain('did you mean proj/team/app:1.0?');
+    expect(messages).toContain('did you mean library/alpine-like:3.19?');
   }, 180_000);
 
   it('finds the tree from the rootdirectory or from …/docker/registry/v2, and names what is missing', async () => {

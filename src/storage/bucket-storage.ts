@@ -16,6 +16,8 @@ import { BucketError, type BucketClient, type BucketUrl } from './bucket-client.
 import { PreflightError } from '../errors.js';
 import { walkRepositories, type RepositoryTags, type Visit } from './scan-storage.js';
 import type { BlobFact, LinkFact, ManifestFact, StorageReader } from './storage-reader.js';
+import type { SuggestTree } from './suggest-tag.js';
+import { createNearest } from '../core/edit-distance.js';
 
 /** Directories listed ahead of the walk, per level: round trips overlap, the request pool bounds them. */
 const BUCKET_PREFETCH = 16;
@@ -158,5 +160,27 @@ export function createBucketReader(client: BucketClient, v2Prefix: string): Stor
         for await (const chunk of await client.stream(key(blobDataPath(digest)))) hash.update(chunk);
         return `sha256:${hash.digest('hex')}`;
       }),
+  };
+}
+
+/** `repositories/` in the bucket for "did you mean" suggestions: a directory is a prefix with keys below it. */
+export function bucketSuggestTree(client: BucketClient, v2Prefix: string): SuggestTree {
+  const prefixOf = (rel: string) => `${v2Prefix}repositories/${rel === '' ? '' : `${rel}/`}`;
+  return {
+    async isDirectory(rel) {
+      for await (const page of client.list(prefixOf(rel))) if (page.prefixes.length > 0 || page.objects.length > 0) return true;
+      return false;
+    },
+    async nearestChild(rel, target) {
+      const prefix = prefixOf(rel);
+      const nearest = createNearest(target);
+      for await (const page of client.list(prefix)) {
+        for (const p of page.prefixes) {
+          const name = p.slice(prefix.length, -1);
+          if (name !== '' && !name.startsWith('_')) nearest.offer(name);
+        }
+      }
+      return nearest.best();
+    },
   };
 }

@@ -5,10 +5,10 @@
  */
 import type { SelectorEntry } from '../core/selection.js';
 import { createBucketClient, isBucketUrl, parseBucketUrl, type BucketSettings } from './bucket-client.js';
-import { createBucketReader, locateBucketTree, scanBucketRepositories } from './bucket-storage.js';
+import { bucketSuggestTree, createBucketReader, locateBucketTree, scanBucketRepositories } from './bucket-storage.js';
 import { locateStorage, scanRepositories, type RepositoryTags } from './scan-storage.js';
 import { createStorageReader, type StorageReader } from './storage-reader.js';
-import { suggestionsFor } from './suggest-tag.js';
+import { suggestIn, suggestionsFor, suggestionsIn } from './suggest-tag.js';
 
 export type { BucketSettings } from './bucket-client.js';
 
@@ -24,7 +24,7 @@ export interface StorageSource {
   reader: StorageReader;
   /** Every repository with its tags, in tree order; unreadable parts are reported through `onError`. */
   scanRepositories(onError: (message: string) => void): AsyncGenerator<RepositoryTags>;
-  /** "Did you mean" for tags-file entries that matched nothing (none for a bucket yet). */
+  /** "Did you mean" for tags-file entries that matched nothing: the nearest repository and tag names. */
   suggestions(entries: readonly SelectorEntry[]): Promise<Map<SelectorEntry, string>>;
   /** Releases connections. */
   close(): void;
@@ -63,7 +63,10 @@ async function openBucketStorage(given: string, opts: OpenStorageOptions): Promi
       root: client.url(prefix.replace(/\/?(docker\/registry\/)?v2\/$/, '')).replace(/\/$/, ''),
       reader: createBucketReader(client, prefix),
       scanRepositories: (onError) => scanBucketRepositories(client, prefix, onError),
-      suggestions: async () => new Map(),
+      suggestions: (entries) => {
+        const tree = bucketSuggestTree(client, prefix);
+        return suggestionsIn((entry) => suggestIn(tree, entry), entries);
+      },
       close: () => client.close(),
     };
   } catch (error) {
