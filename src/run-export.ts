@@ -12,19 +12,17 @@ import { PreflightError, UsageError } from './errors.js';
 import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
-import { layoutId, planExportItem, type LinkMode } from './core/plan.js';
+import { layoutId, planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
 import { createSelector, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
-import { suggestionsFor } from './storage/suggest-tag.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
-import type { TagRef } from './core/types.js';
-import { isDigest } from './core/digest.js';
-import { openLayoutStore, stagingDirFor, type LayoutStore } from './output/layout-store.js';
+import type { Digest, TagRef } from './core/types.js';
+import { blobDataPath, isDigest } from './core/digest.js';
+import { BlobCheckError, openLayoutStore, stagingDirFor, type CopyIo, type LayoutStore } from './output/layout-store.js';
 import { acquireRunLock, type RunLock } from './output/run-lock.js';
 import { resolveImage } from './storage/resolve-image.js';
-import { locateStorage, scanRepositories, type StorageRoot } from './storage/scan-storage.js';
-import { createStorageReader, type StorageReader } from './storage/storage-reader.js';
-import { listRevisions, tagPushTime } from './storage/tag-facts.js';
+import type { StorageReader } from './storage/storage-reader.js';
+import { openStorage, type BucketSettings, type StorageSource } from './storage/storage-source.js';
 import { referrersToExport, subjectOf } from './core/referrers.js';
 import { parseManifest } from './core/manifest.js';
 import { orderForPush } from './core/order.js';
@@ -34,6 +32,13 @@ import { orderForPush } from './core/order.js';
  * the walk's read-ahead and the few asynchronous calls; more only keeps more objects alive (peak RSS).
  */
 export const FS_CONCURRENCY = 8;
+/**
+ * Images in flight at once from a bucket: each costs a few sequential round trips (link, revision, manifest,
+ * then its blobs' HEADs in parallel), so more overlap hides latency; the bucket client's own request pool
+ * (BUCKET_REQUEST_CONCURRENCY) bounds what the server sees. Exports from a bucket (not sync, which defers
+ * them) download up to this many layouts at once.
+ */
+export const BUCKET_CONCURRENCY = 16;
 /** Staging entries older than this belong to no running export (each lives for milliseconds). */
 const STALE_STAGING_MS = 60 * 60_000;
 
@@ -61,6 +66,13 @@ export interface ExportOptions {
   pushOrder?: boolean;
   /** Keep each result's blob digests and sizes (ExportResult.blobs), for the sync dry run's bytes per project. */
   keepBlobs?: boolean;
+  /** --s3-endpoint, --s3-region, --s3-path-style, --s3-ca-cert, for an `s3://` storage. */
+  bucket?: BucketSettings;
+  /**
+   * Layouts whose files are downloaded (a bucket) are not written as the walk goes but when asked through
+   * ExportRun.writeLayout (sync writes each just before its push and removes it after: bounded scratch).
+   */
+  deferDownloads?: boolean;
 }
 
 export interface ExportDeps {
@@ -69,11 +81,13 @@ export interface ExportDeps {
   emit: Emit;
   /** Registers a clean-up that runs however the process ends (the run lock). */
   onExit?: (cleanup: () => void) => void;
+  /** The environment, for the bucket's AWS_CA_BUNDLE (the AWS SDK reads the rest of its settings itself). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** A list/export run: per-image results as an async stream, then the totals. */
 export interface ExportRun {
-  storage: StorageRoot;
+  storage: StorageSource;
   /** The output directory; absent for `list` and `verify`. */
   store?: LayoutStore;
   /**
@@ -82,13 +96,29 @@ export interface ExportRun {
    * that stops pulling stops the walk.
    */
   results: AsyncGenerator<ExportResult>;
+  /**
+   * With deferDownloads and a bucket: writes the layout of a result the walk only planned (outcome `ok`);
+   * resolves to the result as written (`created`, or `broken` when a blob does not hash to its digest, or `failed`).
+   */
+  writeLayout(r: ExportResult): Promise<ExportResult>;
+  /** Removes a layout written by writeLayout (after its push). */
+  removeLayout(id: string): Promise<void>;
   /** After `results` ended (or was abandoned): prune unless interrupted, tags-file bookkeeping, totals. */
   finish(): Promise<ExportSummary>;
 }
 
 /** Everything that can fail before the first image (storage, tags file, output directory), then the stream. */
 export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise<ExportRun> {
-  const storage = await locateStorage(opts.storage, deps.cwd);
+  const storage = await openStorage(opts.storage, { cwd: deps.cwd, ...(deps.env ? { env: deps.env } : {}), ...(opts.bucket ? { bucket: opts.bucket } : {}) });
+  try {
+    return await openExportOn(storage, opts, deps);
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
+}
+
+async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: ExportDeps): Promise<ExportRun> {
   const selection: Selection = { exclude: opts.exclude.map((e, i) => parseSelector(e, `--exclude #${i + 1}`)) };
   if (opts.tagsFile !== undefined) {
     const file = path.resolve(deps.cwd, opts.tagsFile);
@@ -119,18 +149,21 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
       if (swept.length > 0) deps.emit({ kind: 'warning', message: `removed ${plural(swept.length, 'staging directory', 'staging directories')} left in ${path.dirname(store.staging)} by an interrupted run` });
     }
   }
-  const reader = createStorageReader(storage.v2);
+  const { reader } = storage;
+  // From a bucket every file is downloaded; sync may ask for each layout only when it is about to push it.
+  const deferred = opts.deferDownloads === true && storage.kind === 'bucket' && !opts.dryRun;
   const selector = createSelector(selection);
   // Accessories that follow their image past the tags file still obey --exclude.
   const excludes = createSelector({ exclude: selection.exclude });
   const tally = createExportTally();
   const { summary } = tally;
-  const exportOne = (ref: TagRef) => exportImage(ref, { reader, store, opts, emit: deps.emit });
+  const copyIo = { signal: deps.signal, onBytes: (bytes: number) => deps.emit({ kind: 'bytes:downloaded', bytes }) };
+  const exportOne = (ref: TagRef) => exportImage(ref, { reader, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred });
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
   let complete = false;
   async function* results(): AsyncGenerator<ExportResult> {
     const tags = selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit, pushOrder: opts.pushOrder === true });
-    for await (const r of mapOrdered(tags, FS_CONCURRENCY, exportOne)) {
+    for await (const r of mapOrdered(tags, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, exportOne)) {
       tally.add(r);
       yield r;
     }
@@ -140,6 +173,18 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
     storage,
     ...(store ? { store } : {}),
     results: results(),
+    async writeLayout(r) {
+      if (!store || r.outcome !== 'ok' || r.item.files.length === 0) return r;
+      const started = performance.now();
+      const written = await writeOne(store, r.item, opts, copyIo);
+      written.ms = performance.now() - started;
+      written.item.files = [];
+      written.item.image.files = [];
+      return written;
+    },
+    async removeLayout(id) {
+      await store?.remove(id);
+    },
     async finish() {
       // Pruning moves layouts aside through this run's staging, under this run's lock: both go after it.
       try {
@@ -151,6 +196,7 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
         try {
           await store?.close();
         } finally {
+          storage.close();
           await lock?.release();
         }
       }
@@ -160,7 +206,7 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
         const problems = selectionProblems(
           unmatched,
           { scanned: summary.tags, selected: summary.selected, excluded: selector.tally().excluded, ...(opts.tagsFile ? { tagsFile: path.basename(opts.tagsFile) } : {}) },
-          await suggestionsFor(storage.v2, unmatched),
+          await storage.suggestions(unmatched),
         );
         for (const p of problems) {
           if (p.code === 'listed-missing') summary.missingFromStorage.push(p.entry ?? p.message);
@@ -180,7 +226,7 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
  * accessories, not tags), which needs that repository's selected digests, and no more.
  */
 async function* selectedTags(c: {
-  storage: StorageRoot;
+  storage: StorageSource;
   reader: StorageReader;
   selector: Selector;
   excludes: Selector;
@@ -194,7 +240,7 @@ async function* selectedTags(c: {
     c.summary.unreadable.push(message);
     c.emit({ kind: 'warning', message });
   };
-  for await (const { repository, tags } of scanRepositories(c.storage.v2, onUnreadable)) {
+  for await (const { repository, tags } of c.storage.scanRepositories(onUnreadable)) {
     if (c.signal.aborted) return;
     // --shard K/N: a stable split by repository, so N runs share the storage without overlap.
     if (c.shard && !inShard(repository, c.shard)) continue;
@@ -219,7 +265,7 @@ async function* selectedTags(c: {
       yield* chosen;
     } else {
       // One repository's tags and their mtimes only (a number each), never their resolved images.
-      const times = await Promise.all(chosen.map((ref) => tagPushTime(c.storage.v2, ref.repository, ref.tag)));
+      const times = await Promise.all(chosen.map((ref) => c.reader.tagPushTime(ref.repository, ref.tag)));
       yield* orderForPush(chosen.map((ref, i) => ({ tag: ref.tag, pushedAt: times[i], accessory: accessorySubject(ref.tag) !== undefined }))).map((i) => chosen[i] as TagRef);
     }
     // Untagged referrers last: after their subjects, in every order.
@@ -235,12 +281,12 @@ async function* selectedTags(c: {
  * tag links and revision list (a digest each), and the untagged manifests once.
  */
 async function referrersOf(
-  c: { storage: StorageRoot; reader: StorageReader; selector: Selector; excludes: Selector; summary: ExportSummary },
+  c: { reader: StorageReader; selector: Selector; excludes: Selector; summary: ExportSummary },
   repository: string,
   all: TagRef[],
   chosen: TagRef[],
 ): Promise<TagRef[]> {
-  const revisions = await listRevisions(c.storage.v2, repository);
+  const revisions = await c.reader.listRevisions(repository);
   if (revisions.length === 0) return [];
   const links = await Promise.all(all.map((ref) => c.reader.readTagLink(ref.repository, ref.tag)));
   const tagged = new Set<string>();
@@ -306,7 +352,7 @@ async function selectedDigests(reader: StorageReader, refs: TagRef[]): Promise<S
 }
 
 /** Resolves one tag and, unless this is a dry run or a list, writes its layout. */
-async function exportImage(ref: TagRef, c: { reader: StorageReader; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit }): Promise<ExportResult> {
+async function exportImage(ref: TagRef, c: { reader: StorageReader; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit; copyIo: CopyIo; keepFiles: boolean }): Promise<ExportResult> {
   const { store, opts } = c;
   const started = performance.now();
   const image = await resolveImage(c.reader, ref, { verifyBlobs: opts.verifyBlobs });
@@ -317,21 +363,42 @@ async function exportImage(ref: TagRef, c: { reader: StorageReader; store: Layou
   else if (!store) result.outcome = 'ok';
   else if (item.action === 'unchanged') result.outcome = 'unchanged';
   else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
-  else {
-    try {
-      result.warnings.push(...(await store.write(item.id, item.files, opts.link, item.action === 'rebuild')));
-      result.outcome = item.action === 'create' ? 'created' : 'rebuilt';
-    } catch (error) {
+  else Object.assign(result, await writeOne(store, item, opts, c.copyIo));
+  result.ms = performance.now() - started;
+  if (opts.keepBlobs && image.status === 'ok') result.blobs = image.files.map((f) => [f.digest, f.size]);
+  // The file lists are done with once the layout is written (unless deferred): results in flight must stay small.
+  if (!(c.keepFiles && result.outcome === 'ok')) {
+    item.files = [];
+    image.files = [];
+  }
+  c.emit({ kind: 'image:exported', result });
+  return result;
+}
+
+/**
+ * Writes one planned layout. A downloaded blob that does not hash to its digest (or has another size) makes
+ * the image broken, as if resolving had found it (storage-and-skopeo.md §5.5: skopeo would not notice).
+ */
+async function writeOne(store: LayoutStore, item: ExportItem, opts: ExportOptions, io: CopyIo): Promise<ExportResult> {
+  const result: ExportResult = { id: item.id, item, outcome: 'failed', warnings: item.image.warnings.map((w) => w.message), ms: 0 };
+  try {
+    result.warnings.push(...(await store.write(item.id, item.files, opts.link, item.action === 'rebuild', io)));
+    result.outcome = item.action === 'create' ? 'created' : 'rebuilt';
+  } catch (error) {
+    if (error instanceof BlobCheckError) {
+      const { image } = item;
+      const file = blobDataPath(error.digest as Digest);
+      image.status = 'broken';
+      image.problems.push({ code: error.code, message: `${image.repository}:${image.tag}: ${error.message}`, digest: error.digest, file });
+      item.action = 'skip';
+      item.problems = image.problems;
+      item.reason = 'broken';
+      result.outcome = 'broken';
+    } else {
       result.outcome = 'failed';
       result.error = `${item.id}: ${(error as Error).message}`;
     }
   }
-  result.ms = performance.now() - started;
-  if (opts.keepBlobs && image.status === 'ok') result.blobs = image.files.map((f) => [f.digest, f.size]);
-  // The file lists are done with once the layout is written: results in flight must stay small.
-  item.files = [];
-  image.files = [];
-  c.emit({ kind: 'image:exported', result });
   return result;
 }
 
@@ -379,8 +446,8 @@ export async function runExport(opts: ExportOptions, deps: ExportDeps, onResult:
  * Refuses an output directory the export cannot use, before touching anything: inside the registry
  * tree, unwritable, or (for hard links) on another filesystem or where fs.protected_hardlinks forbids links.
  */
-async function checkOutput(storage: StorageRoot, out: string, opts: ExportOptions): Promise<void> {
-  const v2 = await realpath(storage.v2);
+async function checkOutput(storage: StorageSource, out: string, opts: ExportOptions): Promise<void> {
+  const v2 = storage.kind === 'bucket' ? '\0' : await realpath(storage.v2);
   const realOut = await realpathOfNearest(out);
   if (realOut === v2 || realOut.startsWith(v2 + path.sep) || v2.startsWith(realOut + path.sep)) {
     throw new PreflightError(`the output directory ${out} is inside the registry storage ${storage.v2} or contains it; choose a directory beside docker/registry/v2, not around or in it (for example ${path.join(storage.root, 'registry-rescue-export')})`);
@@ -399,7 +466,8 @@ async function checkOutput(storage: StorageRoot, out: string, opts: ExportOption
       throw new PreflightError(`the output directory ${out} (and its staging directory beside it) cannot be created or written (${code}); ${hint}`);
     }
     await checkRenameIntoOut(staging, out);
-    if (opts.link === 'hard') await checkHardLinks(storage, out, staging);
+    // From a bucket every file is downloaded: no link to check.
+    if (opts.link === 'hard' && storage.kind === 'filesystem') await checkHardLinks(storage, out, staging);
   } catch (error) {
     // A refused --out leaves nothing behind.
     if (!stagingExisted) await rmdir(staging).catch(() => {});
@@ -429,7 +497,7 @@ async function checkRenameIntoOut(staging: string, out: string): Promise<void> {
 }
 
 /** Hard links need the storage's filesystem and permission to link files we may not own. */
-async function checkHardLinks(storage: StorageRoot, out: string, staging: string): Promise<void> {
+async function checkHardLinks(storage: StorageSource, out: string, staging: string): Promise<void> {
   const [outDev, blobsDev] = await Promise.all([stat(out), stat(path.join(storage.v2, 'blobs'))]);
   const alternatives = 'use --link symlink (no data copied; works across filesystems and with a read-only volume) or --link copy';
   if (outDev.dev !== blobsDev.dev) {

@@ -15,7 +15,7 @@ import { defaultImageTimeoutMs } from './core/image-timeout.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
-import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type SyncResult } from './core/sync-plan.js';
+import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type PushSettings, type SyncResult } from './core/sync-plan.js';
 import { pushIndexFromLayout } from './registry/push-index.js';
 import type { HarborApi } from './registry/harbor-api.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
@@ -23,11 +23,12 @@ import type { ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
 import { RegistryConnectionError, RegistryHttpError } from './registry/registry-errors.js';
 import { locateStorage } from './storage/scan-storage.js';
-import { tagOnceHeld } from './storage/tag-facts.js';
+import type { StorageReader } from './storage/storage-reader.js';
 import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { createTargetState, type TagState, type TargetState } from './registry/target-state.js';
-import { exportIssues, openExport, type ExportOptions } from './run-export.js';
+import { exportIssues, openExport, type ExportOptions, type ExportRun } from './run-export.js';
+import { isBucketUrl } from './storage/bucket-client.js';
 
 export const DEFAULT_SYNC_CONCURRENCY = 4;
 /** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */
@@ -111,9 +112,9 @@ export interface SyncRun {
 export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncRun> {
   const started = performance.now();
   const target: PushTarget = { ...parseTarget(opts.to), ...opts.naming };
-  const storage = await locateStorage(opts.storage, deps.cwd);
-  // The default output lives on the storage volume, beside docker/, so hard links work.
-  const out = path.resolve(deps.cwd, opts.out ?? path.join(storage.root, DEFAULT_OUT_NAME));
+  // The default output lives on the storage volume, beside docker/, so hard links work; from a bucket,
+  // where every file is downloaded, in the working directory (scratch: each layout goes once pushed).
+  const out = path.resolve(deps.cwd, opts.out ?? (isBucketUrl(opts.storage) ? DEFAULT_OUT_NAME : path.join((await locateStorage(opts.storage, deps.cwd)).root, DEFAULT_OUT_NAME)));
   const { dryRun } = opts;
 
   let conn: TargetConnection | undefined;
@@ -150,7 +151,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
     // Oldest push first within a repository (the walk's order across repositories is kept).
-    const run = await openExport({ ...opts, out, pushOrder: true, keepBlobs: dryRun }, deps);
+    const run = await openExport({ ...opts, out, pushOrder: true, keepBlobs: dryRun, deferDownloads: true }, deps);
     /** Dry run: per target project, its images, bytes and the blobs counted (each once). */
     const projects = new Map<string, { images: number; bytes: number; seen: Set<string> }>();
     const count = (job: PushJob) => {
@@ -174,7 +175,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     };
     const logs = path.join(settings.out, LOG_DIR);
     const secrets = secretsOf(credentials);
-    const pusher = createPusher({ v2: run.storage.v2, conn: conn as TargetConnection, state: state as TargetState, opts, guard, signal: deps.signal, emit: deps.emit, logs, secrets });
+    const pusher = createPusher({ reader: run.storage.reader, conn: conn as TargetConnection, state: state as TargetState, opts, guard, signal: deps.signal, emit: deps.emit, logs, secrets });
     const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0 };
     const channel = createChannel<SyncResult>();
     const record = (r: SyncResult) => {
@@ -226,7 +227,9 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         checksSettled();
       }
     }
-    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => pusher.push(j.job, j.harbor), (k) => {
+    // A run that stopped starting pushes downloads nothing more (push() then only says why).
+    const withLayout = bucketScratch(run, settings, deps.signal);
+    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => (pusher.stopped() ? pusher.push(j.job, j.harbor) : withLayout(j.job, () => pusher.push(j.job, j.harbor))), (k) => {
       checkedNotPushed.delete(k.item.job);
       if (k.status === 'done') record(k.value);
       else if (k.status === 'canceled') record(notStarted(k.item.job));
@@ -300,6 +303,33 @@ function commandOf(skopeo: string, job: PushJob): string {
   return job.direct !== undefined ? DIRECT_PUSH_COMMAND : formatCommand(skopeo, job.args);
 }
 
+/**
+ * From a bucket, a layout is downloaded only once the target was found to lack the image, just before its
+ * push, and removed once the push ended (pushed and verified, or failed): at most --concurrency layouts are
+ * on local disk at any time, so a bucket far larger than the node's disk can be rescued. A blob that does
+ * not hash to its digest makes the image broken here. From a directory, layouts are links, written ahead.
+ */
+function bucketScratch(run: ExportRun, settings: PushSettings, signal: AbortSignal) {
+  return async (job: PushJob, push: () => Promise<SyncResult>): Promise<SyncResult> => {
+    if (run.storage.kind !== 'bucket') return push();
+    const started = performance.now();
+    const written = await run.writeLayout(job.export);
+    if (written.outcome === 'failed' && signal.aborted) {
+      return { ...base(job), status: 'canceled', code: 'interrupted', reason: 'interrupted while downloading the layout, before the push', ms: Math.round(performance.now() - started) };
+    }
+    if (written.outcome !== 'created' && written.outcome !== 'rebuilt') {
+      const decision = planPush(written, settings);
+      const result = 'result' in decision ? decision.result : { ...base(job), reason: 'the layout could not be written' };
+      return { ...result, ms: Math.round(performance.now() - started) };
+    }
+    try {
+      return await push();
+    } finally {
+      await run.removeLayout(job.id).catch(() => {});
+    }
+  };
+}
+
 function base(job: PushJob): SyncResult {
   return { id: job.id, source: job.id, target: job.reference, digest: job.digest, status: 'failed', attempts: 0, ms: 0, bytes: job.export.item.image.size };
 }
@@ -307,8 +337,8 @@ function base(job: PushJob): SyncResult {
 interface PusherContext {
   /** Directory of the per-image skopeo logs. */
   logs: string;
-  /** The source storage's v2 root (a tag's history tells drift from a tag that moved at the source). */
-  v2: string;
+  /** The source storage (a tag's history tells drift from a tag that moved at the source). */
+  reader: StorageReader;
   /** What skopeo's output must lose before it is kept in a log (it may echo its credentials). */
   secrets: readonly string[];
   conn: TargetConnection;
@@ -336,7 +366,8 @@ function createPusher(c: PusherContext) {
   let unreachableSince: string | undefined;
   let stopReason: string | undefined;
   const breaker = c.opts.breaker ?? DEFAULT_BREAKER;
-  const skopeoEnv = { [ENV_PASSWORD]: undefined };
+  // skopeo needs none of our secrets: not the target's password, nor the bucket's AWS credentials.
+  const skopeoEnv = { [ENV_PASSWORD]: undefined, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined };
   const retry = { retries: c.opts.retries, baseMs: RETRY_BASE_MS, signal: c.signal, random: Math.random };
 
   /**
@@ -418,7 +449,7 @@ function createPusher(c: PusherContext) {
         const before = await lookup(job);
         if (before.known && before.digest === job.digest) return { result: observe(done('up-to-date'), false) };
         const source = job.export.item.image;
-        if (before.known && before.digest !== undefined && !c.opts.overwrite && !(await tagOnceHeld(c.v2, source.repository, source.tag, before.digest))) {
+        if (before.known && before.digest !== undefined && !c.opts.overwrite && !(await c.reader.tagOnceHeld(source.repository, source.tag, before.digest))) {
           // Not an earlier revision of the source's tag (that would be the tag moving at the source, pushed as usual):
           // someone pushed this tag at the target (a failover, a rebuild), and theirs is kept unless --overwrite.
           const reason = `the target's ${job.reference} holds ${before.digest}, the source ${job.digest}; left alone (--overwrite replaces it)`;

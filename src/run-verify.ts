@@ -16,7 +16,9 @@ import { connectTarget, resolveTargetAccess, type TargetAccessOptions } from './
 import { createTargetState, type TargetState } from './registry/target-state.js';
 import { accessorySubject, openExport } from './run-export.js';
 import type { HarborApi } from './registry/harbor-api.js';
-import { tagOnceHeld } from './storage/tag-facts.js';
+import type { Shard } from './core/shard.js';
+import type { BucketSettings } from './storage/storage-source.js';
+import type { StorageReader } from './storage/storage-reader.js';
 
 /** HEAD requests in flight at once: cheap for the target, enough to audit 100k tags in minutes. */
 export const VERIFY_CONCURRENCY = 8;
@@ -41,6 +43,8 @@ export interface VerifyOptions extends TargetAccessOptions {
   verifyBlobs: boolean;
   /** --map-project, --root-project. */
   naming?: Pick<PushTarget, 'projects' | 'rootProject'>;
+  shard?: Shard;
+  bucket?: BucketSettings;
 }
 
 export interface VerifyRun {
@@ -57,7 +61,13 @@ export async function openVerify(
   deps: { cwd: string; env: Readonly<Record<string, string | undefined>>; signal: AbortSignal; emit: Emit },
 ): Promise<VerifyRun> {
   const target: PushTarget = { ...parseTarget(opts.to), ...opts.naming };
-  const run = await openExport({ storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard' }, deps);
+  const run = await openExport(
+    {
+      storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard',
+      ...(opts.shard ? { shard: opts.shard } : {}), ...(opts.bucket ? { bucket: opts.bucket } : {}),
+    },
+    deps,
+  );
   const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
   const conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
   const harbor = await conn.harbor().detectHarbor().catch(() => undefined);
@@ -66,7 +76,7 @@ export async function openVerify(
   const counts = emptyCounts();
   async function* results(): AsyncGenerator<VerifyResult> {
     try {
-      for await (const v of mapOrdered(run.results, VERIFY_CONCURRENCY, (r) => check(r, state, target, run.storage.v2, accessories))) {
+      for await (const v of mapOrdered(run.results, VERIFY_CONCURRENCY, (r) => check(r, state, target, run.storage.reader, accessories))) {
         counts[v.status]++;
         yield v;
       }
@@ -78,7 +88,7 @@ export async function openVerify(
 }
 
 /** Compares one exported image with the target. */
-async function check(r: ExportResult, state: TargetState, target: PushTarget, v2: string, harbor: HarborApi | undefined): Promise<VerifyResult> {
+async function check(r: ExportResult, state: TargetState, target: PushTarget, reader: StorageReader, harbor: HarborApi | undefined): Promise<VerifyResult> {
   const { image } = r.item;
   // An untagged referrer is looked for by its digest.
   const byDigest = image.subject !== undefined ? image.digest : undefined;
@@ -105,7 +115,7 @@ async function check(r: ExportResult, state: TargetState, target: PushTarget, v2
       }
       return { ...base, targetDigest: found.digest, status: 'ok' };
     }
-    if (await tagOnceHeld(v2, image.repository, image.tag, found.digest)) {
+    if (await reader.tagOnceHeld(image.repository, image.tag, found.digest)) {
       return { ...base, targetDigest: found.digest, status: 'different', reason: `target has ${found.digest}, an earlier revision of the source's tag, source ${image.digest}; a sync updates it` };
     }
     return { ...base, targetDigest: found.digest, status: 'drift', reason: `target has ${found.digest}, which the source's tag never pointed at, source ${image.digest}; sync leaves it alone unless --overwrite` };

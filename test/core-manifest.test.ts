@@ -78,8 +78,8 @@ describe('planExportItem', () => {
   const image = (over: Partial<ResolvedImage> = {}): ResolvedImage => ({
     repository: 'p/app', tag: '1', digest: H('a'), kind: 'image', status: 'ok', problems: [], warnings: [], size: 30,
     files: [
-      { name: 'manifest.json', digest: H('a'), size: 10, source: '/s/a' },
-      { name: 'b'.repeat(64), digest: H('b'), size: 20, source: '/s/b' },
+      { name: 'manifest.json', digest: H('a'), size: 10, source: { path: '/s/a' } },
+      { name: 'b'.repeat(64), digest: H('b'), size: 20, source: { path: '/s/b' } },
     ],
     ...over,
   });

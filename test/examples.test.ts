@@ -16,7 +16,7 @@ import { execa } from 'execa';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { BIN, cli, copyFixture, expectedTags, ROOT } from './helpers/cli.js';
+import { BIN, cli, copyFixture, expectedTags, FIXTURE_STORAGE as FIXTURE_STORAGE_DIR, ROOT } from './helpers/cli.js';
 import { makeTempDir } from './helpers/registry.js';
 
 const EXAMPLES = path.join(ROOT, 'examples');
@@ -526,4 +526,99 @@ describe('examples/kubernetes/indexed-job.yaml', () => {
     expect([...seen.values()].every((count) => count === 1), 'every image in exactly one shard').toBe(true);
     expect([...seen.keys()].sort()).toEqual(whole.images.map((i) => i.id).sort());
   });
+});
+
+describe('examples/kubernetes/indexed-job-s3.yaml', () => {
+  const load = async () => {
+    const docs = await readManifests('kubernetes/indexed-job-s3.yaml');
+    expect(docs.map((d) => `${d.apiVersion} ${d.kind}`)).toEqual(['batch/v1 Job']);
+    return docs[0]!;
+  };
+
+  it('is an Indexed Job over a bucket: no volume claim or affinity, bucket keys from a Secret, target auth file mounted', async () => {
+    const job = await load();
+    expect(job.spec.completionMode).toBe('Indexed');
+    const pod = job.spec.template.spec;
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.volumes.filter((v: any) => v.persistentVolumeClaim)).toEqual([]);
+    expect(pod.affinity).toBeUndefined();
+    const container = pod.containers[0];
+    expect(container.image).toBe(IMAGE_PLACEHOLDER);
+    const env = new Map<string, any>(container.env.map((e: any) => [e.name, e]));
+    const n = Number(env.get('SHARD_COUNT').value);
+    expect(n).toBeGreaterThan(1);
+    expect([job.spec.completions, job.spec.parallelism]).toEqual([n, n]);
+    // The keys come from a Secret: no literal value, and nowhere in the command.
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+      expect(env.get(name).value).toBeUndefined();
+      expect(env.get(name).valueFrom.secretKeyRef).toMatchObject({ name: 'registry-rescue-s3', key: name });
+    }
+    expect(JSON.stringify([container.command, container.args])).not.toMatch(/AWS_|--s3-(access|secret)|CREDS|PASSWORD/i);
+    expect(JSON.stringify([container.command, container.args])).not.toMatch(CREDENTIAL_FLAGS);
+    const script: string = container.args[0];
+    expect(script).toMatch(/^exec registry-rescue sync s3:\/\/[^ ]+ /);
+    expect(script).toContain('--shard "$((JOB_COMPLETION_INDEX + 1))/$SHARD_COUNT"');
+    // Scratch for the downloaded layouts is the pod's own emptyDir.
+    const out = /--out (\S+)/.exec(script)?.[1] as string;
+    const scratch = container.volumeMounts.find((m: any) => out.startsWith(`${m.mountPath}/`));
+    expect(pod.volumes.find((v: any) => v.name === scratch.name).emptyDir).toBeDefined();
+    const secret = pod.volumes.find((v: any) => v.secret);
+    expect(env.get('REGISTRY_AUTH_FILE').value).toBe(`${container.volumeMounts.find((m: any) => m.name === secret.name).mountPath}/auth.json`);
+    // Every REGISTRY_RESCUE_* variable names a real option of sync.
+    const settings = [...env.keys()].filter((k) => k.startsWith('REGISTRY_RESCUE_'));
+    expect(settings.length).toBeGreaterThan(0);
+    expect(unknownEnvOptions(settings.map((k) => `${k}=x`).join('\n'))).toEqual([]);
+  });
+
+  it('shards 1..N dry-run on a bucket holding the fixture: disjoint, their union is the whole run', async () => {
+    const { startBucketServer } = await import('./helpers/s3.js');
+    const s3 = await startBucketServer({ bucket: 'harbor-registry' });
+    try {
+      await s3.upload(FIXTURE_STORAGE_DIR, 'registry');
+      s3.clearLog();
+      const job = await load();
+      const pod = job.spec.template.spec;
+      const container = pod.containers[0];
+      const dir = await makeTempDir('rr-example-s3-');
+      const conf = path.join(dir, 'conf');
+      const binDir = path.join(dir, 'bin');
+      await mkdir(conf);
+      await mkdir(binDir);
+      await writeFile(path.join(conf, 'rescue.tags'), '**\n');
+      await writeFile(path.join(conf, 'auth.json'), JSON.stringify({ auths: { [CLOSED_TARGET]: { auth: Buffer.from('rescue:not-a-real-password').toString('base64') } } }), { mode: 0o600 });
+      await writeFile(path.join(binDir, 'registry-rescue'), `#!/bin/sh\nexec node ${JSON.stringify(BIN)} "$@"\n`);
+      await chmod(path.join(binDir, 'registry-rescue'), 0o755);
+      const mounts = new Map<string, string>(container.volumeMounts.map((m: any) => [m.mountPath, path.join(dir, m.name === 'auth' || m.name === 'tags' ? 'conf' : m.name)]));
+      const swap = (p: string) => {
+        for (const [from, to] of mounts) if (p === from || p.startsWith(`${from}/`)) return to + p.slice(from.length);
+        return p;
+      };
+      const script = (container.args[0] as string).replace(/(?<=^|[\s"'])\/[^\s"'$]*/g, swap).replaceAll(EXAMPLE_TARGET, CLOSED_TARGET);
+      // The pod's environment: the example's endpoint swapped for the test server, the Secret's keys for the test's.
+      const env: Record<string, string | undefined> = { ...s3.env(), PATH: `${binDir}:${process.env.PATH}`, FORCE_COLOR: '0' };
+      for (const e of container.env) if (e.value !== undefined) env[e.name] = swap(e.value);
+      env.REGISTRY_RESCUE_S3_ENDPOINT = s3.endpoint;
+      const whole = await cli(['sync', 's3://harbor-registry/registry', '--to', CLOSED_TARGET, '--s3-endpoint', s3.endpoint, '--s3-path-style', '--dry-run', '--json', '-q'], { env: s3.env() });
+      const all = (JSON.parse(whole.stdout) as DryRunReport).images.map((i) => i.id).sort();
+      expect(all).toEqual((await expectedTags()).map((t) => `${t.repository}:${t.tag}`).sort());
+      const seen = new Map<string, number>();
+      const n = Number(env.SHARD_COUNT);
+      for (let index = 0; index < n; index++) {
+        const r = await execa('sh', ['-c', `${script} --dry-run`], { reject: false, env: { ...env, JOB_COMPLETION_INDEX: String(index) } });
+        expect(r.stderr, `shard ${index + 1}/${n}`).not.toMatch(/warning|error|NodeVersion/i);
+        expect(r.stderr).not.toContain(s3.secretAccessKey);
+        const report = JSON.parse(r.stdout) as DryRunReport;
+        const failing = report.images.length === 0 || report.images.some((i) => i.status === 'broken');
+        expect(r.exitCode, `shard ${index + 1}/${n}: ${r.stderr}`).toBe(failing ? 4 : 0);
+        expect(report).toMatchObject({ command: 'sync', dryRun: true, target: CLOSED_TARGET });
+        for (const image of report.images) seen.set(image.id, (seen.get(image.id) ?? 0) + 1);
+      }
+      expect([...seen.values()].every((count) => count === 1), 'every image in exactly one shard').toBe(true);
+      expect([...seen.keys()].sort()).toEqual(all);
+      expect(s3.requests.length).toBeGreaterThan(0);
+      expect(s3.requests.filter((q) => q.method !== 'GET' && q.method !== 'HEAD')).toEqual([]);
+    } finally {
+      await s3.stop();
+    }
+  }, 300_000);
 });

@@ -8,7 +8,7 @@ import { exportIssues, openExport } from '../run-export.js';
 import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
 import { parseDuration } from '../core/duration.js';
 import { parseShard } from '../core/shard.js';
-import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
+import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface ExportFlags extends SelectionFlags, LinkFlags, RunFileFlags {
   out: string;
@@ -24,7 +24,7 @@ interface ExportFlags extends SelectionFlags, LinkFlags, RunFileFlags {
 export function exportCommand(io: Io): Command {
   const command = newCommand('export', io.env)
     .description('write DIR/<repository>:<tag>/ as a skopeo dir: layout for every exportable tag (hard links, no data copied)')
-    .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
+    .argument('<storage>', STORAGE_ARGUMENT)
     .requiredOption('--out <dir>', 'output directory (on the storage filesystem for --link hard, outside docker/registry/v2)')
     .option('--dry-run', 'print what would be created (per image: dir, files, bytes, problems) and touch nothing')
     .option('--json', 'print the result as one JSON object { version, command, images, summary }, written image by image')
@@ -55,6 +55,7 @@ Examples:
       },
       {
         cwd: io.cwd,
+        env: io.env,
         signal: io.signal,
         onExit: (cleanup) => io.onExit(cleanup),
         emit: (e) => {

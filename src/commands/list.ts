@@ -6,7 +6,7 @@ import { imageJson, listHeader, listLine, renderSummaryText } from '../report/re
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
 import { openDocuments } from './outputs.js';
-import { addSelectionOptions, selectionOf, type SelectionFlags , newCommand } from './shared.js';
+import { addSelectionOptions, selectionOf, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface ListFlags extends SelectionFlags {
   json?: boolean;
@@ -18,7 +18,7 @@ interface ListFlags extends SelectionFlags {
 export function listCommand(io: Io): Command {
   const command = newCommand('list', io.env)
     .description('list every tag in a registry storage with its digest, kind, size and status (ok / broken / skipped)')
-    .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
+    .argument('<storage>', STORAGE_ARGUMENT)
     .option('--json', 'print one JSON object { version, command, storage, images, summary }, written image by image')
     .addOption(new Option('--format <format>', 'table, or tags: repository:tag lines of exportable tags, to edit into a --tags-file').choices(['table', 'tags']).default('table'))
     .option('-q, --quiet', 'no progress or summary on stderr');
@@ -35,7 +35,7 @@ Examples:
     const started = performance.now();
     const run = await openExport(
       { storage, ...selectionOf(flags), dryRun: true, prune: false, link: 'hard' },
-      { cwd: io.cwd, signal: io.signal, emit: (e) => progress.event(e) },
+      { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
     );
     const doc = flags.json ? openDocuments(io, { json: true, head: { command: 'list', storage: run.storage.v2 }, key: 'images' }) : undefined;
     let lines = 0;

@@ -3,10 +3,11 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import type { LinkMode } from '../core/plan.js';
 import { parseShard, type Shard } from '../core/shard.js';
+import type { BucketSettings } from '../storage/storage-source.js';
 
-/** Adds --tags-file, --exclude, --shard and --verify-blobs. */
+/** Adds --tags-file, --exclude, --shard and --verify-blobs, and the --s3-* options of a bucket storage. */
 export function addSelectionOptions(command: Command): Command {
-  return command
+  return addBucketOptions(command)
     .option('--tags-file <file>', 'only tags listed in FILE: repository:tag, repository@sha256:<hex>, repository (all its tags) or globs (proj/*:v1.*, library/**); # comments. A listed tag missing from the storage, or an empty selection, makes the run partial (exit 4)')
     .option('--exclude <glob>', 'leave out tags matching GLOB (same syntax as a tags-file entry); repeatable', collect, [])
     .option('--shard <K/N>', 'only the K-th of N parts of the repositories (a stable split by repository name): N runs, e.g. the pods of a Kubernetes Indexed Job, share the work without overlap')
@@ -20,14 +21,47 @@ export function addRunFileOptions(command: Command, opts: { lock: boolean }): Co
   return command;
 }
 
-/** --shard and the selection flags, parsed. */
-export function selectionOf(flags: SelectionFlags): { tagsFile: string | undefined; exclude: string[]; verifyBlobs: boolean; shard?: Shard } {
+/** --shard and the selection flags, parsed (and the --s3-* settings). */
+export function selectionOf(flags: SelectionFlags): { tagsFile: string | undefined; exclude: string[]; verifyBlobs: boolean; shard?: Shard; bucket: BucketSettings } {
   return {
     tagsFile: flags.tagsFile,
     exclude: flags.exclude,
     verifyBlobs: flags.verifyBlobs,
     ...(flags.shard !== undefined ? { shard: parseShard(flags.shard) } : {}),
+    bucket: bucketOf(flags),
   };
+}
+
+/** What `<storage>` may be, for each command's help. */
+export const STORAGE_ARGUMENT = 'the registry storage: a directory (/data/registry, …/docker/registry or …/docker/registry/v2) or a bucket, s3://BUCKET[/ROOTDIRECTORY]';
+
+/**
+ * The bucket options. Credentials are deliberately not among them: they come from the environment or the
+ * shared AWS files (the SDK's default chain), never from the command line, where `ps` would show them.
+ */
+function addBucketOptions(command: Command): Command {
+  return command
+    .option('--s3-endpoint <url>', 'for an s3:// storage: the S3-compatible endpoint (MinIO, Ceph RGW…), e.g. https://minio.example:9000; default AWS_ENDPOINT_URL, else AWS S3')
+    .option('--s3-region <region>', 'for an s3:// storage: the region to sign for; default AWS_REGION or the profile\'s, else us-east-1')
+    .addOption(new Option('--s3-path-style [bool]', 'for an s3:// storage: path-style addressing (endpoint/bucket/key), as MinIO and Ceph RGW usually need').argParser(parseBool))
+    .option('--s3-ca-cert <file>', 'for an s3:// storage: PEM CA certificate of the endpoint; default AWS_CA_BUNDLE, else the system\'s');
+}
+
+/** The --s3-* flags as BucketSettings. */
+export function bucketOf(flags: BucketFlags): BucketSettings {
+  return {
+    ...(flags.s3Endpoint !== undefined ? { endpoint: flags.s3Endpoint } : {}),
+    ...(flags.s3Region !== undefined ? { region: flags.s3Region } : {}),
+    ...(flags.s3PathStyle !== undefined ? { pathStyle: flags.s3PathStyle === true } : {}),
+    ...(flags.s3CaCert !== undefined ? { caCert: flags.s3CaCert } : {}),
+  };
+}
+
+export interface BucketFlags {
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3PathStyle?: boolean | string;
+  s3CaCert?: string;
 }
 
 /** Adds --link. */
@@ -52,7 +86,7 @@ export function positiveInt(name: string, value: string | number | undefined, fa
   return n;
 }
 
-export interface SelectionFlags {
+export interface SelectionFlags extends BucketFlags {
   tagsFile?: string;
   exclude: string[];
   verifyBlobs: boolean;

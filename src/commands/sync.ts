@@ -14,7 +14,7 @@ import { createAttention, renderSyncLine, renderSyncSummary } from '../report/re
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, openSync } from '../run-sync.js';
 import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
-import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
+import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
   out?: string;
@@ -132,7 +132,7 @@ export function addTargetOptions(command: Command): Command {
 export function syncCommand(io: Io): Command {
   const command = newCommand('sync', io.env)
     .description('export every tag and push it into a target registry with skopeo sync: concurrent, digest-preserving, incremental, verified')
-    .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
+    .argument('<storage>', STORAGE_ARGUMENT)
     .option('--out <dir>', 'where layouts are exported (default: <storage>/registry-rescue-export, beside docker/)')
     .option('--concurrency <n>', `skopeo processes at once, never two into one repository (default ${DEFAULT_SYNC_CONCURRENCY})`)
     .option('--retries <n>', `retries of a transient failure (connection, 5xx, 429, expired token), for the push and the HEADs around it, with growing delays and jitter; skopeo's own retries are off (default ${DEFAULT_RETRIES})`)

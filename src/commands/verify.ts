@@ -7,7 +7,7 @@ import { exportIssues } from '../run-export.js';
 import { openVerify, type VerifyResult } from '../run-verify.js';
 import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
-import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand } from './shared.js';
+import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 import { addTargetOptions, namingOf, targetAccess, type TargetFlags } from './sync.js';
 
 interface VerifyFlags extends SelectionFlags, TargetFlags, RunFileFlags {
@@ -21,7 +21,7 @@ interface VerifyFlags extends SelectionFlags, TargetFlags, RunFileFlags {
 export function verifyCommand(io: Io): Command {
   const command = newCommand('verify', io.env)
     .description('compare every selected source tag with the target, without pushing: ok / missing / different (an earlier revision of the tag) / drift (an image the source tag never held) / broken (at source) / skipped / failed')
-    .argument('<storage>', 'the registry volume: /data/registry, …/docker/registry or …/docker/registry/v2')
+    .argument('<storage>', STORAGE_ARGUMENT)
     .option('--json', 'print { version, command, images, summary } as JSON, written image by image')
     .option('--report <file>', 'also write that JSON document to FILE (atomically)')
     .option('-v, --verbose', 'also list tags that are ok')

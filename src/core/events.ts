@@ -27,6 +27,8 @@ export type ProgressEvent =
   | { kind: 'push:attempt'; id: string; target: string; attempt: number }
   | { kind: 'image:synced'; result: SyncResult }
   | { kind: 'prune:removed'; id: string; dryRun: boolean }
+  /** Bytes of blobs downloaded into layouts (a bucket storage), reported as they arrive. */
+  | { kind: 'bytes:downloaded'; bytes: number }
   | { kind: 'warning'; message: string }
   /** `interrupted`: the run stopped on SIGINT/SIGTERM; what it did not do is in the results (canceled). */
   | { kind: 'run:done'; ms: number; interrupted?: boolean };

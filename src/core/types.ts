@@ -64,14 +64,20 @@ export type ImageStatus = 'ok' | 'broken' | 'skipped';
 
 export type ImageKind = 'image' | 'index' | 'artifact' | 'referrer' | 'schema1' | 'unknown';
 
+/**
+ * Where a layout file's bytes come from, as data the output side acts on without knowing the storage:
+ * a file to hard-link, symlink or copy (a storage on disk), or a stream to copy (a bucket), whose bytes
+ * must hash to the file's digest and add up to its size, or the layout is not written.
+ */
+export type BlobSource = { path: string } | { url: string; open(signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> };
+
 /** One file of a skopeo `dir:` layout and the storage blob it comes from. */
 export interface LayoutFile {
   /** File name inside the layout: `manifest.json`, `<hex>.manifest.json` or `<hex>`. */
   name: string;
   digest: Digest;
   size: number;
-  /** Absolute path of the blob's `data` file in the storage. */
-  source: string;
+  source: BlobSource;
   /**
    * `<dev>:<ino>` of the source file when the storage reader knows it (it opened the file and checked its
    * sha256): a layout file with the same identity is a hard link to those very bytes.

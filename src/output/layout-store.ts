@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { identityOf, link, lstat, mkdir, readdir, readdirSmall, readFile, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,8 +29,12 @@ export interface LayoutStore {
   readExisting(id: string, manifest?: LayoutFile): Promise<ExistingLayout | undefined>;
   /** Streams the ids of the layouts in the output directory (directories `<repository>:<tag>` holding manifest.json). */
   listExported(): AsyncIterable<string>;
-  /** Builds the layout and renames it into place (over the old one when `replace`); resolves to warnings (e.g. link-limit fallbacks). */
-  write(id: string, files: LayoutFile[], mode: LinkMode, replace: boolean): Promise<string[]>;
+  /**
+   * Builds the layout and renames it into place (over the old one when `replace`); resolves to warnings (e.g.
+   * link-limit fallbacks). Files whose source is a stream are copied whatever `mode` says, with their sha256
+   * and size checked on the way (BlobCheckError when they differ; nothing is renamed into place then).
+   */
+  write(id: string, files: LayoutFile[], mode: LinkMode, replace: boolean, io?: CopyIo): Promise<string[]>;
   /** Removes per-run scratch files from the staging directory. */
   close(): Promise<void>;
   /** Removes what interrupted runs left in staging (it holds hard links that keep deleted blobs alive). */
@@ -41,6 +45,24 @@ export interface LayoutStore {
 /** Staging lives beside the output directory: same filesystem (rename works), outside what skopeo walks. */
 export function stagingDirFor(out: string): string {
   return path.join(path.dirname(out), `.${path.basename(out)}.registry-rescue-staging`);
+}
+
+/** For streamed copies: stop on abort, and count the bytes as they arrive (progress). */
+export interface CopyIo {
+  signal?: AbortSignal;
+  onBytes?: (bytes: number) => void;
+}
+
+/** A streamed blob whose bytes do not hash to its digest or add up to its size: the storage is damaged there. */
+export class BlobCheckError extends Error {
+  override readonly name = 'BlobCheckError';
+  readonly code: 'blob-digest-mismatch' | 'blob-size-mismatch';
+  readonly digest: string;
+  constructor(message: string, code: 'blob-digest-mismatch' | 'blob-size-mismatch', digest: string) {
+    super(message);
+    this.code = code;
+    this.digest = digest;
+  }
 }
 
 /** A per-file failure with a message naming the file and what to do. */
@@ -122,7 +144,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       const stream = fg.stream('**/*:*/manifest.json', { cwd: out, dot: false, followSymbolicLinks: false, onlyFiles: false, unique: false });
       for await (const f of stream) yield path.dirname(String(f));
     },
-    async write(id, files, mode, replace) {
+    async write(id, files, mode, replace, io = {}) {
       const template = await versionTemplate();
       // A short name: the id can be near 255 bytes, staging must not fail where the final name fits.
       // This run's staging directory is ours alone: a counter names each layout, no random name to retry.
@@ -132,7 +154,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       const warnings: string[] = [];
       try {
         for (const f of files) {
-          const warning = await placeFile(f, path.join(tmp, f.name), mode);
+          const warning = await placeFile(f, path.join(tmp, f.name), mode, io);
           if (warning) warnings.push(warning);
         }
         await placeVersion(template, path.join(tmp, DIR_VERSION_FILE));
@@ -202,27 +224,71 @@ async function placeVersion(template: string, dest: string): Promise<void> {
   }
 }
 
-async function placeFile(f: LayoutFile, dest: string, mode: LinkMode): Promise<string | undefined> {
+async function placeFile(f: LayoutFile, dest: string, mode: LinkMode, io: CopyIo): Promise<string | undefined> {
+  const { source } = f;
+  if (!('path' in source)) return copyStreamed(f, source, dest, io);
   try {
-    if (mode === 'symlink') await symlink(f.source, dest);
-    else if (mode === 'copy') await copyFile(f.source, dest, constants.COPYFILE_FICLONE);
-    else await link(f.source, dest);
+    if (mode === 'symlink') await symlink(source.path, dest);
+    else if (mode === 'copy') await copyFile(source.path, dest, constants.COPYFILE_FICLONE);
+    else await link(source.path, dest);
     return undefined;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
     if (code === 'EMLINK' && mode === 'hard') {
       // ext4 allows 65000 links per inode: a base layer shared by more layouts than that cannot be
       // hard-linked again. A symlink still lets skopeo read it, with no data copied.
-      await symlink(f.source, dest);
-      return `${f.name}: ${f.source} has reached the filesystem's hard-link limit (EMLINK, 65000 on ext4); symlinked instead`;
+      await symlink(source.path, dest);
+      return `${f.name}: ${source.path} has reached the filesystem's hard-link limit (EMLINK, 65000 on ext4); symlinked instead`;
     }
     throw new LinkError(describeLinkError(code, f, mode), code);
   }
 }
 
+/** Progress is reported in steps of at least this many bytes (and at each file's end). */
+const BYTES_STEP = 1 << 20;
+
+/**
+ * Copies a streamed blob into a new file (never over an existing one), hashing on the way: a blob that does
+ * not hash to its digest, or has another size than its descriptor, is refused (BlobCheckError), since skopeo
+ * does not check what the target already claims to have (storage-and-skopeo.md §5.5).
+ */
+async function copyStreamed(f: LayoutFile, source: { url: string; open(signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> }, dest: string, io: CopyIo): Promise<undefined> {
+  const hash = createHash('sha256');
+  let size = 0;
+  let unreported = 0;
+  const report = () => {
+    if (unreported > 0) io.onBytes?.(unreported);
+    unreported = 0;
+  };
+  let file: FileHandle | undefined;
+  try {
+    file = await openFile(dest, 'wx', 0o644);
+    for await (const chunk of await source.open(io.signal)) {
+      size += chunk.length;
+      if (size > f.size) throw new BlobCheckError(`${f.digest} (${source.url}) is larger than the ${f.size} bytes its descriptor says`, 'blob-size-mismatch', f.digest);
+      hash.update(chunk);
+      await file.write(chunk);
+      unreported += chunk.length;
+      if (unreported >= BYTES_STEP) report();
+    }
+  } catch (error) {
+    if (error instanceof BlobCheckError) throw error;
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).name ?? 'EUNKNOWN';
+    const detail = code === 'ENOSPC' ? 'no space left on the output filesystem' : (error as Error).message;
+    throw new LinkError(`cannot download ${f.digest} (${source.url}): ${detail}`, code);
+  } finally {
+    report();
+    await file?.close();
+  }
+  if (size !== f.size) throw new BlobCheckError(`${f.digest} (${source.url}) is ${size} bytes, its descriptor says ${f.size}`, 'blob-size-mismatch', f.digest);
+  const actual = `sha256:${hash.digest('hex')}`;
+  if (actual !== f.digest) throw new BlobCheckError(`${f.digest} (${source.url}) is corrupt: its content hashes to ${actual}`, 'blob-digest-mismatch', f.digest);
+  return undefined;
+}
+
 function describeLinkError(code: string, f: LayoutFile, mode: LinkMode): string {
   const verb = mode === 'hard' ? 'hard-link' : mode === 'symlink' ? 'symlink' : 'copy';
-  const base = `cannot ${verb} ${f.digest} (${f.source})`;
+  const base = `cannot ${verb} ${f.digest} (${'path' in f.source ? f.source.path : f.source.url})`;
   switch (code) {
     case 'EPERM':
       return `${base}: operation not permitted. With fs.protected_hardlinks=1 only the blob's owner (Harbor: uid 10000) or root may hard-link it; run as that user, or use --link symlink or --link copy`;

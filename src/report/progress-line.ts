@@ -22,6 +22,8 @@ export interface ProgressSnapshot {
   upToDate: number;
   failed: number;
   bytesPushed: number;
+  /** Bytes downloaded from a bucket into layouts (absent or 0 for a storage on disk: nothing is copied). */
+  bytesDownloaded?: number;
   /** The image pushing the longest, when any is in flight. */
   longest?: { id: string; ms: number };
 }
@@ -89,6 +91,7 @@ function parts(s: ProgressSnapshot): Part[] {
       ...(s.failed > 0 ? [failed] : []),
       ...(eta(s, done) ? [{ text: eta(s, done) as string, keep: 5 }] : []),
       ...(rate ? [{ text: rate, keep: 3 }] : []),
+      ...downloaded(s),
     ];
   }
   const rate = formatByteRate(s.bytesPushed, s.elapsedMs);
@@ -99,9 +102,17 @@ function parts(s: ProgressSnapshot): Part[] {
     { text: `${s.upToDate} up to date`, keep: 4 },
     failed,
     ...(eta(s, done) ? [{ text: eta(s, done) as string, keep: 5 }] : []),
+    ...downloaded(s),
     { text: `${formatBytes(s.bytesPushed)} pushed${rate ? ` at ${rate}` : ''}`, keep: 2 },
     ...(s.longest ? [{ text: `longest: ${s.longest.id} ${formatElapsed(s.longest.ms)}`, keep: 1 }] : []),
   ];
+}
+
+/** `1.2 GB downloaded at 40 MB/s`, only when something was downloaded (a bucket storage). */
+function downloaded(s: ProgressSnapshot): Part[] {
+  if (!s.bytesDownloaded) return [];
+  const rate = formatByteRate(s.bytesDownloaded, s.elapsedMs);
+  return [{ text: `${formatBytes(s.bytesDownloaded)} downloaded${rate ? ` at ${rate}` : ''}`, keep: 2 }];
 }
 
 const join = (ps: Part[], paint: (p: Part) => string = (p) => p.text) => ps.map(paint).join(SEPARATOR);

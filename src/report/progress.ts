@@ -122,6 +122,10 @@ export function createProgress(out: (text: string) => void, opts: ProgressOption
       tick();
     },
     'prune:removed': () => {},
+    'bytes:downloaded': (e) => {
+      s.bytesDownloaded = (s.bytesDownloaded ?? 0) + e.bytes;
+      tick();
+    },
     warning: (e) => {
       clear();
       out(`${plain ? `${stamp()} warning` : paint.yellow('warning')}: ${e.message}\n`);

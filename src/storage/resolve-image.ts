@@ -68,7 +68,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   }
   const m = top.manifest;
   image.mediaType = m.mediaType;
-  files.set('manifest.json', { name: 'manifest.json', digest, size: top.size, source: reader.blobPath(digest), identity: top.identity });
+  files.set('manifest.json', { name: 'manifest.json', digest, size: top.size, source: reader.blobSource(digest), ...(top.identity !== undefined ? { identity: top.identity } : {}) });
   if (m.type === 'schema1') {
     fail('skipped', 'schema1', `manifest ${digest} is Docker schema1, which Harbor and skopeo --preserve-digests cannot push; not exported`, { digest });
     image.kind = 'schema1';
@@ -96,7 +96,7 @@ interface Walk {
   warn: (code: ProblemCode, message: string, digest?: string) => void;
 }
 
-type Loaded = { ok: true; manifest: ParsedManifest; size: number; identity: string } | { ok: false; code: ProblemCode; message: string };
+type Loaded = { ok: true; manifest: ParsedManifest; size: number; identity?: string } | { ok: false; code: ProblemCode; message: string };
 
 /** Reads and parses a manifest; `what` names it in messages (`manifest sha256:…`, `child linux/arm64 sha256:… of …`). */
 async function loadManifest(reader: StorageReader, digest: Digest, what: string, child: boolean): Promise<Loaded> {
@@ -118,7 +118,7 @@ async function loadManifest(reader: StorageReader, digest: Digest, what: string,
     const how = parsed.code === 'ambiguous' ? 'is ambiguous' : parsed.code === 'unsupported' ? 'is not supported' : 'cannot be parsed';
     return { ok: false, code, message: `${what} ${how}: ${parsed.reason} (${file})` };
   }
-  return { ok: true, manifest: parsed.manifest, size: fact.bytes.length, identity: fact.identity };
+  return { ok: true, manifest: parsed.manifest, size: fact.bytes.length, ...(fact.identity !== undefined ? { identity: fact.identity } : {}) };
 }
 
 /**
@@ -151,7 +151,7 @@ async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedMan
       if (child.size !== d.size) {
         return ctx.fail('broken', 'manifest-size-mismatch', `${label} is ${child.size} bytes, its descriptor says ${d.size} (${file})`, { digest: d.digest, file });
       }
-      ctx.files.set(`${hexOf(d.digest)}.manifest.json`, { name: `${hexOf(d.digest)}.manifest.json`, digest: d.digest, size: child.size, source: ctx.reader.blobPath(d.digest) });
+      ctx.files.set(`${hexOf(d.digest)}.manifest.json`, { name: `${hexOf(d.digest)}.manifest.json`, digest: d.digest, size: child.size, source: ctx.reader.blobSource(d.digest) });
       const cm = child.manifest;
       if (cm.type === 'schema1') return ctx.fail('broken', 'schema1', `${label} is Docker schema1 inside an index, which skopeo --preserve-digests cannot push (${file})`, { digest: d.digest, file });
       if (d.mediaType !== cm.mediaType) {
@@ -196,7 +196,7 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
         if (actual !== d.digest) return ctx.fail('broken', 'blob-digest-mismatch', `${label} is corrupt: its content hashes to ${actual} (${file})`, { digest: d.digest, file });
       }
       const hex = hexOf(d.digest);
-      ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: fact.path });
+      ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: ctx.reader.blobSource(d.digest) });
     }),
   );
 }

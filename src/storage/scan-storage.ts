@@ -57,7 +57,8 @@ export interface RepositoryTags {
   tags: string[];
 }
 
-interface Visit {
+/** One directory of `repositories/`: its subdirectories (sorted, full relative names) and, for a repository, its tags (sorted). */
+export interface Visit {
   children: string[];
   tags?: string[];
 }
@@ -70,23 +71,31 @@ interface Visit {
  * cold disk has many requests in flight. `_`-prefixed directories (`_layers`, `_uploads`, `_manifests`)
  * are registry bookkeeping, never descended into as repositories; symlinked directories are not followed.
  */
-export async function* scanRepositories(v2: string, onError: (message: string) => void = () => {}): AsyncGenerator<RepositoryTags> {
+export function scanRepositories(v2: string, onError: (message: string) => void = () => {}): AsyncGenerator<RepositoryTags> {
   const root = path.join(v2, 'repositories');
-  async function* walk(rel: string, visit: Promise<Visit>): AsyncGenerator<RepositoryTags> {
-    const { children, tags } = await visit;
+  return walkRepositories((rel) => visitDir(root, rel, onError));
+}
+
+/**
+ * The tree-order walk behind scanRepositories, over any storage: `visit(rel)` reads one directory of
+ * `repositories/` ('' for the top). Up to PREFETCH siblings are visited ahead of the one being yielded.
+ */
+export async function* walkRepositories(visit: (rel: string) => Promise<Visit>, prefetch = PREFETCH): AsyncGenerator<RepositoryTags> {
+  async function* walk(rel: string, visiting: Promise<Visit>): AsyncGenerator<RepositoryTags> {
+    const { children, tags } = await visiting;
     if (tags) yield { repository: rel, tags };
     const ahead: Promise<Visit>[] = [];
     let started = 0;
     for (let i = 0; i < children.length; i++) {
-      while (started < children.length && started - i < PREFETCH) {
-        const p = visitDir(root, children[started++] as string, onError);
+      while (started < children.length && started - i < prefetch) {
+        const p = visit(children[started++] as string);
         p.catch(() => {});
         ahead.push(p);
       }
       yield* walk(children[i] as string, ahead.shift() as Promise<Visit>);
     }
   }
-  yield* walk('', visitDir(root, '', onError));
+  yield* walk('', visit(''));
 }
 
 /** Every tag, in tree order (see scanRepositories). */

@@ -7,9 +7,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, NotRegularFileError, open, readRegularFile, SAFE_OPEN } from './fast-fs.js';
 import { Lru } from '../core/lru.js';
+import { listRevisions, tagOnceHeld, tagPushTime } from './tag-facts.js';
 import path from 'node:path';
 import { blobDataPath, hexOf, parseLink, type LinkParse } from '../core/digest.js';
-import type { Digest } from '../core/types.js';
+import type { BlobSource, Digest } from '../core/types.js';
 
 /**
  * Cache sizes. Manifests are read once per tag and rarely shared (an index child, an older revision), so
@@ -35,7 +36,7 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export type BlobFact = { ok: true; size: number; path: string } | { ok: false; error: 'missing' | 'unreadable'; detail: string; path: string };
 export type ManifestFact =
-  | { ok: true; bytes: Buffer; path: string; identity: string }
+  | { ok: true; bytes: Buffer; path: string; identity?: string }
   | { ok: false; error: 'missing' | 'unreadable' | 'digest-mismatch' | 'too-large'; detail: string; path: string };
 export type LinkFact = LinkParse | { ok: false; code: 'link-unreadable'; detail: string };
 /**
@@ -52,7 +53,7 @@ export interface Reader {
 }
 
 export interface StorageReader {
-  /** Absolute path of `docker/registry/v2`. */
+  /** Absolute path of `docker/registry/v2`, or `s3://bucket/…/docker/registry/v2`. */
   readonly v2: string;
   readTagLink(repository: string, tag: string): Promise<LinkFact>;
   /** Reads a manifest's revision link (`_manifests/revisions/sha256/<hex>/link`). */
@@ -64,8 +65,17 @@ export interface StorageReader {
   statBlob(digest: Digest): Promise<BlobFact>;
   /** Streams a blob through sha256 (for --verify-blobs); resolves to the computed digest. */
   hashBlob(digest: Digest): Promise<string>;
-  /** Absolute path of a blob's data file. */
-  blobPath(digest: Digest): string;
+  /** Where a blob's bytes are: its data file on disk, or an object to stream. */
+  blobSource(digest: Digest): BlobSource;
+  /**
+   * When the old registry last pushed the tag (ms): its `current/link` is rewritten on every push, so its
+   * mtime (an object's LastModified in a bucket). Undefined when it cannot be read (the tag is broken anyway).
+   */
+  tagPushTime(repository: string, tag: string): Promise<number | undefined>;
+  /** True when the tag once pointed at `digest`: Distribution keeps `tags/<tag>/index/sha256/<hex>/link` for each. */
+  tagOnceHeld(repository: string, tag: string, digest: string): Promise<boolean>;
+  /** The manifests the repository holds, tagged or not (its revision links' digests), sorted. */
+  listRevisions(repository: string): Promise<Digest[]>;
 }
 
 /** The running process as a reader of files (root reads everything, as far as modes go). */
@@ -163,7 +173,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
 
   return {
     v2,
-    blobPath: (digest) => abs(blobDataPath(digest)),
+    blobSource: (digest) => ({ path: abs(blobDataPath(digest)) }),
     readTagLink: (repository, tag) =>
       // `\n` cannot occur in a repository name or a tag read from a directory: the key is unambiguous.
       tagLinks.getOrSet(`${repository}\n${tag}`, async (): Promise<LinkFact> => {
@@ -176,6 +186,9 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
         }
       }),
     readRevision,
+    tagPushTime: (repository, tag) => tagPushTime(v2, repository, tag),
+    tagOnceHeld: (repository, tag, digest) => tagOnceHeld(v2, repository, tag, digest),
+    listRevisions: (repository) => listRevisions(v2, repository),
     hasRevision: async (repository, digest) => (await readRevision(repository, digest)).state !== 'absent',
     readManifest: (digest) =>
       manifests.getOrSet(digest, async () => {

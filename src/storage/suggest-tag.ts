@@ -21,17 +21,32 @@ export const MAX_SUGGESTED_ENTRIES = 20;
  * entry's own names exist. Best effort: an unreadable directory means no suggestion, never an error.
  */
 export async function suggestFor(v2: string, entry: { repository: string; tag?: string }): Promise<string | undefined> {
+  return suggestIn(directoryTree(path.join(v2, 'repositories')), entry);
+}
+
+/**
+ * A view of `repositories/` for suggestions, paths relative to it with `/`: on disk, or in a bucket where a
+ * "directory" is a key prefix.
+ */
+export interface SuggestTree {
+  isDirectory(rel: string): Promise<boolean>;
+  /** The nearest name to `target` among the subdirectories of `rel` not starting with `_`. */
+  nearestChild(rel: string, target: string): Promise<string | undefined>;
+}
+
+/** suggestFor over any SuggestTree (a bucket's, for one). */
+export async function suggestIn(tree: SuggestTree, entry: { repository: string; tag?: string }): Promise<string | undefined> {
   // Validated names only: no '..' or empty component can walk out of the storage.
   if (repositoryNameProblem(entry.repository) !== undefined) return undefined;
   const tag = entry.tag !== undefined && tagProblem(entry.tag) === undefined ? entry.tag : undefined;
   try {
-    const found = await nearestRepository(path.join(v2, 'repositories'), entry.repository.split('/'));
+    const found = await nearestRepository(tree, entry.repository.split('/'));
     if (found === undefined) return undefined;
     const renamed = found.name !== entry.repository;
-    const tagsDir = path.join(found.dir, '_manifests', 'tags');
-    if (!(await isRealDirectory(path.join(found.dir, '_manifests'))) || !(await isRealDirectory(tagsDir))) return undefined;
-    if (tag === undefined || (await isRealDirectory(path.join(tagsDir, tag)))) return renamed ? joinName(found.name, tag) : undefined;
-    const nearTag = await nearestChild(tagsDir, tag);
+    const tagsDir = `${found.name}/_manifests/tags`;
+    if (!(await tree.isDirectory(`${found.name}/_manifests`)) || !(await tree.isDirectory(tagsDir))) return undefined;
+    if (tag === undefined || (await tree.isDirectory(`${tagsDir}/${tag}`))) return renamed ? joinName(found.name, tag) : undefined;
+    const nearTag = await tree.nearestChild(tagsDir, tag);
     if (nearTag !== undefined) return `${found.name}:${nearTag}`;
     return renamed ? found.name : undefined;
   } catch {
@@ -43,14 +58,24 @@ export async function suggestFor(v2: string, entry: { repository: string; tag?: 
  * suggestFor for the first MAX_SUGGESTED_ENTRIES glob-free entries of `entries` (selector.unmatched()),
  * one at a time; digest entries get `repository@sha256:…`. The map feeds selectionProblems.
  */
-export async function suggestionsFor(v2: string, entries: readonly SelectorEntry[], limit = MAX_SUGGESTED_ENTRIES): Promise<Map<SelectorEntry, string>> {
+export function suggestionsFor(v2: string, entries: readonly SelectorEntry[], limit = MAX_SUGGESTED_ENTRIES): Promise<Map<SelectorEntry, string>> {
+  const tree = directoryTree(path.join(v2, 'repositories'));
+  return suggestionsIn((entry) => suggestIn(tree, entry), entries, limit);
+}
+
+/** suggestionsFor with any way to suggest one entry. */
+export async function suggestionsIn(
+  suggest: (entry: { repository: string; tag?: string }) => Promise<string | undefined>,
+  entries: readonly SelectorEntry[],
+  limit = MAX_SUGGESTED_ENTRIES,
+): Promise<Map<SelectorEntry, string>> {
   const suggestions = new Map<SelectorEntry, string>();
   let asked = 0;
   for (const entry of entries) {
     const name = literalOf(entry);
     if (name === undefined) continue;
     if (asked++ >= limit) break;
-    const suggestion = await suggestFor(v2, name);
+    const suggestion = await suggest(name);
     if (suggestion === undefined) continue;
     // A repository found for a digest entry keeps the digest: the suggestion is a line to paste.
     suggestions.set(entry, name.digest !== undefined && !suggestion.includes(':') ? `${suggestion}@${name.digest}` : suggestion);
@@ -64,26 +89,32 @@ const joinName = (repository: string, tag: string | undefined): string => (tag =
  * Walks `components` down from `root`, keeping each one that exists as a real directory and replacing the
  * first (and any later) missing one by its nearest sibling; undefined when a missing one has none close enough.
  */
-async function nearestRepository(root: string, components: readonly string[]): Promise<{ name: string; dir: string } | undefined> {
-  let dir = root;
+async function nearestRepository(tree: SuggestTree, components: readonly string[]): Promise<{ name: string } | undefined> {
   const names: string[] = [];
   for (const component of components) {
-    const next = (await isRealDirectory(path.join(dir, component))) ? component : await nearestChild(dir, component);
+    const dir = names.join('/');
+    const here = dir === '' ? component : `${dir}/${component}`;
+    const next = (await tree.isDirectory(here)) ? component : await tree.nearestChild(dir, component);
     if (next === undefined) return undefined;
     names.push(next);
-    dir = path.join(dir, next);
   }
-  return { name: names.join('/'), dir };
+  return { name: names.join('/') };
 }
 
-/** The nearest name to `target` among the real subdirectories of `dir`, skipping `_layers`, `_manifests`, `_uploads`. */
-async function nearestChild(dir: string, target: string): Promise<string | undefined> {
-  const nearest = createNearest(target);
-  // opendir streams the directory (readdir would hold every name) and closes it when the loop ends.
-  for await (const dirent of await opendir(dir)) {
-    if (isCandidate(dirent)) nearest.offer(dirent.name);
-  }
-  return nearest.best();
+/** `repositories/` on disk: real directories only (a symlink is not followed), streamed. */
+function directoryTree(root: string): SuggestTree {
+  const abs = (rel: string) => (rel === '' ? root : path.join(root, rel));
+  return {
+    isDirectory: (rel) => isRealDirectory(abs(rel)),
+    async nearestChild(rel, target) {
+      const nearest = createNearest(target);
+      // opendir streams the directory (readdir would hold every name) and closes it when the loop ends.
+      for await (const dirent of await opendir(abs(rel))) {
+        if (isCandidate(dirent)) nearest.offer(dirent.name);
+      }
+      return nearest.best();
+    },
+  };
 }
 
 /** Dirent types come from lstat semantics: a symlink to a directory is not a directory here. */

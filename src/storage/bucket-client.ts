@@ -1,0 +1,213 @@
+/**
+ * A read-only S3 client for a registry bucket (S3, MinIO, Ceph RGW, SeaweedFS…): the official AWS SDK,
+ * wrapped so that only GET, HEAD and list calls exist here. Nothing in this module can write, delete or
+ * start a multipart upload: the bucket is evidence, never touched.
+ *
+ * Endpoint, region and credentials follow the AWS conventions (the SDK's default chain: AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, AWS_PROFILE and the shared config files, web identity, IMDS;
+ * AWS_ENDPOINT_URL(_S3) and `endpoint_url`; AWS_REGION), plus --s3-endpoint, --s3-region, --s3-path-style
+ * and --s3-ca-cert (or AWS_CA_BUNDLE). Credentials stay inside the SDK: no message built here includes them.
+ */
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { state as sdkWarningState } from '@aws-sdk/core/client';
+import pLimit from 'p-limit';
+import { PreflightError } from '../errors.js';
+
+/** Requests in flight at once against the bucket (lists, HEADs, GETs of links and manifests). */
+export const BUCKET_REQUEST_CONCURRENCY = 32;
+/** Region signed with when none is configured anywhere: what MinIO, Ceph RGW and SeaweedFS accept by default. */
+const FALLBACK_REGION = 'us-east-1';
+const CONNECT_TIMEOUT_MS = 15_000;
+/** A socket idle this long fails the request (a stalled download), however large the object. */
+const IDLE_TIMEOUT_MS = 120_000;
+
+/** The --s3-* options. */
+export interface BucketSettings {
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
+  /** PEM file of the CA that signed the endpoint's certificate (else AWS_CA_BUNDLE, else the system's). */
+  caCert?: string;
+}
+
+/** `s3://bucket[/root]`, parsed. */
+export interface BucketUrl {
+  bucket: string;
+  /** Key prefix without leading or trailing slash ('' for the bucket's top). */
+  root: string;
+}
+
+/** True when the storage argument names a bucket rather than a directory. */
+export function isBucketUrl(given: string): boolean {
+  return /^s3:\/\//i.test(given);
+}
+
+/** Parses `s3://bucket[/root]`; throws a UsageError-like PreflightError naming what is wrong. */
+export function parseBucketUrl(given: string): BucketUrl {
+  const m = /^s3:\/\/([^/]+)(\/.*)?$/i.exec(given);
+  const bucket = m?.[1] ?? '';
+  // S3's own bucket rule (3–63 of a-z 0-9 . -) loosened to what S3-compatible servers accept (underscores, capitals).
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(bucket)) {
+    throw new PreflightError(`${given} is not a bucket URL: expected s3://BUCKET or s3://BUCKET/ROOTDIRECTORY (the storage driver's rootdirectory)`);
+  }
+  const root = (m?.[2] ?? '').split('/').filter((p) => p !== '').join('/');
+  if (root.split('/').some((p) => p === '.' || p === '..')) throw new PreflightError(`${given}: the root directory may not contain . or .. components`);
+  return { bucket, root };
+}
+
+/** One page of a delimited listing: the "subdirectories" and the objects directly under a prefix. */
+export interface ListPage {
+  prefixes: string[];
+  objects: Array<{ key: string; size: number }>;
+}
+
+export interface BucketClient {
+  readonly bucket: string;
+  /** `s3://bucket/key`, for messages. */
+  url(key: string): string;
+  /** Lists `prefix` one level deep (Delimiter `/`), page by page. */
+  list(prefix: string): AsyncGenerator<ListPage>;
+  /** The object's bytes, at most `max` (more: a BucketObjectTooLarge error); undefined when there is no such key. */
+  get(key: string, max: number): Promise<Buffer | undefined>;
+  /** The object's size and LastModified (ms); undefined when there is no such key. */
+  head(key: string): Promise<{ size: number; lastModified?: number } | undefined>;
+  /** Streams the object's bytes (a 404 throws BucketError with code NoSuchKey). Not limited by the request pool. */
+  stream(key: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>>;
+  close(): void;
+}
+
+/** A failed call: `cannot read s3://b/k: AccessDenied (HTTP 403): …`; never the credentials. */
+export class BucketError extends Error {
+  override readonly name = 'BucketError';
+  readonly code: string;
+  /** The message without the object: `AccessDenied (HTTP 403): Access Denied`. */
+  readonly detail: string;
+  constructor(message: string, code: string, detail: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+/**
+ * Creates the client. `env` is the process environment (for AWS_CA_BUNDLE; the SDK reads the rest itself).
+ * Nothing is sent until the first call.
+ */
+export async function createBucketClient(url: BucketUrl, settings: BucketSettings, env: Readonly<Record<string, string | undefined>>): Promise<BucketClient> {
+  // The SDK warns on Node 20 that its releases after January 2027 need Node 22. The version is pinned (see
+  // package.json), so the warning concerns no release this tool runs; it would only clutter stderr and cron mail.
+  sdkWarningState.warningEmitted = true;
+  const caFile = settings.caCert ?? (env.AWS_CA_BUNDLE || undefined);
+  let ca: Buffer | undefined;
+  if (caFile !== undefined) {
+    ca = await readFile(caFile).catch((error: NodeJS.ErrnoException) => {
+      const from = settings.caCert !== undefined ? '--s3-ca-cert' : 'AWS_CA_BUNDLE';
+      throw new PreflightError(`cannot read the CA certificate file ${caFile} (${from}): ${error.code ?? error.message}`);
+    });
+  }
+  const agentOpts = { keepAlive: true, maxSockets: BUCKET_REQUEST_CONCURRENCY * 2 };
+  const httpsAgent = new https.Agent({ ...agentOpts, ...(ca ? { ca } : {}) });
+  const httpAgent = new http.Agent(agentOpts);
+  const config: S3ClientConfig = {
+    requestHandler: { httpAgent, httpsAgent, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
+    // Read-only: no checksum is asked of requests we never send; responses of ranged or old objects may lack one.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 4,
+    ...(settings.endpoint !== undefined ? { endpoint: settings.endpoint } : {}),
+    ...(settings.pathStyle ? { forcePathStyle: true } : {}),
+  };
+  // Region: --s3-region, else the SDK's chain (AWS_REGION, the profile), else us-east-1, which S3-compatible
+  // servers accept; a missing region must not stop a MinIO rescue.
+  const probe = settings.region === undefined ? new S3Client({}) : undefined;
+  const region = settings.region ?? (await Promise.resolve(probe?.config.region()).catch(() => FALLBACK_REGION)) ?? FALLBACK_REGION;
+  probe?.destroy();
+  const s3 = new S3Client({ ...config, region });
+  const limit = pLimit(BUCKET_REQUEST_CONCURRENCY);
+  const where = (key: string) => `s3://${url.bucket}/${key}`;
+  const fail = (error: unknown, key: string, verb = 'cannot read'): never => {
+    throw describeBucketError(error, `${verb} ${where(key)}`);
+  };
+
+  return {
+    bucket: url.bucket,
+    url: where,
+    async *list(prefix) {
+      let token: string | undefined;
+      do {
+        const page = await limit(() =>
+          s3.send(new ListObjectsV2Command({ Bucket: url.bucket, Prefix: prefix, Delimiter: '/', ...(token ? { ContinuationToken: token } : {}) })).catch((e: unknown) => fail(e, prefix, 'cannot list')),
+        );
+        yield {
+          prefixes: (page.CommonPrefixes ?? []).flatMap((p) => (p.Prefix ? [p.Prefix] : [])),
+          objects: (page.Contents ?? []).flatMap((o) => (o.Key ? [{ key: o.Key, size: o.Size ?? 0 }] : [])),
+        };
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    },
+    get: (key, max) =>
+      limit(async () => {
+        try {
+          const r = await s3.send(new GetObjectCommand({ Bucket: url.bucket, Key: key }));
+          if (r.ContentLength !== undefined && r.ContentLength > max) {
+            await r.Body?.transformToByteArray().catch(() => {});
+            throw new BucketError(`${where(key)} is ${r.ContentLength} bytes, more than ${max}`, 'TooLarge', `${r.ContentLength} bytes, more than ${max}`);
+          }
+          const chunks: Uint8Array[] = [];
+          let got = 0;
+          for await (const chunk of (r.Body as AsyncIterable<Uint8Array> | undefined) ?? []) {
+            got += chunk.length;
+            if (got > max) throw new BucketError(`${where(key)} is more than ${max} bytes`, 'TooLarge', `more than ${max} bytes`);
+            chunks.push(chunk);
+          }
+          return Buffer.concat(chunks);
+        } catch (error) {
+          if (isNotFound(error)) return undefined;
+          if (error instanceof BucketError) throw error;
+          return fail(error, key);
+        }
+      }),
+    head: (key) =>
+      limit(async () => {
+        try {
+          const r = await s3.send(new HeadObjectCommand({ Bucket: url.bucket, Key: key }));
+          return { size: r.ContentLength ?? 0, ...(r.LastModified ? { lastModified: r.LastModified.getTime() } : {}) };
+        } catch (error) {
+          if (isNotFound(error)) return undefined;
+          return fail(error, key);
+        }
+      }),
+    async stream(key, signal) {
+      try {
+        const r = await s3.send(new GetObjectCommand({ Bucket: url.bucket, Key: key }), signal ? { abortSignal: signal } : {});
+        return (r.Body as AsyncIterable<Uint8Array> | undefined) ?? (async function* () {})();
+      } catch (error) {
+        return fail(error, key);
+      }
+    },
+    close() {
+      s3.destroy();
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/** `cannot read s3://b/k: AccessDenied (HTTP 403): Access Denied`, from whatever the SDK threw. */
+export function describeBucketError(error: unknown, doing: string): BucketError {
+  if (error instanceof BucketError) return error;
+  const e = error as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  const code = e?.code ?? e?.name ?? 'Error';
+  const what = status !== undefined ? `${code} (HTTP ${status})` : code;
+  const text = e?.message && e.message !== code ? `: ${e.message}` : '';
+  return new BucketError(`${doing}: ${what}${text}`, isNotFound(error) ? 'NoSuchKey' : code, `${what}${text}`, { cause: error });
+}
