@@ -8,6 +8,7 @@
 import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import fg from 'fast-glob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cli, copyFixture, expectedTags, FIXTURE_STORAGE, ROOT, snapshotTree, type ExpectedTag } from './helpers/cli.js';
 import { makeTempDir, requireTool, startRegistry, type TestRegistry } from './helpers/registry.js';
@@ -53,7 +54,10 @@ function expectReadOnly(requests: Array<{ method: string; url: string }>): void 
   const lists = requests.map(describeRequest).filter((d) => d.startsWith('LIST '));
   expect(lists.length).toBeGreaterThan(0);
   expect(lists.filter((d) => !d.endsWith('delimiter=/'))).toEqual([]);
-  expect(lists.filter((d) => /\/(blobs\/|_layers\/|_uploads\/|_manifests\/revisions\/)/.test(d))).toEqual([]);
+  expect(lists.filter((d) => /\/(blobs\/|_layers\/|_uploads\/)/.test(d))).toEqual([]);
+  // Revisions are listed one level, `revisions/sha256/` of a repository (its manifests' digests, to find untagged
+  // referrers), never below a revision.
+  expect(lists.filter((d) => /\/_manifests\/revisions\//.test(d) && !/\/_manifests\/revisions\/sha256\/ delimiter=\/$/.test(d))).toEqual([]);
 }
 
 describe('s3:// storage arguments', () => {
@@ -294,6 +298,10 @@ describe('sync from a bucket', () => {
     const gets = s3.requests.filter((q) => q.method === 'GET' && q.url.includes('/blobs/sha256/'));
     const allowed = await manifestHexes(tags);
     for (const hex of await blobHexes('broken/corrupt-layer', '1.0')) allowed.add(hex);
+    // Untagged manifests (moved/app's old revision) are read too: one with a `subject` would be a referrer to push.
+    const revisions = (await fg('repositories/**/_manifests/revisions/sha256/*', { cwd: FIXTURE_V2, onlyDirectories: true })).map((d) => path.basename(d));
+    expect(revisions.length).toBeGreaterThan(0);
+    for (const hex of revisions) allowed.add(hex);
     expect(gets.length).toBeGreaterThan(0);
     expect(gets.map(describeRequest).filter((d) => !allowed.has(d.split('/').at(-2) ?? ''))).toEqual([]);
   }, 300_000);

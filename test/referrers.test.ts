@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.js';
 import { makeTempDir, registryRequest, requireTool, startRegistry, type TestRegistry } from './helpers/registry.js';
+import { startBucketServer } from './helpers/s3.js';
 import { getManifest, readRecord, readReport, RECORD_BIN, syncCalls } from './helpers/sync.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -165,4 +166,22 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     await writeFile(tags, `${repo}:1.0\n${repo}@${sig.digest}\n`);
     expect(await list(['--exclude', `${repo}@${sbom.digest}`])).toEqual([image.digest, sig.digest]);
   });
+
+  it('a bucket holding the same tree lists the same referrers (revisions listed per repository, one level)', async () => {
+    const s3 = await startBucketServer();
+    try {
+      await s3.upload(source.storage, 'root');
+      const disk = await cli(['list', source.storage, '--json']);
+      const bucket = await cli(['list', `s3://${s3.bucket}/root`, '--json', '--s3-endpoint', s3.endpoint, '--s3-path-style'], { env: s3.env() });
+      expect(bucket.exitCode, bucket.stderr).toBe(disk.exitCode);
+      const a = JSON.parse(disk.stdout);
+      const b = JSON.parse(bucket.stdout);
+      delete a.storage;
+      delete b.storage;
+      expect(b).toEqual(a);
+      expect(b.images.filter((i: { kind: string }) => i.kind === 'referrer').length).toBe(3);
+    } finally {
+      await s3.stop();
+    }
+  }, 120_000);
 });
