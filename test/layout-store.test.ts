@@ -1,7 +1,7 @@
 // The output wing's layout store, used directly (dist/, built by `npm test`): what it reports of a layout
 // already in the output directory decides whether a nightly run rebuilds it.
 import { createHash } from 'node:crypto';
-import { link, lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -51,5 +51,38 @@ describe('readExisting', () => {
     const store = openLayoutStore(s.out);
     expect((await store.readExisting('repo:tag'))?.manifestDigest).toBe(s.sha);
     expect(await store.readExisting('repo:other')).toBeUndefined();
+  });
+});
+
+describe('write (hard links made on the builder thread)', () => {
+  it('builds the layout in staging and renames it into place, every file a hard link to its blob', async () => {
+    const s = await setup();
+    const store = openLayoutStore(s.out);
+    try {
+      const warnings = await store.write('repo:new', [{ name: 'manifest.json', digest: s.sha as `sha256:${string}`, size: 19, source: { path: s.blob } }], 'hard', false);
+      expect(warnings).toEqual([]);
+      const made = path.join(s.out, 'repo:new');
+      expect((await lstat(path.join(made, 'manifest.json'))).ino).toBe((await lstat(s.blob)).ino);
+      expect((await lstat(path.join(made, 'version'))).isFile()).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a blob gone before its link fails the layout with a message naming it, and leaves nothing behind', async () => {
+    const s = await setup();
+    const store = openLayoutStore(s.out);
+    try {
+      const gone = path.join(s.root, 'gone-blob');
+      const digest = `sha256:${'b'.repeat(64)}` as const;
+      await expect(store.write('repo:broken', [{ name: 'manifest.json', digest, size: 1, source: { path: gone } }], 'hard', false)).rejects.toThrow(
+        `cannot hard-link ${digest} (${gone}): the blob disappeared during the export`,
+      );
+      await expect(lstat(path.join(s.out, 'repo:broken'))).rejects.toThrow(/ENOENT/);
+      // Staging holds the run's version template only: the half-built layout was removed.
+      expect((await readdir(store.staging)).filter((n) => !n.startsWith('version.'))).toEqual([]);
+    } finally {
+      await store.close();
+    }
   });
 });

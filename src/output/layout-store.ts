@@ -5,7 +5,9 @@
  * storage blob: nothing here ever opens a storage file for writing.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { copyFile, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { identityOf, link, lstat, mkdir, readdir, readdirSmall, readFile, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
@@ -15,6 +17,7 @@ import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type ExistingLayout, type LinkMo
 import { Lru } from '../core/lru.js';
 import { isAlive } from './run-lock.js';
 import type { LayoutFile } from '../core/types.js';
+import type { BuildJob, BuildReply } from './link-worker.js';
 
 /** Output directories remembered as made or listed (per run). */
 const DIR_CACHE = 256;
@@ -105,6 +108,9 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
   const listings = new Lru<string, Promise<Set<string>>>(DIR_CACHE);
   const entriesOf = (dir: string) => listings.getOrSet(dir, () => readdir(dir).then((names) => new Set(names), () => new Set<string>()));
   let template: Promise<string> | undefined;
+  // Hard links and symlinks of a new layout are made on a second thread (link-worker.ts); copies, downloads and
+  // replacements stay here.
+  let builder_: Builder | undefined;
   // One `version` file per run, hard-linked into each layout: it is ours, not a registry blob.
   const versionTemplate = () =>
     (template ??= ensureDir(staging).then(async () => {
@@ -145,6 +151,33 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       for await (const f of stream) yield path.dirname(String(f));
     },
     async write(id, files, mode, replace, io = {}) {
+      const builder = mode !== 'copy' && !replace ? (builder_ ??= createBuilder()) : undefined;
+      const linked = files.every((f) => 'path' in f.source);
+      if (builder && linked && mode !== 'copy') {
+        const template = await versionTemplate();
+        await stagingReady();
+        const tmp = path.join(staging, `l${++counter}`);
+        const final = dirOf(id);
+        await ensureDir(path.dirname(final));
+        const reply = await builder.build({ tmp, final, mode, template, versionContent: DIR_VERSION_CONTENT, files: files.map((f) => [(f.source as { path: string }).path, f.name]) });
+        const warnings = ('symlinked' in reply ? reply.symlinked : []).map((i) => emlinkWarning(files[i] as LayoutFile));
+        if (reply.ok) return warnings;
+        if (reply.exists) {
+          // Someone created it since we looked: replace it like a rebuild.
+          try {
+            const old = await moveAside(final, staging);
+            await rename(tmp, final);
+            if (old) await rm(old, { recursive: true, force: true });
+            return warnings;
+          } catch (error) {
+            await rm(tmp, { recursive: true, force: true });
+            throw error;
+          }
+        }
+        const f = reply.file !== undefined ? files[reply.file] : undefined;
+        if (f) throw new LinkError(describeLinkError(reply.code, f, mode), reply.code);
+        throw Object.assign(new Error(reply.message), { code: reply.code });
+      }
       const template = await versionTemplate();
       // A short name: the id can be near 255 bytes, staging must not fail where the final name fits.
       // This run's staging directory is ours alone: a counter names each layout, no random name to retry.
@@ -195,12 +228,72 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       return removed;
     },
     async close() {
+      await builder_?.close();
+      builder_ = undefined;
       await rm(staging, { recursive: true, force: true });
     },
     async remove(id) {
       await mkdir(staging, { recursive: true });
       const old = await moveAside(dirOf(id), staging);
       if (old) await rm(old, { recursive: true, force: true });
+    },
+  };
+}
+
+function emlinkWarning(f: LayoutFile): string {
+  return `${f.name}: ${'path' in f.source ? f.source.path : f.source.url} has reached the filesystem's hard-link limit (EMLINK, 65000 on ext4); symlinked instead`;
+}
+
+interface Builder {
+  build(job: Omit<BuildJob, 'n'>): Promise<BuildReply>;
+  close(): Promise<void>;
+}
+
+const WORKER_FILE = new URL('./link-worker.js', import.meta.url);
+
+/**
+ * The second thread that builds layouts (link-worker.ts), or, where it cannot run (the module loaded from
+ * TypeScript sources, a worker that died), an in-thread builder doing the same calls.
+ */
+function createBuilder(): Builder {
+  const inThread = async (): Promise<Builder> => {
+    const { build } = await import('./link-worker.js');
+    return { build: async (job) => build({ ...job, n: 0 }), close: async () => {} };
+  };
+  if (!existsSync(fileURLToPath(WORKER_FILE))) {
+    const local = inThread();
+    return { build: async (job) => (await local).build(job), close: async () => {} };
+  }
+  // It holds one small message at a time: a small heap keeps the run's peak memory where it was.
+  const worker = new Worker(WORKER_FILE, { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
+  worker.unref(); // never what keeps the process alive
+  const pending = new Map<number, { resolve(r: BuildReply): void; reject(e: Error): void }>();
+  let n = 0;
+  let failed: Error | undefined;
+  const fail = (error: Error) => {
+    failed ??= error;
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+  };
+  worker.on('message', (reply: BuildReply) => {
+    const p = pending.get(reply.n);
+    pending.delete(reply.n);
+    p?.resolve(reply);
+  });
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`the layout builder thread exited (code ${code})`)));
+  return {
+    build(job) {
+      if (failed) return Promise.reject(failed);
+      const id = ++n;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ ...job, n: id } satisfies BuildJob);
+      });
+    },
+    async close() {
+      failed ??= new Error('the layout store is closed');
+      await worker.terminate();
     },
   };
 }
@@ -238,7 +331,7 @@ async function placeFile(f: LayoutFile, dest: string, mode: LinkMode, io: CopyIo
       // ext4 allows 65000 links per inode: a base layer shared by more layouts than that cannot be
       // hard-linked again. A symlink still lets skopeo read it, with no data copied.
       await symlink(source.path, dest);
-      return `${f.name}: ${source.path} has reached the filesystem's hard-link limit (EMLINK, 65000 on ext4); symlinked instead`;
+      return emlinkWarning(f);
     }
     throw new LinkError(describeLinkError(code, f, mode), code);
   }
