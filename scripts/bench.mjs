@@ -310,11 +310,18 @@ for (const s of steps) Object.assign(s, { tags: TAGS, runs: [] });
 // "export again" needs a finished export to compare with: one untimed export first.
 measure('setup export', ...rr('export', storage, '--out', out('unchanged'), '-q'));
 console.log(`\nmeasuring ${steps.length} steps × ${RUNS} runs, alternating …`);
+let cacheDropped = false;
 for (let run = 1; run <= RUNS; run++) {
   for (const s of steps) {
     s.before?.();
     if (s.cold) dropCaches();
-    else execFileSync('sync'); // flush the previous step's dirty pages outside the timing
+    else {
+      // A warm step right after a cold one (the next run's first step) would read a tree the drop evicted:
+      // one untimed walk brings it back into the page cache first.
+      if (cacheDropped) measure('warm-up', ...rr('list', storage, '-q'));
+      execFileSync('sync'); // flush the previous step's dirty pages outside the timing
+    }
+    cacheDropped = s.cold === true;
     const r = measure(s.label, ...s.cmd);
     s.runs.push(r);
     process.stdout.write(`  run ${run}: ${s.label.padEnd(34)} ${r.seconds.toFixed(2).padStart(7)} s${r.rssMb ? `  ${r.rssMb.toFixed(0)} MB` : ''}\n`);

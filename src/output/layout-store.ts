@@ -165,9 +165,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
         if (reply.exists) {
           // Someone created it since we looked: replace it like a rebuild.
           try {
-            const old = await moveAside(final, staging);
-            await rename(tmp, final);
-            if (old) await rm(old, { recursive: true, force: true });
+            await replaceWith(tmp, final, staging);
             return warnings;
           } catch (error) {
             await rm(tmp, { recursive: true, force: true });
@@ -202,9 +200,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
             if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
           }
         }
-        const old = await moveAside(final, staging);
-        await rename(tmp, final);
-        if (old) await rm(old, { recursive: true, force: true });
+        await replaceWith(tmp, final, staging);
         return warnings;
       } catch (error) {
         await rm(tmp, { recursive: true, force: true });
@@ -296,6 +292,13 @@ function createBuilder(): Builder {
       await worker.terminate();
     },
   };
+}
+
+/** Puts the built layout `tmp` in place of the one at `final`: the old one is moved aside first, then removed. */
+async function replaceWith(tmp: string, final: string, staging: string): Promise<void> {
+  const old = await moveAside(final, staging);
+  await rename(tmp, final);
+  if (old) await rm(old, { recursive: true, force: true });
 }
 
 /** Renames an existing layout into staging (one atomic step) so it can be replaced or deleted. */
