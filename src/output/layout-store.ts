@@ -262,7 +262,6 @@ function createBuilder(): Builder {
   }
   // It holds one small message at a time: a small heap keeps the run's peak memory where it was.
   const worker = new Worker(WORKER_FILE, { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
-  worker.unref(); // never what keeps the process alive
   const pending = new Map<number, { resolve(r: BuildReply): void; reject(e: Error): void }>();
   let n = 0;
   let failed: Error | undefined;
@@ -274,15 +273,21 @@ function createBuilder(): Builder {
   worker.on('message', (reply: BuildReply) => {
     const p = pending.get(reply.n);
     pending.delete(reply.n);
+    if (pending.size === 0) worker.unref();
     p?.resolve(reply);
   });
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`the layout builder thread exited (code ${code})`)));
+  // Referenced only while a layout is being built: an idle builder never keeps the process alive (a run that
+  // stops early, on a preflight error, need not close the store), a busy one is waited for. After the
+  // listeners: attaching them refs the worker again.
+  worker.unref();
   return {
     build(job) {
       if (failed) return Promise.reject(failed);
       const id = ++n;
       return new Promise((resolve, reject) => {
+        if (pending.size === 0) worker.ref();
         pending.set(id, { resolve, reject });
         worker.postMessage({ ...job, n: id } satisfies BuildJob);
       });
