@@ -53,12 +53,21 @@ export class NotRegularFileError extends Error {
  * longer file yields its first `max` bytes (a garbage link file is reported from its start); without it,
  * a longer file is an error. Link files (71 bytes, one per tag) cost open, fstat, read, close.
  */
-export async function readRegularFile(file: string, max: number, opts: { truncate: boolean; identity?: { identity?: string } }): Promise<Buffer> {
+/** What the read learned of the file besides its bytes (filled in when given). */
+export interface FileFacts {
+  identity?: string;
+  mtimeMs?: number;
+}
+
+export async function readRegularFile(file: string, max: number, opts: { truncate: boolean; facts?: FileFacts }): Promise<Buffer> {
   const fd = await open(file, SAFE_OPEN);
   try {
     const info = await fstat(fd);
     if (!info.isFile()) throw new NotRegularFileError('not a regular file');
-    if (opts.identity) opts.identity.identity = identityOf(info);
+    if (opts.facts) {
+      opts.facts.identity = identityOf(info);
+      opts.facts.mtimeMs = info.mtimeMs;
+    }
     if (info.size > max && !opts.truncate) throw Object.assign(new Error(`${info.size} bytes, more than ${max}`), { code: 'EFBIG' });
     const want = Math.min(info.size, max);
     const buffer = Buffer.allocUnsafe(want);

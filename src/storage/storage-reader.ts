@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, NotRegularFileError, open, readRegularFile, SAFE_OPEN } from './fast-fs.js';
+import { lstat, NotRegularFileError, open, readRegularFile, SAFE_OPEN, type FileFacts } from './fast-fs.js';
 import { Lru } from '../core/lru.js';
-import { listRevisions, tagOnceHeld, tagPushTime } from './tag-facts.js';
+import { listRevisions, tagOnceHeld } from './tag-facts.js';
 import path from 'node:path';
 import { blobDataPath, hexOf, parseLink, type LinkParse } from '../core/digest.js';
 import type { BlobSource, Digest } from '../core/types.js';
@@ -38,7 +38,11 @@ export type BlobFact = { ok: true; size: number; path: string } | { ok: false; e
 export type ManifestFact =
   | { ok: true; bytes: Buffer; path: string; identity?: string }
   | { ok: false; error: 'missing' | 'unreadable' | 'digest-mismatch' | 'too-large'; detail: string; path: string };
-export type LinkFact = LinkParse | { ok: false; code: 'link-unreadable'; detail: string };
+/**
+ * A tag link read. `pushedAt`: the link file's mtime (ms), when the old registry last pushed the tag (it
+ * rewrites `current/link` on every push), from the same fstat that checked the file.
+ */
+export type LinkFact = (LinkParse & { pushedAt?: number }) | { ok: false; code: 'link-unreadable'; detail: string };
 /**
  * A manifest's revision link: `present` (with `invalid` when it does not hold that digest: empty, garbage,
  * another digest), `absent` (deleted through the API or by hand), or `unreadable` (never taken for deleted).
@@ -171,22 +175,30 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
     }
   };
 
+  const readTagLink = (repository: string, tag: string) =>
+    // `\n` cannot occur in a repository name or a tag read from a directory: the key is unambiguous.
+    tagLinks.getOrSet(`${repository}\n${tag}`, async (): Promise<LinkFact> => {
+      if (unsafeName(repository, tag)) return { ok: false, code: 'link-unreadable', detail: 'not a repository name or tag a registry writes' };
+      try {
+        const dir = await checkRepoDirs(repository, ['_manifests', 'tags'], [tag, 'current']);
+        const read: FileFacts = {};
+        const link = parseLink((await readRegularFile(abs(`${dir}/link`), MAX_LINK_BYTES, { truncate: true, facts: read })).toString('utf8'));
+        return read.mtimeMs !== undefined ? { ...link, pushedAt: read.mtimeMs } : link;
+      } catch (error) {
+        return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
+      }
+    });
+
   return {
     v2,
     blobSource: (digest) => ({ path: abs(blobDataPath(digest)) }),
-    readTagLink: (repository, tag) =>
-      // `\n` cannot occur in a repository name or a tag read from a directory: the key is unambiguous.
-      tagLinks.getOrSet(`${repository}\n${tag}`, async (): Promise<LinkFact> => {
-        if (unsafeName(repository, tag)) return { ok: false, code: 'link-unreadable', detail: 'not a repository name or tag a registry writes' };
-        try {
-          const dir = await checkRepoDirs(repository, ['_manifests', 'tags'], [tag, 'current']);
-          return parseLink((await readRegularFile(abs(`${dir}/link`), MAX_LINK_BYTES, { truncate: true })).toString('utf8'));
-        } catch (error) {
-          return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
-        }
-      }),
+    readTagLink,
     readRevision,
-    tagPushTime: (repository, tag) => tagPushTime(v2, repository, tag),
+    // The push order reads each tag's link before it is resolved: the cached read serves both.
+    tagPushTime: async (repository, tag) => {
+      const link = await readTagLink(repository, tag);
+      return 'pushedAt' in link ? link.pushedAt : undefined;
+    },
     tagOnceHeld: (repository, tag, digest) => tagOnceHeld(v2, repository, tag, digest),
     listRevisions: (repository) => listRevisions(v2, repository),
     hasRevision: async (repository, digest) => (await readRevision(repository, digest)).state !== 'absent',
@@ -195,8 +207,8 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
         const file = abs(blobDataPath(digest));
         try {
           await checkBlobDirs(digest);
-          const read: { identity?: string } = {};
-          const bytes = await readRegularFile(file, MAX_MANIFEST_BYTES, { truncate: false, identity: read });
+          const read: FileFacts = {};
+          const bytes = await readRegularFile(file, MAX_MANIFEST_BYTES, { truncate: false, facts: read });
           const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
           if (actual !== digest) return { ok: false, error: 'digest-mismatch', detail: `its content hashes to ${actual}`, path: file };
           return { ok: true, bytes, path: file, identity: read.identity! };

@@ -1,15 +1,13 @@
 /**
- * Two facts about a tag that Distribution records beside its current link (registry/storage/tagstore.go,
- * paths.go), read without opening anything for writing:
- *
- * - its history: every digest the tag ever pointed at has a link at
- *   `_manifests/tags/<tag>/index/sha256/<hex>/link` (kept when the tag moves, until the tag is deleted);
- * - its push time: the tag's `current/link` is rewritten on every push of the tag, so its mtime is when the
- *   old registry last pushed it (what Harbor's push-time retention rules ordered by).
+ * What Distribution records beside a tag's current link and a repository's manifests (registry/storage/
+ * tagstore.go, paths.go), read without opening anything for writing: a tag's history (every digest it ever
+ * pointed at has a link at `_manifests/tags/<tag>/index/sha256/<hex>/link`, kept when the tag moves, until the
+ * tag is deleted) and the repository's revision list. A tag's push time comes with its link read
+ * (storage-reader.ts).
  */
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { isDigest, tagLinkPath } from '../core/digest.js';
+import { isDigest } from '../core/digest.js';
 import type { Digest } from '../core/types.js';
 
 /**
@@ -24,15 +22,6 @@ export async function tagOnceHeld(v2: string, repository: string, tag: string, d
     return (await lstat(link)).isFile();
   } catch {
     return false;
-  }
-}
-
-/** The mtime (ms) of a tag's current link, or undefined when it cannot be read (the tag is broken anyway). */
-export async function tagPushTime(v2: string, repository: string, tag: string): Promise<number | undefined> {
-  try {
-    return (await lstat(path.join(v2, tagLinkPath(repository, tag)))).mtimeMs;
-  } catch {
-    return undefined;
   }
 }
 
