@@ -28,7 +28,7 @@ import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { createTargetState, type TagState, type TargetState } from './registry/target-state.js';
 import { exportIssues, openExport, type ExportOptions, type ExportRun } from './run-export.js';
-import { isBucketUrl } from './storage/bucket-client.js';
+import { isBucketUrl } from './storage/bucket-url.js';
 
 export const DEFAULT_SYNC_CONCURRENCY = 4;
 /** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */

@@ -8,6 +8,7 @@
  * AWS_ENDPOINT_URL(_S3) and `endpoint_url`; AWS_REGION), plus --s3-endpoint, --s3-region, --s3-path-style
  * and --s3-ca-cert (or AWS_CA_BUNDLE). Credentials stay inside the SDK: no message built here includes them.
  */
+import type { BucketSettings, BucketUrl } from './bucket-url.js';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -24,39 +25,7 @@ const CONNECT_TIMEOUT_MS = 15_000;
 /** A socket idle this long fails the request (a stalled download), however large the object. */
 const IDLE_TIMEOUT_MS = 120_000;
 
-/** The --s3-* options. */
-export interface BucketSettings {
-  endpoint?: string;
-  region?: string;
-  pathStyle?: boolean;
-  /** PEM file of the CA that signed the endpoint's certificate (else AWS_CA_BUNDLE, else the system's). */
-  caCert?: string;
-}
-
-/** `s3://bucket[/root]`, parsed. */
-export interface BucketUrl {
-  bucket: string;
-  /** Key prefix without leading or trailing slash ('' for the bucket's top). */
-  root: string;
-}
-
-/** True when the storage argument names a bucket rather than a directory. */
-export function isBucketUrl(given: string): boolean {
-  return /^s3:\/\//i.test(given);
-}
-
-/** Parses `s3://bucket[/root]`; throws a UsageError-like PreflightError naming what is wrong. */
-export function parseBucketUrl(given: string): BucketUrl {
-  const m = /^s3:\/\/([^/]+)(\/.*)?$/i.exec(given);
-  const bucket = m?.[1] ?? '';
-  // S3's own bucket rule (3–63 of a-z 0-9 . -) loosened to what S3-compatible servers accept (underscores, capitals).
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(bucket)) {
-    throw new PreflightError(`${given} is not a bucket URL: expected s3://BUCKET or s3://BUCKET/ROOTDIRECTORY (the storage driver's rootdirectory)`);
-  }
-  const root = (m?.[2] ?? '').split('/').filter((p) => p !== '').join('/');
-  if (root.split('/').some((p) => p === '.' || p === '..')) throw new PreflightError(`${given}: the root directory may not contain . or .. components`);
-  return { bucket, root };
-}
+export { isBucketUrl, parseBucketUrl, type BucketSettings, type BucketUrl } from './bucket-url.js';
 
 /** One page of a delimited listing: the "subdirectories" and the objects directly under a prefix. */
 export interface ListPage {

@@ -4,13 +4,12 @@
  * (run-export, run-sync, run-verify, the commands) sees only this.
  */
 import type { SelectorEntry } from '../core/selection.js';
-import { createBucketClient, isBucketUrl, parseBucketUrl, type BucketSettings } from './bucket-client.js';
-import { bucketSuggestTree, createBucketReader, locateBucketTree, scanBucketRepositories } from './bucket-storage.js';
+import { isBucketUrl, parseBucketUrl, type BucketSettings } from './bucket-url.js';
 import { locateStorage, scanRepositories, type RepositoryTags } from './scan-storage.js';
 import { createStorageReader, type StorageReader } from './storage-reader.js';
 import { suggestIn, suggestionsFor, suggestionsIn } from './suggest-tag.js';
 
-export type { BucketSettings } from './bucket-client.js';
+export type { BucketSettings } from './bucket-url.js';
 
 export interface StorageSource {
   /** `filesystem`: layouts can hard-link its blobs. `bucket`: every file is downloaded (copied and checked). */
@@ -52,6 +51,9 @@ export async function openStorage(given: string, opts: OpenStorageOptions): Prom
 
 async function openBucketStorage(given: string, opts: OpenStorageOptions): Promise<StorageSource> {
   const url = parseBucketUrl(given);
+  // Loaded only for a bucket: a run on a directory never pays for the AWS SDK.
+  const { createBucketClient } = await import('./bucket-client.js');
+  const { bucketSuggestTree, createBucketReader, locateBucketTree, scanBucketRepositories } = await import('./bucket-storage.js');
   const client = await createBucketClient(url, opts.bucket ?? {}, opts.env ?? {});
   try {
     const prefix = await locateBucketTree(client, url);
