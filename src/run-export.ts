@@ -20,9 +20,9 @@ import type { Digest, TagRef } from './core/types.js';
 import { blobDataPath, isDigest } from './core/digest.js';
 import { BlobCheckError, openLayoutStore, stagingDirFor, type CopyIo, type LayoutStore } from './output/layout-store.js';
 import { acquireRunLock, type RunLock } from './output/run-lock.js';
-import { resolveImage } from './storage/resolve-image.js';
 import type { StorageReader } from './storage/storage-reader.js';
 import { openStorage, type BucketSettings, type StorageSource } from './storage/storage-source.js';
+import type { Resolver } from './storage/resolver.js';
 import { referrersToExport, subjectOf } from './core/referrers.js';
 import { parseManifest } from './core/manifest.js';
 import { orderForPush } from './core/order.js';
@@ -158,16 +158,21 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
   const tally = createExportTally();
   const { summary } = tally;
   const copyIo = { signal: deps.signal, onBytes: (bytes: number) => deps.emit({ kind: 'bytes:downloaded', bytes }) };
-  const exportOne = (ref: TagRef) => exportImage(ref, { reader, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred });
+  const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY);
+  const exportOne = (ref: TagRef) => exportImage(ref, { resolver, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred });
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
   let complete = false;
   async function* results(): AsyncGenerator<ExportResult> {
     const tags = selectedTags({ storage, reader, selector, excludes, shard: opts.shard, summary, signal: deps.signal, emit: deps.emit, pushOrder: opts.pushOrder === true });
-    for await (const r of mapOrdered(tags, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, exportOne)) {
-      tally.add(r);
-      yield r;
+    try {
+      for await (const r of mapOrdered(tags, resolver.parallel, exportOne)) {
+        tally.add(r);
+        yield r;
+      }
+      complete = !deps.signal.aborted;
+    } finally {
+      await resolver.close();
     }
-    complete = !deps.signal.aborted;
   }
   return {
     storage,
@@ -352,10 +357,10 @@ async function selectedDigests(reader: StorageReader, refs: TagRef[]): Promise<S
 }
 
 /** Resolves one tag and, unless this is a dry run or a list, writes its layout. */
-async function exportImage(ref: TagRef, c: { reader: StorageReader; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit; copyIo: CopyIo; keepFiles: boolean }): Promise<ExportResult> {
+async function exportImage(ref: TagRef, c: { resolver: Resolver; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit; copyIo: CopyIo; keepFiles: boolean }): Promise<ExportResult> {
   const { store, opts } = c;
   const started = performance.now();
-  const image = await resolveImage(c.reader, ref, { verifyBlobs: opts.verifyBlobs });
+  const image = await c.resolver.resolve(ref);
   const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag, ref.referrer?.digest), image.files.find((f) => f.name === 'manifest.json')) : undefined;
   const item = planExportItem(image, existing);
   const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };

@@ -7,6 +7,8 @@ import type { SelectorEntry } from '../core/selection.js';
 import { isBucketUrl, parseBucketUrl, type BucketSettings } from './bucket-url.js';
 import { locateStorage, scanRepositories, type RepositoryTags } from './scan-storage.js';
 import { createStorageReader, type StorageReader } from './storage-reader.js';
+import type { ResolveOptions } from './resolve-image.js';
+import { localResolver, twoThreadResolver, type Resolver } from './resolver.js';
 import { suggestIn, suggestionsFor, suggestionsIn } from './suggest-tag.js';
 
 export type { BucketSettings } from './bucket-url.js';
@@ -21,6 +23,11 @@ export interface StorageSource {
   /** The volume root holding `docker/` (the registry's rootdirectory), or `s3://bucket/<root>`. */
   root: string;
   reader: StorageReader;
+  /**
+   * Resolves tags (resolve-image.ts) with about `parallel` in flight: a directory on two threads, a bucket here
+   * (its reads wait on the network). Close it when the walk is done.
+   */
+  resolver(opts: ResolveOptions, parallel: number): Resolver;
   /** Every repository with its tags, in tree order; unreadable parts are reported through `onError`. */
   scanRepositories(onError: (message: string) => void): AsyncGenerator<RepositoryTags>;
   /** "Did you mean" for tags-file entries that matched nothing: the nearest repository and tag names. */
@@ -39,10 +46,12 @@ export interface OpenStorageOptions {
 export async function openStorage(given: string, opts: OpenStorageOptions): Promise<StorageSource> {
   if (isBucketUrl(given)) return openBucketStorage(given, opts);
   const root = await locateStorage(given, opts.cwd);
+  const reader = createStorageReader(root.v2);
   return {
     kind: 'filesystem',
     ...root,
-    reader: createStorageReader(root.v2),
+    reader,
+    resolver: (resolve, parallel) => twoThreadResolver(reader, resolve, parallel),
     scanRepositories: (onError) => scanRepositories(root.v2, onError),
     suggestions: (entries) => suggestionsFor(root.v2, entries),
     close() {},
@@ -58,12 +67,14 @@ async function openBucketStorage(given: string, opts: OpenStorageOptions): Promi
   try {
     const prefix = await locateBucketTree(client, url);
     const v2 = client.url(prefix.replace(/\/$/, ''));
+    const reader = createBucketReader(client, prefix);
     return {
       kind: 'bucket',
       given,
       v2,
       root: client.url(prefix.replace(/\/?(docker\/registry\/)?v2\/$/, '')).replace(/\/$/, ''),
-      reader: createBucketReader(client, prefix),
+      reader,
+      resolver: (resolve, parallel) => localResolver(reader, resolve, parallel),
       scanRepositories: (onError) => scanBucketRepositories(client, prefix, onError),
       suggestions: (entries) => {
         const tree = bucketSuggestTree(client, prefix);

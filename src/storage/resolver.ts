@@ -1,0 +1,127 @@
+/**
+ * Resolves tags on two threads: the main one and a worker (resolve-worker.ts) with its own reader over the same
+ * directory. Each tag goes to whichever thread has fewer queued, so both stay busy whatever the main thread's
+ * other work (rendering, planning, writing) costs. Results are the same data either way; callers keep their
+ * order (mapOrdered). On a warm 10k-tag tree (npm run bench, 2 cores) `list` took about two thirds of the time
+ * it took on one thread, for about 10 MB more peak memory.
+ *
+ * Where the worker cannot run (the module loaded from TypeScript sources, a worker that failed), everything is
+ * resolved here. A bucket is read here only: its reads wait on the network, not on a CPU.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { BlobSource, Digest, ResolvedImage, TagRef } from '../core/types.js';
+import { resolveImage, type ResolveOptions } from './resolve-image.js';
+import type { PackedImage, ResolveJob, ResolveReply, ResolveWorkerData } from './resolve-worker.js';
+import { currentReader, type StorageReader } from './storage-reader.js';
+
+const WORKER_FILE = new URL('./resolve-worker.js', import.meta.url);
+
+export interface Resolver {
+  resolve(ref: TagRef): Promise<ResolvedImage>;
+  /** Tags that may usefully be in flight at once (the caller's window). */
+  readonly parallel: number;
+  /** How many tags each thread resolved so far. */
+  readonly handled: { here: number; worker: number };
+  close(): Promise<void>;
+}
+
+/** Resolves on this thread only. */
+export function localResolver(reader: StorageReader, opts: ResolveOptions, parallel: number): Resolver {
+  const handled = { here: 0, worker: 0 };
+  return {
+    resolve: (ref) => {
+      handled.here++;
+      return resolveImage(reader, ref, opts);
+    },
+    parallel,
+    handled,
+    close: async () => {},
+  };
+}
+
+/**
+ * Resolves on this thread and on a worker reading `v2` (a directory), falling back to this thread alone.
+ * `workerFile`: the worker's module (tests give one that fails).
+ */
+export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, parallel: number, workerFile: URL = WORKER_FILE): Resolver {
+  const local = localResolver(reader, opts, parallel);
+  if (!existsSync(fileURLToPath(workerFile))) return local;
+  const { handled } = local;
+  const who = currentReader();
+  let worker: Worker | undefined;
+  const pending = new Map<number, { ref: TagRef; resolve(image: ResolvedImage | Promise<ResolvedImage>): void }>();
+  let n = 0;
+  let localQueued = 0;
+  let localTail: Promise<void> = Promise.resolve();
+  let failed = false;
+  // A worker that fails (or is closed) hands its tags back to this thread: the run goes on, a little slower.
+  const fail = () => {
+    if (failed) return;
+    failed = true;
+    for (const p of pending.values()) p.resolve(local.resolve(p.ref));
+    pending.clear();
+    void worker?.terminate();
+  };
+  const start = () => {
+    const w = new Worker(workerFile, {
+      workerData: { role: 'registry-rescue:resolve', v2: reader.v2, who: { uid: who.uid, gids: [...who.gids] }, opts } satisfies ResolveWorkerData,
+      // Small messages and per-run caches: a small heap keeps the run's peak memory down.
+      resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 },
+    });
+    w.on('message', (reply: ResolveReply) => {
+      const p = pending.get(reply.n);
+      if (!p) return;
+      pending.delete(reply.n);
+      if (pending.size === 0) w.unref();
+      if (reply.ok) handled.worker++;
+      // An exception inside resolving (never expected: it returns problems as data) is retried here, where it
+      // surfaces as the run's own error.
+      p.resolve(reply.ok ? unpack(reply.image, (digest) => reader.blobSource(digest)) : local.resolve(p.ref));
+    });
+    w.on('error', fail);
+    w.on('exit', fail);
+    // Referenced only while it resolves: an idle worker never keeps the process alive.
+    w.unref();
+    return w;
+  };
+  return {
+    parallel: parallel * 4,
+    handled,
+    resolve(ref) {
+      if (failed) return local.resolve(ref);
+      // To whichever thread has fewer tags queued: the faster one drains its share sooner and gets more.
+      if (pending.size > localQueued) {
+        localQueued++;
+        // One local tag at a time, each after a turn of the event loop: the worker's replies (macrotasks) are
+        // handled between two local tags, so it is fed again at once. Tags resolved here side by side would
+        // interleave their promise callbacks and hold the replies back until all of them were done.
+        const done = localTail.then(() => new Promise<void>((next) => setImmediate(next))).then(() => local.resolve(ref));
+        localTail = done.then(
+          () => void localQueued--,
+          () => void localQueued--,
+        );
+        return done;
+      }
+      worker ??= start();
+      const id = ++n;
+      const w = worker;
+      return new Promise((resolve) => {
+        if (pending.size === 0) w.ref();
+        pending.set(id, { ref, resolve });
+        w.postMessage({ n: id, ref } satisfies ResolveJob);
+      });
+    },
+    async close() {
+      const w = worker;
+      fail();
+      await w?.terminate();
+    },
+  };
+}
+
+/** An image from the worker, its files' sources restored. */
+function unpack(image: PackedImage, sourceOf: (digest: Digest) => BlobSource): ResolvedImage {
+  return { ...image, files: image.files.map(([name, digest, size, identity]) => ({ name, digest, size, source: sourceOf(digest), ...(identity !== undefined ? { identity } : {}) })) };
+}

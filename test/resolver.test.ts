@@ -1,0 +1,76 @@
+// Resolving on two threads (dist/storage/resolver.js, built by `npm test`: the worker runs compiled JavaScript):
+// every tag of the real-registry fixture, broken ones included, resolves to exactly what one thread makes, with
+// part of them really resolved on the worker; and a worker that throws or exits hands its tags back to the main
+// thread, so the results stay the same.
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { localResolver, twoThreadResolver, type Resolver } from '../dist/storage/resolver.js';
+import { scanTags } from '../dist/storage/scan-storage.js';
+import { createStorageReader } from '../dist/storage/storage-reader.js';
+import type { ResolvedImage, TagRef } from '../src/core/types.js';
+import { FIXTURE_STORAGE } from './helpers/cli.js';
+
+const V2 = path.join(FIXTURE_STORAGE, 'docker/registry/v2');
+
+async function allTags(): Promise<TagRef[]> {
+  const tags: TagRef[] = [];
+  for await (const ref of scanTags(V2)) tags.push(ref);
+  return tags;
+}
+
+/** Resolves every tag with `parallel` in flight at once, as the export's window does. */
+async function resolveAll(resolver: Resolver, tags: TagRef[]): Promise<ResolvedImage[]> {
+  try {
+    const out: ResolvedImage[] = [];
+    for (let i = 0; i < tags.length; i += resolver.parallel) out.push(...(await Promise.all(tags.slice(i, i + resolver.parallel).map((t) => resolver.resolve(t)))));
+    return out;
+  } finally {
+    await resolver.close();
+  }
+}
+
+async function failingWorker(body: string): Promise<URL> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'rr-resolver-'));
+  const file = path.join(dir, 'worker.mjs');
+  await writeFile(file, `import { parentPort } from 'node:worker_threads';\n${body}\n`);
+  return pathToFileURL(file);
+}
+
+describe('two-thread resolver', () => {
+  it('resolves every fixture tag, broken ones included, exactly as one thread does, part of them on the worker', async () => {
+    const tags = await allTags();
+    expect(tags.length).toBeGreaterThan(20);
+    const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: false }, 8), tags);
+    const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8);
+    const both = await resolveAll(two, tags);
+    expect(both).toEqual(one);
+    expect(one.some((r) => r.status !== 'ok'), 'the fixture holds broken tags').toBe(true);
+    expect(two.handled.worker, 'tags resolved on the worker').toBeGreaterThan(0);
+    expect(two.handled.here + two.handled.worker).toBe(tags.length);
+  });
+
+  it('with --verify-blobs too (hashing on the worker)', async () => {
+    const tags = await allTags();
+    const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: true }, 8), tags);
+    const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: true }, 8);
+    expect(await resolveAll(two, tags)).toEqual(one);
+    expect(two.handled.worker).toBeGreaterThan(0);
+  });
+
+  for (const [what, body] of [
+    ['throws', "parentPort.on('message', () => { throw new Error('resolver worker failed'); });"],
+    ['exits', "parentPort.on('message', () => process.exit(3));"],
+  ] as const) {
+    it(`a worker that ${what} hands its tags back to the main thread: same results`, async () => {
+      const tags = await allTags();
+      const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: false }, 8), tags);
+      const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, await failingWorker(body));
+      expect(await resolveAll(two, tags)).toEqual(one);
+      expect(two.handled.worker).toBe(0);
+      expect(two.handled.here).toBe(tags.length);
+    });
+  }
+});
