@@ -28,9 +28,6 @@ export const rename = sync((from: string, to: string) => fs.renameSync(from, to)
 export const realpath = promisify(fs.realpath.native);
 
 export const open = sync((p: string, flags: number) => fs.openSync(p, flags));
-const read = sync((fd: number, buffer: Buffer, offset: number, length: number, position: number) => ({ bytesRead: fs.readSync(fd, buffer, offset, length, position) }));
-const close = sync((fd: number) => fs.closeSync(fd));
-const fstat = sync((fd: number) => fs.fstatSync(fd));
 
 /**
  * Opening flags for files of an untrusted tree: never follow a final symlink (ELOOP instead), and never
@@ -59,10 +56,10 @@ export interface FileFacts {
   mtimeMs?: number;
 }
 
-export async function readRegularFile(file: string, max: number, opts: { truncate: boolean; facts?: FileFacts }): Promise<Buffer> {
-  const fd = await open(file, SAFE_OPEN);
+export function readRegularFileSync(file: string, max: number, opts: { truncate: boolean; facts?: FileFacts }): Buffer {
+  const fd = fs.openSync(file, SAFE_OPEN);
   try {
-    const info = await fstat(fd);
+    const info = fs.fstatSync(fd);
     if (!info.isFile()) throw new NotRegularFileError('not a regular file');
     if (opts.facts) {
       opts.facts.identity = identityOf(info);
@@ -73,12 +70,15 @@ export async function readRegularFile(file: string, max: number, opts: { truncat
     const buffer = Buffer.allocUnsafe(want);
     let got = 0;
     while (got < want) {
-      const { bytesRead } = await read(fd, buffer, got, want - got, got);
+      const bytesRead = fs.readSync(fd, buffer, got, want - got, got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
     return buffer.subarray(0, got);
   } finally {
-    await close(fd);
+    fs.closeSync(fd);
   }
 }
+
+/** readRegularFileSync as a promise (callers written for either kind of storage). */
+export const readRegularFile = sync(readRegularFileSync);

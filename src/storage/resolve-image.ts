@@ -17,8 +17,8 @@ export interface ResolveOptions {
 
 /** Resolves one tag into a ResolvedImage: status, problems and the layout's files. */
 export async function resolveImage(reader: StorageReader, ref: TagRef, opts: ResolveOptions): Promise<ResolvedImage> {
-  const { referrer, ...tagRef } = ref;
-  const image: ResolvedImage = { ...tagRef, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
+  const { referrer } = ref;
+  const image: ResolvedImage = { repository: ref.repository, tag: ref.tag, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
   if (referrer) image.subject = referrer.subject;
   const who = referrer ? `${ref.repository}@${referrer.digest}` : `${ref.repository}:${ref.tag}`;
   const fail = (status: 'broken' | 'skipped', code: ProblemCode, message: string, extra: { digest?: string; file?: string } = {}) => {
@@ -202,7 +202,8 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
 }
 
 function finish(image: ResolvedImage, files: Map<string, LayoutFile>): ResolvedImage {
-  const all = [...files.values()].sort((a, b) => a.name.localeCompare(b.name));
+  // By code point: names are hex digests and `manifest.json`, the same order in every locale.
+  const all = [...files.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   image.size = all.reduce((sum, f) => sum + f.size, 0);
   image.files = image.status === 'ok' ? all : [];
   // Problems in a stable order whatever order the concurrent checks finished in.
