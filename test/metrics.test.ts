@@ -13,6 +13,7 @@ const RUN: RunMetrics = {
   exitCode: 4,
   counts: { synced: 12, 'up-to-date': 300, failed: 2, broken: 1 },
   bytesPushed: 123_456_789_012,
+  bytesDownloaded: 98_765_432_109,
   tagsSelected: 320,
   tagsInStorage: 1000,
 };
@@ -39,6 +40,7 @@ describe('renderMetrics', () => {
       'registry_rescue_last_run_exit_code',
       'registry_rescue_images',
       'registry_rescue_last_run_bytes_pushed',
+      'registry_rescue_last_run_bytes_downloaded',
       'registry_rescue_tags_selected',
       'registry_rescue_tags_in_storage',
     ]);
@@ -58,6 +60,7 @@ describe('renderMetrics', () => {
     expect(single('last_run_duration_seconds')).toBe(7201.5);
     expect(single('last_run_exit_code')).toBe(4);
     expect(single('last_run_bytes_pushed')).toBe(123_456_789_012);
+    expect(single('last_run_bytes_downloaded')).toBe(98_765_432_109);
     expect(single('tags_selected')).toBe(320);
     expect(single('tags_in_storage')).toBe(1000);
     // No sample timestamps: node_exporter's textfile collector refuses them.

@@ -81,7 +81,7 @@ Examples:
     io.setExitCode(exitCode);
     await writeRunMetrics(metricsFile, {
       command: 'export', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-      counts: summary.counts, bytesPushed: 0, tagsSelected: summary.selected, tagsInStorage: summary.tags,
+      counts: summary.counts, bytesPushed: 0, bytesDownloaded: summary.bytesDownloaded, tagsSelected: summary.selected, tagsInStorage: summary.tags,
     });
   });
 }

@@ -219,7 +219,7 @@ Examples:
     const selection = {
       tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
       unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,
-      problems: exportSummary.selectionProblems,
+      problems: exportSummary.selectionProblems, bytesDownloaded: exportSummary.bytesDownloaded,
     };
     // Written after the summary, so a full disk at the very end still leaves the person the results.
     doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: totals });
@@ -227,7 +227,7 @@ Examples:
     io.setExitCode(exitCode);
     await writeRunMetrics(metricsFile, {
       command: 'sync', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-      counts: totals.counts, bytesPushed: totals.bytesSynced, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags,
+      counts: totals.counts, bytesPushed: totals.bytesSynced, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags,
     });
   });
 }

@@ -66,7 +66,7 @@ Examples:
     io.setExitCode(exitCode);
     await writeRunMetrics(metricsFile, {
       command: 'verify', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-      counts: c, bytesPushed: 0, tagsSelected: checked, tagsInStorage: exportSummary.tags,
+      counts: c, bytesPushed: 0, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: checked, tagsInStorage: exportSummary.tags,
     });
   });
 }

@@ -18,6 +18,8 @@ export interface ExportSummary {
   failed: number;
   /** Bytes referenced by exportable layouts (no data is copied in hard/symlink mode). */
   bytes: number;
+  /** Bytes downloaded from a bucket storage into layouts (0 for a directory: its blobs are linked). */
+  bytesDownloaded: number;
   files: number;
   /** Layouts removed (or, in a dry run, to be removed) by --prune. */
   pruned: number;
@@ -35,7 +37,7 @@ export interface ExportSummary {
 export function createExportTally(): { add(r: ExportResult): void; summary: ExportSummary } {
   const summary: ExportSummary = {
     tags: 0, referrers: 0, selected: 0, filteredOut: 0, counts: emptyCounts(), ok: 0, broken: 0, skipped: 0, failed: 0,
-    bytes: 0, files: 0, pruned: 0, missingFromStorage: [], unmatchedEntries: [], selectionProblems: [], unreadable: [],
+    bytes: 0, bytesDownloaded: 0, files: 0, pruned: 0, missingFromStorage: [], unmatchedEntries: [], selectionProblems: [], unreadable: [],
   };
   return {
     summary,

@@ -20,6 +20,8 @@ export interface RunMetrics {
   exitCode: number;
   counts: Record<string, number>;
   bytesPushed: number;
+  /** From a bucket storage; 0 for a directory. */
+  bytesDownloaded: number;
   tagsSelected: number;
   tagsInStorage: number;
 }
@@ -53,6 +55,7 @@ export function renderMetrics(m: RunMetrics): string {
       samples: [...IMAGE_STATUSES, ...extra].map((status) => ({ labels: { ...base, status }, value: m.counts[status] ?? 0 })),
     },
     one('last_run_bytes_pushed', 'Bytes of the images pushed by the last run.', m.bytesPushed),
+    one('last_run_bytes_downloaded', 'Bytes the last run downloaded from a bucket storage into layouts (0 for a directory, whose blobs are linked).', m.bytesDownloaded),
     one('tags_selected', 'Tags the last run selected (tags file, --exclude, shard).', m.tagsSelected),
     one('tags_in_storage', 'Tags the last run found in the source storage.', m.tagsInStorage),
   ];
