@@ -219,10 +219,10 @@ Examples:
     const selection = {
       tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
       unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,
-      problems: exportSummary.selectionProblems, bytesDownloaded: exportSummary.bytesDownloaded,
+      problems: exportSummary.selectionProblems,
     };
     // Written after the summary, so a full disk at the very end still leaves the person the results.
-    doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: totals });
+    doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } });
     const exitCode = exitCodeForRun(totals.counts, issues);
     io.setExitCode(exitCode);
     await writeRunMetrics(metricsFile, {
