@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BIN, copyFixture, expectedTags } from './helpers/cli.js';
 import { startRegistry } from './helpers/registry.js';
+import { killStrays } from './helpers/proc-watch.js';
 
 const HANG = path.resolve(import.meta.dirname, 'bin/skopeo-hang-sync.js');
 const alive = (pid: number) => {
@@ -128,6 +129,7 @@ describe('after SIGKILL', () => {
       child.kill('SIGKILL');
       await child;
       for (const pid of hung) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      await killStrays(storage); // fakes spawned after the pid file was read
       // Killed outright: its lock and its staging directory are left behind.
       expect((await stat(path.join(out, '.registry-rescue.lock'))).isFile()).toBe(true);
       const report = path.join(dir, 'report.json');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cli, copyFixture, expectedTags, ROOT } from './helpers/cli.js';
-import { watchDescendants, type SeenProcess } from './helpers/proc-watch.js';
+import { killStrays, watchDescendants, type SeenProcess } from './helpers/proc-watch.js';
 import { makeTempDir, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { expectSameImage, idOf, writeTagsFile } from './helpers/sync.js';
 import { expectStorageUnchanged, snapshotStorage, type TreeSnapshot } from './helpers/tree.js';
@@ -226,6 +226,7 @@ describe('a password never leaks', () => {
         // gone already
       }
     }
+    await killStrays(tmp); // a fake spawned just before the kill, whose pid was not written yet
     expect(killed.exitCode).toBeUndefined();
     const left = await readdir(tmp);
     expect(left).toHaveLength(1);

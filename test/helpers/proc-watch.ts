@@ -78,3 +78,24 @@ export function watchDescendants(rootPid: number, everyMs = 5): { stop(): SeenPr
     },
   };
 }
+
+/**
+ * SIGKILLs every process whose command line mentions `marker` (a test's own temporary path): the fake skopeos a
+ * SIGKILLed CLI leaves behind, including one it spawned just before the kill, which had not written its pid yet.
+ * Waits a moment first, so a child between fork and exec shows its final command line. Returns how many.
+ */
+export async function killStrays(marker: string): Promise<number> {
+  await new Promise((r) => setTimeout(r, 200));
+  let killed = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    if (!(read(`/proc/${name}/cmdline`) ?? '').includes(marker)) continue;
+    try {
+      process.kill(Number(name), 'SIGKILL');
+      killed++;
+    } catch {
+      // gone already
+    }
+  }
+  return killed;
+}
