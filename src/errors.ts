@@ -33,6 +33,10 @@ export class PreflightError extends ToolError {
   override readonly name = 'PreflightError';
 }
 
+/** The target answered its first request with a 5xx or 429: it may serve in a moment (retried, then exit 3). */
+export class TargetUnavailableError extends PreflightError {
+}
+
 /** Who holds a run lock, as its lock file says. */
 export interface LockHolder {
   pid: number;

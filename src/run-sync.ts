@@ -138,7 +138,10 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     }
     if (!dryRun) {
       // Before the export opens: a target that cannot be used leaves nothing behind (no export directory).
-      conn = await connectTarget({ host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal });
+      conn = await connectTarget({
+        host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal,
+        retries: opts.retries, retryBaseMs: RETRY_BASE_MS, onRetry: (message) => deps.emit({ kind: 'warning', message }),
+      });
       if (credentials) {
         auth = await writeTempAuthFile(target.host, credentials);
         // Also removed if the process ends abruptly (a second signal): credentials must not outlive the run.

@@ -98,18 +98,36 @@ describe('transient answers on the HEADs around a push', () => {
 });
 
 describe('a target that is not serving when the run starts', () => {
-  it.each([503, 500, 429])('GET /v2/ answers %i: exit 3 before anything is exported or pushed, saying the registry is not serving (not "not a registry")', async (status) => {
+  it.each([503, 500, 429])('GET /v2/ answers %i every time: asked again --retries times, then exit 3 before anything is exported or pushed, saying the registry is not serving (not "not a registry")', async (status) => {
     const reg = await startRegistry();
     const { dir, storage } = await copyFixture();
     const before = await snapshotStorage(storage);
     const proxy = await startFaultProxy(reg.host, (r) => (r.url === '/v2/' ? { status } : undefined));
-    const r = await cli(['sync', storage, '--to', proxy.host, '--dest-tls-verify=false', '--report', path.join(dir, 'r.json')]);
+    const r = await cli(['sync', storage, '--to', proxy.host, '--dest-tls-verify=false', '--retries', '1', '--report', path.join(dir, 'r.json')]);
     expect(r.exitCode, r.stderr).toBe(3);
+    expect(proxy.log.filter((l) => l.url === '/v2/')).toHaveLength(2);
+    expect(r.stderr).toMatch(new RegExp(`answered GET /v2/ with HTTP ${status}.*; asking again \\(retry 1 of 1\\)`));
     expect(r.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:\\d+ answered GET /v2/ with HTTP ${status} .*not serving now .*run again later`));
     expect(r.stderr).not.toMatch(/not a Docker registry/);
     expect(proxy.log.filter((l) => l.url !== '/v2/')).toEqual([]);
     await expect(readdir(path.join(storage, 'registry-rescue-export'))).rejects.toThrow(/ENOENT/);
     await expectStorageUnchanged(storage, before, 'a refused sync');
+  }, TIMEOUT);
+});
+
+describe('a target that is starting when the run starts', () => {
+  it('GET /v2/ answers 503 twice, then serves: asked again with backoff, every image synced, exit 0', async () => {
+    const reg = await startRegistry();
+    const { dir, storage, v2 } = await copyFixture();
+    let refused = 0;
+    const proxy = await startFaultProxy(reg.host, (r) => (r.url === '/v2/' && refused < 2 ? (refused++, { status: 503 }) : undefined));
+    const tags = await pick(['proj/a/app:1.0']);
+    const r = await sync(storage, dir, proxy.host, tags, ['--retries', '2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(refused).toBe(2);
+    expect(r.stderr).toMatch(/answered GET \/v2\/ with HTTP 503.*; asking again \(retry 2 of 2\)/);
+    expect(r.report.images[0]).toMatchObject({ id: 'proj/a/app:1.0', status: 'synced' });
+    await expectSameImage(reg, v2, tags[0] as ExpectedTag);
   }, TIMEOUT);
 });
 

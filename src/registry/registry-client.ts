@@ -4,7 +4,7 @@
  * Authentication lives in registry-auth.ts, connections and error mapping in http-transport.ts.
  */
 import { createHash } from 'node:crypto';
-import { PreflightError } from '../errors.js';
+import { PreflightError, TargetUnavailableError } from '../errors.js';
 import { redact, secretsOf } from './credentials.js';
 import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type ConnectionOptions, type HttpRequest, type HttpResponse } from './http-transport.js';
 import { RegistryAuth, parseChallenges } from './registry-auth.js';
@@ -132,7 +132,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
       if (res.status >= 500 || res.status === 429) {
         // A registry starting, overloaded or failing: not "not a registry", which sends people looking at the wrong host.
         const detail = redact(bodyExcerpt(res), secrets);
-        throw new PreflightError(`${transport.host} answered GET /v2/ with HTTP ${res.status}${detail ? ` (${detail})` : ''}: the registry is not serving now (starting, overloaded or failing); nothing was pushed, run again later`);
+        throw new TargetUnavailableError(`${transport.host} answered GET /v2/ with HTTP ${res.status}${detail ? ` (${detail})` : ''}: the registry is not serving now (starting, overloaded or failing); nothing was pushed, run again later`);
       }
       if (res.status !== 200) {
         throw new PreflightError(`${transport.host} is not a Docker registry: GET /v2/ answered HTTP ${res.status}`);

@@ -4,7 +4,8 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { PreflightError } from '../errors.js';
+import { PreflightError, TargetUnavailableError } from '../errors.js';
+import { retryWithBackoff } from '../core/schedule.js';
 import { currentUid, resolveCredentials, type Credentials } from './credentials.js';
 import { createHarborApi, type HarborApi } from './harbor-api.js';
 import { createRegistryClient, type RegistryClient } from './registry-client.js';
@@ -30,6 +31,13 @@ export interface ConnectOptions {
   certDir?: string;
   credentials?: Credentials;
   signal: AbortSignal;
+  /**
+   * A first answer of 5xx or 429 (a registry starting, overloaded, failing over) is asked again this many times,
+   * with the runs' exponential backoff from `retryBaseMs`; `onRetry` says so. Default: not retried.
+   */
+  retries?: number;
+  retryBaseMs?: number;
+  onRetry?: (message: string) => void;
 }
 
 /** How to reach the target, as the user gave it (paths relative to the working directory). */
@@ -76,8 +84,19 @@ export async function connectTarget(opts: ConnectOptions): Promise<TargetConnect
     createRegistryClient({ host: opts.host, insecure, tlsVerify: opts.tlsVerify, certDir: opts.certDir, credentials: opts.credentials, signal: opts.signal, timeoutMs: TARGET_TIMEOUT_MS });
   let insecure = false;
   let client = make(false);
+  const ping = async (c: RegistryClient) => {
+    const { value } = await retryWithBackoff(
+      async (attempt) => {
+        const r = await c.ping().then(() => undefined, (error: unknown) => error);
+        if (r instanceof TargetUnavailableError && attempt <= (opts.retries ?? 0) && !opts.signal.aborted) opts.onRetry?.(`${r.message.split(': the registry')[0]}; asking again (retry ${attempt} of ${opts.retries})`);
+        return r;
+      },
+      { retries: opts.retries ?? 0, baseMs: opts.retryBaseMs ?? 2_000, signal: opts.signal, random: Math.random, isTransient: (r) => r instanceof TargetUnavailableError },
+    );
+    if (value !== undefined) throw value;
+  };
   try {
-    await client.ping();
+    await ping(client);
   } catch (error) {
     if (error instanceof RegistryTlsError && error.reason === 'not-tls' && opts.tlsVerify) {
       // `--to` takes no scheme (target.ts), so the generic "use http://…" advice would not work here.
@@ -92,7 +111,7 @@ export async function connectTarget(opts: ConnectOptions): Promise<TargetConnect
     client.close();
     insecure = true;
     client = make(true);
-    await client.ping();
+    await ping(client);
   }
   let harbor: HarborApi | undefined;
   return {
