@@ -5,6 +5,7 @@
  * by one knob (--retries, with jitter); skopeo itself is told not to retry, so attempts never multiply.
  * Results stream out as each image is decided; nothing is collected.
  */
+import { createSeenFilter, type SeenFilter } from './core/seen-filter.js';
 import { rmSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -155,17 +156,15 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     }
     // Oldest push first within a repository (the walk's order across repositories is kept).
     const run = await openExport({ ...opts, out, pushOrder: true, keepBlobs: dryRun, deferDownloads: true }, deps);
-    /** Dry run: per target project, its images, bytes and the blobs counted (each once). */
-    const projects = new Map<string, { images: number; bytes: number; seen: Set<string> }>();
+    /** Dry run: per target project, its images and bytes, each blob counted once per project (in fixed memory). */
+    const projects = new Map<string, { images: number; bytes: number }>();
+    let seen: SeenFilter | undefined;
     const count = (job: PushJob) => {
       let p = projects.get(job.project);
-      if (!p) projects.set(job.project, (p = { images: 0, bytes: 0, seen: new Set() }));
+      if (!p) projects.set(job.project, (p = { images: 0, bytes: 0 }));
       p.images++;
-      for (const [digest, size] of job.export.blobs ?? []) {
-        if (p.seen.has(digest)) continue;
-        p.seen.add(digest);
-        p.bytes += size;
-      }
+      seen ??= createSeenFilter();
+      for (const [digest, size] of job.export.blobs ?? []) if (!seen.testAndAdd(job.project, digest)) p.bytes += size;
     };
     const settings = {
       target,
