@@ -5,7 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rr() { node bin/registry-rescue.js "$@"; }
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings at a terminal only (NO_COLOR respected): piped or logged, plain text.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n==> %s\n' "$*"; }
+fi
 # The sample storage has broken images on purpose, so list/export/sync end with exit code 4.
 expect4() { local rc=0; "$@" || rc=$?; [ "$rc" -eq 4 ] || { echo "demo: expected exit code 4, got $rc" >&2; exit 1; }; echo "(exit code 4: some images are broken, as planted in the sample)"; }
 
