@@ -108,6 +108,7 @@ describe('interrupting sync', () => {
       expect((await readdir(tmp)).filter((n) => n.startsWith('registry-rescue-auth-'))).toEqual([]);
       // A push that ignores SIGTERM outlives a hard exit; real skopeo does not ignore it.
       for (const pid of hung) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      await killStrays(storage); // and one started after the pid file was read
     } finally {
       await reg.stop();
     }
