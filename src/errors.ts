@@ -35,6 +35,12 @@ export class PreflightError extends ToolError {
 
 /** The target answered its first request with a 5xx or 429: it may serve in a moment (retried, then exit 3). */
 export class TargetUnavailableError extends PreflightError {
+  /** `HOST answered GET /v2/ with HTTP 503`: what a retry notice says. */
+  readonly answer: string;
+  constructor(answer: string, message: string) {
+    super(message);
+    this.answer = answer;
+  }
 }
 
 /** Who holds a run lock, as its lock file says. */

@@ -5,7 +5,6 @@
  * by one knob (--retries, with jitter); skopeo itself is told not to retry, so attempts never multiply.
  * Results stream out as each image is decided; nothing is collected.
  */
-import { createSeenFilter, type SeenFilter } from './core/seen-filter.js';
 import { rmSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,6 +27,7 @@ import type { StorageReader } from './storage/storage-reader.js';
 import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { createTargetState, type TagState, type TargetState } from './registry/target-state.js';
+import { createSeenFilter, type SeenFilter } from './core/seen-filter.js';
 import { exportIssues, openExport, type ExportOptions, type ExportRun } from './run-export.js';
 import { isBucketUrl } from './storage/bucket-url.js';
 

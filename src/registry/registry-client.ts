@@ -132,7 +132,8 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryClien
       if (res.status >= 500 || res.status === 429) {
         // A registry starting, overloaded or failing: not "not a registry", which sends people looking at the wrong host.
         const detail = redact(bodyExcerpt(res), secrets);
-        throw new TargetUnavailableError(`${transport.host} answered GET /v2/ with HTTP ${res.status}${detail ? ` (${detail})` : ''}: the registry is not serving now (starting, overloaded or failing); nothing was pushed, run again later`);
+        const answer = `${transport.host} answered GET /v2/ with HTTP ${res.status}`;
+        throw new TargetUnavailableError(answer, `${answer}${detail ? ` (${detail})` : ''}: the registry is not serving now (starting, overloaded or failing); nothing was pushed, run again later`);
       }
       if (res.status !== 200) {
         throw new PreflightError(`${transport.host} is not a Docker registry: GET /v2/ answered HTTP ${res.status}`);

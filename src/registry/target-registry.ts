@@ -88,7 +88,7 @@ export async function connectTarget(opts: ConnectOptions): Promise<TargetConnect
     const { value } = await retryWithBackoff(
       async (attempt) => {
         const r = await c.ping().then(() => undefined, (error: unknown) => error);
-        if (r instanceof TargetUnavailableError && attempt <= (opts.retries ?? 0) && !opts.signal.aborted) opts.onRetry?.(`${r.message.split(': the registry')[0]}; asking again (retry ${attempt} of ${opts.retries})`);
+        if (r instanceof TargetUnavailableError && attempt <= (opts.retries ?? 0) && !opts.signal.aborted) opts.onRetry?.(`${r.answer}; asking again (retry ${attempt} of ${opts.retries})`);
         return r;
       },
       { retries: opts.retries ?? 0, baseMs: opts.retryBaseMs ?? 2_000, signal: opts.signal, random: Math.random, isTransient: (r) => r instanceof TargetUnavailableError },

@@ -45,17 +45,17 @@ export class NotRegularFileError extends Error {
   readonly code = 'ENOTREG';
 }
 
-/**
- * Reads a regular file of at most `max` bytes, refusing symlinks and special files. With `truncate`, a
- * longer file yields its first `max` bytes (a garbage link file is reported from its start); without it,
- * a longer file is an error. Link files (71 bytes, one per tag) cost open, fstat, read, close.
- */
 /** What the read learned of the file besides its bytes (filled in when given). */
 export interface FileFacts {
   identity?: string;
   mtimeMs?: number;
 }
 
+/**
+ * Reads a regular file of at most `max` bytes, refusing symlinks and special files. With `truncate`, a
+ * longer file yields its first `max` bytes (a garbage link file is reported from its start); without it,
+ * a longer file is an error. Link files (71 bytes, one per tag) cost open, fstat, read, close.
+ */
 export function readRegularFileSync(file: string, max: number, opts: { truncate: boolean; facts?: FileFacts }): Buffer {
   const fd = fs.openSync(file, SAFE_OPEN);
   try {
@@ -79,6 +79,3 @@ export function readRegularFileSync(file: string, max: number, opts: { truncate:
     fs.closeSync(fd);
   }
 }
-
-/** readRegularFileSync as a promise (callers written for either kind of storage). */
-export const readRegularFile = sync(readRegularFileSync);

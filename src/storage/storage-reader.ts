@@ -127,8 +127,8 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
     if (!info.isDirectory()) throw new NotRegularFileError(info.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory');
   };
   const prefixes = new Map<string, true | Error>();
-  /** Throws unless every directory down to the blob's own is real; returns the data file's path. */
-  const checkBlobDirs = (digest: Digest): string => {
+  /** Throws unless every directory down to the blob's own is real. */
+  const checkBlobDirs = (digest: Digest): void => {
     const hex = hexOf(digest);
     const prefix = `blobs/sha256/${hex.slice(0, 2)}`;
     let known = prefixes.get(prefix);
@@ -143,9 +143,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
       prefixes.set(prefix, known);
     }
     if (known !== true) throw known;
-    const dir = abs(`${prefix}/${hex}`);
-    realDir(dir);
-    return `${dir}/data`;
+    realDir(abs(`${prefix}/${hex}`));
   };
 
   // Under repositories/, distribution writes only real directories too. A symlinked repository, `_manifests`,
