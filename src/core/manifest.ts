@@ -72,6 +72,7 @@ const DESCRIPTOR_KEYS = ['mediaType', 'digest', 'size', 'urls', 'annotations', '
  */
 const fold = (key: string): string => key.toLowerCase().replace(/\u017f/g, 's');
 const FOLDED = new Map([...TOP_KEYS, ...DESCRIPTOR_KEYS].map((k) => [fold(k), k]));
+const CANONICAL = new Set([...TOP_KEYS, ...DESCRIPTOR_KEYS]);
 /** A number with a fraction or an exponent after "size" or "schemaVersion": JSON.parse reads 1.0 as 1, Go refuses it for an integer field. */
 const NON_INTEGER = /"(size|schemaVersion)"\s*:\s*(-?\d+(?:\.\d*)?[eE][+-]?\d+|-?\d+\.\d*)/;
 
@@ -198,6 +199,8 @@ function parseDescriptor(raw: unknown, where: string): Descriptor | Extract<Pars
 /** The first key that differs from a known one only by case (Go reads it as that one, we would not). */
 function foldedKey(obj: Record<string, unknown>, where: string): string | undefined {
   for (const key of Object.keys(obj)) {
+    // Nearly every key is a known one as written: no folding for those.
+    if (CANONICAL.has(key)) continue;
     const known = FOLDED.get(fold(key));
     if (known !== undefined && known !== key) {
       return `${where}key ${JSON.stringify(key)} is read as "${known}" by Go readers (the registry, skopeo), which ignore case, and not by others`;

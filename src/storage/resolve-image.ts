@@ -16,7 +16,8 @@ export interface ResolveOptions {
 }
 
 /** Resolves one tag into a ResolvedImage: status, problems and the layout's files. */
-export async function resolveImage(reader: StorageReader, ref: TagRef, opts: ResolveOptions): Promise<ResolvedImage> {
+/** `link`: the tag's link when the caller has read it already (resolver.ts reads it once, on the main thread). */
+export async function resolveImage(reader: StorageReader, ref: TagRef, opts: ResolveOptions, link?: LinkFact): Promise<ResolvedImage> {
   const { referrer } = ref;
   const image: ResolvedImage = { repository: ref.repository, tag: ref.tag, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
   if (referrer) image.subject = referrer.subject;
@@ -35,7 +36,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
 
   const linkFile = `repositories/${ref.repository}/_manifests/tags/${ref.tag}/current/link`;
   // A referrer has no tag: found through its revision link, by digest.
-  const link: LinkFact = referrer ? { ok: true, digest: referrer.digest } : await reader.readTagLink(ref.repository, ref.tag);
+  link = referrer ? { ok: true, digest: referrer.digest } : (link ?? (await reader.readTagLink(ref.repository, ref.tag)));
   if (!link.ok) {
     fail('broken', link.code, `cannot read the tag's link: ${link.detail} (${linkFile})`, { file: linkFile });
     return finish(image, new Map());

@@ -10,7 +10,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Digest, ResolvedImage, TagRef } from '../core/types.js';
 import { resolveImage, type ResolveOptions } from './resolve-image.js';
-import { createStorageReader, type Reader } from './storage-reader.js';
+import { createStorageReader, type LinkFact, type Reader } from './storage-reader.js';
 
 export interface ResolveWorkerData {
   /** Marks the thread as ours: this module does nothing in any other (a test runner's worker, say). */
@@ -23,6 +23,8 @@ export interface ResolveWorkerData {
 export interface ResolveJob {
   n: number;
   ref: TagRef;
+  /** The tag's link, read on the main thread (undefined for a referrer, found by digest). */
+  link: LinkFact | undefined;
 }
 
 /**
@@ -43,7 +45,7 @@ if (parentPort && data?.role === 'registry-rescue:resolve') {
   const who: Reader = { uid: data.who.uid, gids: new Set(data.who.gids) };
   const reader = createStorageReader(data.v2, who);
   port.on('message', (job: ResolveJob) => {
-    resolveImage(reader, job.ref, data.opts).then(
+    resolveImage(reader, job.ref, data.opts, job.link).then(
       (image) => port.postMessage({ n: job.n, ok: true, image: pack(image) } satisfies ResolveReply),
       (error: unknown) => port.postMessage({ n: job.n, ok: false, message: (error as Error).message ?? String(error) } satisfies ResolveReply),
     );

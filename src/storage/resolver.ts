@@ -110,7 +110,12 @@ export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, p
       return new Promise((resolve) => {
         if (pending.size === 0) w.ref();
         pending.set(id, { ref, resolve });
-        w.postMessage({ n: id, ref } satisfies ResolveJob);
+        // The tag's link is read here, through this thread's cache, and sent along: referrer discovery and the
+        // push order read every link of a repository on this thread anyway, so no link is read twice.
+        const link = ref.referrer ? Promise.resolve(undefined) : reader.readTagLink(ref.repository, ref.tag);
+        void link.then((fact) => {
+          if (pending.has(id)) w.postMessage({ n: id, ref, link: fact } satisfies ResolveJob);
+        });
       });
     },
     async close() {
