@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { NotRegularFileError, open, readRegularFileSync, SAFE_OPEN, type FileFacts } from './fast-fs.js';
 import { Lru } from '../core/lru.js';
 import { listRevisions, tagOnceHeld } from './tag-facts.js';
@@ -107,26 +107,6 @@ function unsafeName(repository: string, tag?: string): boolean {
   return repository.split('/').some(bad) || (tag !== undefined && (bad(tag) || tag.includes('/')));
 }
 
-/** Why a directory on a storage path is refused (`rel`: the path, named in the message). */
-function oddDir(symlink: boolean, rel?: string): string {
-  const why = symlink ? SYMLINKED_DIR : 'not a directory';
-  return rel === undefined ? why : `${why}: ${rel}`;
-}
-
-const NO_ODD_CHILDREN: ReadonlyMap<string, string> = new Map();
-
-/**
- * A directory's children that are not real directories ('symlink' or 'other'), from one read of it with the
- * entries' types (Node lstats an entry whose type the file system does not give).
- */
-function oddChildren(dir: string): ReadonlyMap<string, string> {
-  let odd: Map<string, string> | undefined;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (!e.isDirectory()) (odd ??= new Map()).set(e.name, e.isSymbolicLink() ? 'symlink' : 'other');
-  }
-  return odd ?? NO_ODD_CHILDREN;
-}
-
 /** Creates a reader over `v2` (the `docker/registry/v2` directory). */
 export function createStorageReader(v2: string, who: Reader = currentReader()): StorageReader {
   const manifests = new Lru<Digest, Promise<ManifestFact>>(MANIFEST_CACHE);
@@ -139,18 +119,45 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
   const abs = (rel: string) => base + rel;
   // A blob store moved to another disk and symlinked back (v2/blobs -> /mnt/blobs) is an operator's choice.
   // Below it, distribution writes only real directories and regular files: a symlink planted at any level
-  // (blobs/sha256, blobs/sha256/<xx>, …/<hex>, …/data) could make us push any file on the host. No realpath
-  // and no lstat per blob directory: each directory whose children are checked is read once, with the
-  // entries' types, and only its children that are not real directories are remembered (normally none).
-  // The data file itself is opened O_NOFOLLOW or lstat'ed.
+  // (blobs/sha256, blobs/sha256/<xx>, …/<hex>, …/data) could make us push any file on the host. Checked with
+  // lstat, once per directory: the 256 prefix directories are cached, each blob directory is checked with
+  // its blob (the data file itself is opened O_NOFOLLOW or lstat'ed). No realpath per blob.
+  const realDir = (dir: string) => {
+    const info = lstatSync(dir);
+    if (!info.isDirectory()) throw new NotRegularFileError(info.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory');
+  };
+  const prefixes = new Map<string, true | Error>();
+  /** Throws unless every directory down to the blob's own is real. */
+  const checkBlobDirs = (digest: Digest): void => {
+    const hex = hexOf(digest);
+    const prefix = `blobs/sha256/${hex.slice(0, 2)}`;
+    let known = prefixes.get(prefix);
+    if (known === undefined) {
+      try {
+        realDir(abs('blobs/sha256'));
+        realDir(abs(prefix));
+        known = true;
+      } catch (error) {
+        known = error as Error;
+      }
+      prefixes.set(prefix, known);
+    }
+    if (known !== true) throw known;
+    realDir(abs(`${prefix}/${hex}`));
+  };
+
+  // Under repositories/, distribution writes only real directories too. A symlinked repository, `_manifests`,
+  // tag, `current` or revision directory could lead anywhere on the host: every directory between
+  // `repositories/` and a link file is lstat'ed before the file is opened (O_NOFOLLOW covers only the file
+  // itself), so nothing outside the storage is opened, let alone quoted. The repository's own directories
+  // are cached (tree order: a few thousand cover the walk); the tag's two and the revision's one cost an
+  // lstat each.
   // Each directory's verdict: true, or the error to throw (the same for every file below it).
   const repoDirs = new Lru<string, true | Error>(DIR_CACHE);
-  // Per listed directory: its odd children (name → why), or the error listing it gave.
-  const listings = new Lru<string, ReadonlyMap<string, string> | Error>(DIR_CACHE);
-  /** Throws unless `rel` is a real directory; `named` puts the path in the message. */
-  const realDir = (rel: string, named: boolean) => {
+  // Named in the message: which directory of the path is wrong is what the operator has to look at.
+  const realRepoDir = (rel: string) => {
     const info = lstatSync(abs(rel));
-    if (!info.isDirectory()) throw new NotRegularFileError(oddDir(info.isSymbolicLink(), named ? rel : undefined));
+    if (!info.isDirectory()) throw new NotRegularFileError(`${info.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory'}: ${rel}`);
   };
   const verdictOf = (check: () => void): true | Error => {
     try {
@@ -160,40 +167,6 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
       return error as Error;
     }
   };
-  /** Throws unless `<parent>/<name>` is a real directory (or absent: the file below it then is). `parent` must be checked. */
-  const realChild = (parent: string, name: string, named: boolean) => {
-    const odd = listings.getOrSet(parent, () => {
-      try {
-        return oddChildren(abs(parent));
-      } catch (error) {
-        return error as Error;
-      }
-    });
-    if (odd instanceof Error) throw odd;
-    const why = odd.get(name);
-    if (why !== undefined) throw new NotRegularFileError(oddDir(why === 'symlink', named ? `${parent}/${name}` : undefined));
-  };
-  /** Throws unless every directory down to the blob's own is real. */
-  const checkBlobDirs = (digest: Digest): void => {
-    const hex = hexOf(digest);
-    const prefix = `blobs/sha256/${hex.slice(0, 2)}`;
-    const known = repoDirs.getOrSet(prefix, () =>
-      verdictOf(() => {
-        realDir('blobs/sha256', false);
-        realDir(prefix, false);
-      }),
-    );
-    if (known !== true) throw known;
-    realChild(prefix, hex, false);
-  };
-
-  // Under repositories/, distribution writes only real directories too. A symlinked repository, `_manifests`,
-  // tag, `current` or revision directory could lead anywhere on the host: every directory between
-  // `repositories/` and a link file is checked before the file is opened (O_NOFOLLOW covers only the file
-  // itself), so nothing outside the storage is opened, let alone quoted. The repository's own directories
-  // are cached (tree order: a few thousand cover the walk); a tag's or revision's directory is checked in its
-  // parent's listing, and `current` costs an lstat.
-  // Named in the message: which directory of the path is wrong is what the operator has to look at.
   /** `repositories/<repository>/<fixed…>`, each directory checked once (cached as a whole and one by one). */
   const fixedDirs = (repository: string, fixed: string): true | Error =>
     repoDirs.getOrSet(`repositories/${repository}/${fixed}`, () =>
@@ -201,22 +174,17 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
         let rel = 'repositories';
         for (const c of [...repository.split('/'), ...fixed.split('/')]) {
           rel = `${rel}/${c}`;
-          const dir = rel;
-          const known = repoDirs.getOrSet(dir, () => verdictOf(() => realDir(dir, true)));
+          const known = repoDirs.getOrSet(rel, () => verdictOf(() => realRepoDir(rel)));
           if (known !== true) throw known;
         }
       }),
     );
-  /** Checks `repositories/<repository>/<fixed>` (cached), then `<own…>` below it; returns the path. */
+  /** Checks `repositories/<repository>/<fixed>` (cached) and then `<own…>` below it (not cached); returns the path. */
   const checkRepoDirs = (repository: string, fixed: string, own: string[]): string => {
     const known = fixedDirs(repository, fixed);
     if (known !== true) throw known;
     let rel = `repositories/${repository}/${fixed}`;
-    own.forEach((c, i) => {
-      if (i === 0) realChild(rel, c, true);
-      else realDir(`${rel}/${c}`, true);
-      rel = `${rel}/${c}`;
-    });
+    for (const c of own) realRepoDir((rel = `${rel}/${c}`));
     return rel;
   };
   const readRevision = async (repository: string, digest: Digest): Promise<RevisionFact> => {
