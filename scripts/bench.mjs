@@ -153,10 +153,12 @@ function dropCaches() {
  */
 function measure(label, cmd, args, { okCodes = [0, 4] } = {}) {
   const rssFile = path.join(work, 'rss');
-  const isNode = cmd === 'node';
-  const full = TIME ? [TIME, '-f', '%M', '-o', rssFile, cmd, ...args] : isNode ? [cmd, '--import', path.join(root, 'scripts/bench-rss.mjs'), ...args] : [cmd, ...args];
+  const isNode = cmd === BIN;
+  const full = TIME ? [TIME, '-f', '%M', '-o', rssFile, cmd, ...args] : [cmd, ...args];
+  // Without /usr/bin/time, our own process reports its peak (bench-rss.mjs, loaded through NODE_OPTIONS).
+  const env = !TIME && isNode ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${path.join(root, 'scripts/bench-rss.mjs')}` } : process.env;
   const start = performance.now();
-  const r = spawnSync(full[0], full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(full[0], full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 28, env });
   const seconds = (performance.now() - start) / 1000;
   if (r.error) throw new Error(`${label}: ${r.error.message}`);
   if (!okCodes.includes(r.status ?? -1)) {
@@ -168,7 +170,8 @@ function measure(label, cmd, args, { okCodes = [0, 4] } = {}) {
   return { seconds, rssMb: Number.isFinite(rssKb) ? rssKb / 1024 : undefined, exitCode: r.status };
 }
 
-const rr = (...args) => ['node', [BIN, ...args]];
+// Run as users run it (installed, npx, cron): the executable itself, so its #! line's Node flags apply.
+const rr = (...args) => [BIN, args];
 const rmrf = (p) => rmSync(p, { recursive: true, force: true });
 
 function median(xs) {

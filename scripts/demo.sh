@@ -4,7 +4,7 @@
 # push everything into a throwaway docker-registry on 127.0.0.1, verify the copy, and stop it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rr() { node bin/registry-rescue.js "$@"; }
+rr() { ./bin/registry-rescue.js "$@"; }
 # Bold headings at a terminal only (NO_COLOR respected): piped or logged, plain text.
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
   step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
