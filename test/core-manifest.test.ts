@@ -88,6 +88,9 @@ describe('planExportItem', () => {
     expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'b'.repeat(64), 'version'] })).toMatchObject({ action: 'unchanged', files: [] });
     expect(planExportItem(image(), { manifestDigest: H('f'), names: ['manifest.json', 'version'] })).toMatchObject({ action: 'rebuild', reason: `the tag moved from ${H('f')} to ${H('a')}` });
     expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
+    // As many files as expected, but not the same ones: another blob, or no version file.
+    expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'c'.repeat(64), 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
+    expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'b'.repeat(64), 'manifest.json.tmp'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
     expect(planExportItem(image({ status: 'broken', files: [] }), { names: [] })).toMatchObject({ action: 'skip', reason: 'broken; the layout already exported for this tag is left as it was' });
   });
 });
