@@ -12,7 +12,7 @@ import { PreflightError, UsageError } from './errors.js';
 import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
-import { layoutId, planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
+import { planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
 import { createSelector, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
@@ -164,7 +164,8 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
       deps.emit({ kind: 'bytes:downloaded', bytes });
     },
   };
-  const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY);
+  const layouts = store && !deferred ? { out: store.out, read: store.readExisting } : undefined;
+  const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, layouts);
   const exportOne = (ref: TagRef) => exportImage(ref, { resolver, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred });
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
   let complete = false;
@@ -366,9 +367,9 @@ async function selectedDigests(reader: StorageReader, refs: TagRef[]): Promise<S
 async function exportImage(ref: TagRef, c: { resolver: Resolver; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit; copyIo: CopyIo; keepFiles: boolean }): Promise<ExportResult> {
   const { store, opts } = c;
   const started = performance.now();
-  const image = await c.resolver.resolve(ref);
-  const existing = store ? await store.readExisting(layoutId(ref.repository, ref.tag, ref.referrer?.digest), image.files.find((f) => f.name === 'manifest.json')) : undefined;
-  const item = planExportItem(image, existing);
+  // The resolver also reads what the output holds for the layout (on the thread that resolved the tag).
+  const { image, existing } = await c.resolver.resolve(ref);
+  const item = planExportItem(image, store ? existing : undefined);
   const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };
   if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';
   else if (!store) result.outcome = 'ok';

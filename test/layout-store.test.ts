@@ -33,7 +33,7 @@ describe('readExisting', () => {
     await link(s.blob, path.join(s.layout, 'manifest.json'));
     // The digest given is not the content's: only the identity can have produced it, so nothing was hashed.
     const claimed = `sha256:${'a'.repeat(64)}` as const;
-    const existing = await openLayoutStore(s.out).readExisting('repo:tag', { name: 'manifest.json', digest: claimed, size: 19, source: { path: s.blob }, identity: s.identity });
+    const existing = await openLayoutStore(s.out).readExisting('repo:tag', { digest: claimed, identity: s.identity });
     expect(existing).toEqual({ names: ['manifest.json', 'version'], manifestDigest: claimed });
   });
 
@@ -41,7 +41,7 @@ describe('readExisting', () => {
     const s = await setup();
     await writeFile(path.join(s.layout, 'manifest.json'), '{"schemaVersion":2}');
     const claimed = `sha256:${'a'.repeat(64)}` as const;
-    const existing = await openLayoutStore(s.out).readExisting('repo:tag', { name: 'manifest.json', digest: claimed, size: 19, source: { path: s.blob }, identity: s.identity });
+    const existing = await openLayoutStore(s.out).readExisting('repo:tag', { digest: claimed, identity: s.identity });
     expect(existing?.manifestDigest).toBe(s.sha);
   });
 

@@ -7,11 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { localResolver, twoThreadResolver, type Resolver } from '../dist/storage/resolver.js';
+import { rm } from 'node:fs/promises';
+import { existingLayoutReader } from '../dist/output/existing-layout.js';
+import { localResolver, twoThreadResolver, type Resolution, type Resolver } from '../dist/storage/resolver.js';
 import { scanTags } from '../dist/storage/scan-storage.js';
 import { createStorageReader } from '../dist/storage/storage-reader.js';
 import type { ResolvedImage, TagRef } from '../src/core/types.js';
-import { FIXTURE_STORAGE } from './helpers/cli.js';
+import { cli, copyFixture, FIXTURE_STORAGE } from './helpers/cli.js';
 
 const V2 = path.join(FIXTURE_STORAGE, 'docker/registry/v2');
 
@@ -25,6 +27,17 @@ async function allTags(): Promise<TagRef[]> {
 async function resolveAll(resolver: Resolver, tags: TagRef[]): Promise<ResolvedImage[]> {
   try {
     const out: ResolvedImage[] = [];
+    for (let i = 0; i < tags.length; i += resolver.parallel) out.push(...(await Promise.all(tags.slice(i, i + resolver.parallel).map(async (t) => (await resolver.resolve(t)).image))));
+    return out;
+  } finally {
+    await resolver.close();
+  }
+}
+
+/** Like resolveAll, keeping what each thread read of the output directory. */
+async function resolveWithLayouts(resolver: Resolver, tags: TagRef[]): Promise<Resolution[]> {
+  try {
+    const out: Resolution[] = [];
     for (let i = 0; i < tags.length; i += resolver.parallel) out.push(...(await Promise.all(tags.slice(i, i + resolver.parallel).map((t) => resolver.resolve(t)))));
     return out;
   } finally {
@@ -60,6 +73,34 @@ describe('two-thread resolver', () => {
     expect(two.handled.worker).toBeGreaterThan(0);
   });
 
+  it('reads each existing layout on the thread that resolved its tag, exactly as one thread does', async () => {
+    const f = await copyFixture();
+    const out = path.join(f.dir, 'out');
+    const exported = await cli(['export', f.storage, '--out', out, '-q']);
+    expect(exported.exitCode, exported.stderr).toBe(4); // the fixture's broken tags
+    // One layout changed by hand: a file gone (the plan then rebuilds it), seen the same from both threads.
+    const tags = await allTags();
+    const v2 = path.join(f.storage, 'docker/registry/v2');
+    const damaged = (await resolveAll(localResolver(createStorageReader(v2), { verifyBlobs: false }, 8), tags)).find((i) => i.status === 'ok' && i.files.length > 2);
+    expect(damaged).toBeDefined();
+    const layout = path.join(out, `${damaged!.repository}:${damaged!.tag}`);
+    await rm(path.join(layout, damaged!.files.find((x) => x.name !== 'manifest.json')!.name));
+
+    const one = await resolveWithLayouts(localResolver(createStorageReader(v2), { verifyBlobs: false }, 8, { out, read: existingLayoutReader(out) }), tags);
+    const two = twoThreadResolver(createStorageReader(v2), { verifyBlobs: false }, 8, { layouts: { out, read: existingLayoutReader(out) } });
+    const both = await resolveWithLayouts(two, tags);
+    expect(both).toEqual(one);
+    expect(two.handled.worker).toBeGreaterThan(0);
+    // Layouts were found (hard links to the storage's manifests, so no hashing), and the damaged one lacks its file.
+    const found = one.filter((r) => r.existing !== undefined);
+    expect(found.length).toBeGreaterThan(tags.length / 2);
+    expect(found.every((r) => r.image.status !== 'ok' || r.existing!.manifestDigest === r.image.digest)).toBe(true);
+    const d = one.find((r) => r.image.repository === damaged!.repository && r.image.tag === damaged!.tag);
+    expect(d?.existing?.names.length).toBe(damaged!.files.length); // one file gone, `version` there
+    // Not exported at all: no layout read.
+    expect(one.filter((r) => r.image.status === 'broken').every((r) => r.existing === undefined)).toBe(true);
+  });
+
   for (const [what, body] of [
     ['throws', "parentPort.on('message', () => { throw new Error('resolver worker failed'); });"],
     ['exits', "parentPort.on('message', () => process.exit(3));"],
@@ -67,7 +108,7 @@ describe('two-thread resolver', () => {
     it(`a worker that ${what} hands its tags back to the main thread: same results`, async () => {
       const tags = await allTags();
       const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: false }, 8), tags);
-      const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, await failingWorker(body));
+      const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { workerFile: await failingWorker(body) });
       expect(await resolveAll(two, tags)).toEqual(one);
       expect(two.handled.worker).toBe(0);
       expect(two.handled.here).toBe(tags.length);

@@ -9,15 +9,16 @@ import { constants, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { copyFile, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { identityOf, link, lstat, mkdir, readdir, readdirSmall, readFile, rename } from '../storage/fast-fs.js';
+import { link, mkdir, readdir, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
 import fg from 'fast-glob';
-import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type ExistingLayout, type LinkMode } from '../core/plan.js';
+import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type LinkMode } from '../core/plan.js';
 import { Lru } from '../core/lru.js';
 import { isAlive } from './run-lock.js';
 import type { LayoutFile } from '../core/types.js';
 import type { BuildJob, BuildReply } from './link-worker.js';
+import { existingLayoutReader, type ReadExisting } from './existing-layout.js';
 
 /** Output directories remembered as made or listed (per run). */
 const DIR_CACHE = 256;
@@ -26,10 +27,10 @@ export interface LayoutStore {
   out: string;
   staging: string;
   /**
-   * What is exported for `id`. With `manifest` (the storage's manifest.json file as resolved), a layout
-   * manifest that is a hard link to that very file is known to hold its digest without being read.
+   * What is exported for `id` (synchronous: a readdir and an lstat). With `manifest` (the storage's manifest file as
+   * resolved), a layout manifest that is a hard link to that very file is known to hold its digest without being read.
    */
-  readExisting(id: string, manifest?: LayoutFile): Promise<ExistingLayout | undefined>;
+  readExisting: ReadExisting;
   /** Streams the ids of the layouts in the output directory (directories `<repository>:<tag>` holding manifest.json). */
   listExported(): AsyncIterable<string>;
   /**
@@ -105,8 +106,6 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
   // 500k-tag run does not remember every directory it made.
   const made = new Lru<string, Promise<unknown>>(DIR_CACHE);
   const ensureDir = (dir: string) => made.getOrSet(dir, () => mkdir(dir, { recursive: true }));
-  const listings = new Lru<string, Promise<Set<string>>>(DIR_CACHE);
-  const entriesOf = (dir: string) => listings.getOrSet(dir, () => readdir(dir).then((names) => new Set(names), () => new Set<string>()));
   let template: Promise<string> | undefined;
   // Hard links and symlinks of a new layout are made on a second thread (link-worker.ts); copies, downloads and
   // replacements stay here.
@@ -121,29 +120,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
   return {
     out,
     staging,
-    async readExisting(id, manifest) {
-      // One readdir per repository directory tells which of its tags have layouts: no call per new tag.
-      const siblings = await entriesOf(path.dirname(dirOf(id)));
-      if (!siblings.has(path.basename(id))) return undefined;
-      let names: string[];
-      try {
-        names = await readdirSmall(dirOf(id));
-      } catch {
-        return undefined;
-      }
-      // A nightly run over an unchanged tree: one lstat instead of reading and hashing every layout's manifest.
-      if (manifest?.identity !== undefined && names.includes('manifest.json')) {
-        const info = await lstat(path.join(dirOf(id), 'manifest.json')).catch(() => undefined);
-        if (info && identityOf(info) === manifest.identity) return { names, manifestDigest: manifest.digest };
-      }
-      let manifestDigest: string | undefined;
-      try {
-        manifestDigest = `sha256:${createHash('sha256').update(await readFile(path.join(dirOf(id), 'manifest.json'))).digest('hex')}`;
-      } catch {
-        manifestDigest = undefined;
-      }
-      return { names, ...(manifestDigest ? { manifestDigest } : {}) };
-    },
+    readExisting: existingLayoutReader(out),
     async *listExported() {
       // A layout is a directory named <repository>:<tag> holding manifest.json (skopeo's own rule, sync.go).
       // Streamed, and without fast-glob's duplicate set: an output of 500k layouts is never held in memory.

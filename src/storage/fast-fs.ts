@@ -14,19 +14,11 @@ const sync =
   <A extends unknown[], R>(fn: (...a: A) => R): ((...a: A) => Promise<R>) =>
   async (...a: A) =>
     fn(...a);
-export const readFile = sync((p: string) => fs.readFileSync(p));
-export const stat = sync((p: string) => fs.statSync(p));
 export const lstat = sync((p: string) => fs.lstatSync(p));
 export const readdir = promisify(fs.readdir);
-/** For small directories (a layout's dozen names): one synchronous getdents beats a pool round trip. */
-export const readdirSmall = sync((p: string) => fs.readdirSync(p));
 export const link = sync((from: string, to: string) => fs.linkSync(from, to));
 export const mkdir = promisify(fs.mkdir);
 export const rename = sync((from: string, to: string) => fs.renameSync(from, to));
-
-// The native realpath(3): one call instead of an lstat per path component in JavaScript.
-export const realpath = promisify(fs.realpath.native);
-
 export const open = sync((p: string, flags: number) => fs.openSync(p, flags));
 
 /**

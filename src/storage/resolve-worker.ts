@@ -11,6 +11,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Digest, ResolvedImage, TagRef } from '../core/types.js';
 import { resolveImage, type ResolveOptions } from './resolve-image.js';
 import { createStorageReader, type LinkFact, type Reader } from './storage-reader.js';
+import type { ExistingLayout } from '../core/plan.js';
+import { existingFor, existingLayoutReader } from '../output/existing-layout.js';
 
 export interface ResolveWorkerData {
   /** Marks the thread as ours: this module does nothing in any other (a test runner's worker, say). */
@@ -18,6 +20,8 @@ export interface ResolveWorkerData {
   v2: string;
   who: { uid: number; gids: number[] };
   opts: ResolveOptions;
+  /** The output directory whose existing layouts are read along with each image. */
+  out?: string;
 }
 
 export interface ResolveJob {
@@ -33,7 +37,7 @@ export interface ResolveJob {
  */
 export type PackedImage = Omit<ResolvedImage, 'files'> & { files: Array<[string, Digest, number, string | undefined]> };
 
-export type ResolveReply = { n: number; ok: true; image: PackedImage } | { n: number; ok: false; message: string };
+export type ResolveReply = { n: number; ok: true; image: PackedImage; existing?: ExistingLayout } | { n: number; ok: false; message: string };
 
 function pack(image: ResolvedImage): PackedImage {
   return { ...image, files: image.files.map((f) => [f.name, f.digest, f.size, f.identity]) };
@@ -44,9 +48,13 @@ if (parentPort && data?.role === 'registry-rescue:resolve') {
   const port = parentPort;
   const who: Reader = { uid: data.who.uid, gids: new Set(data.who.gids) };
   const reader = createStorageReader(data.v2, who);
+  const layouts = data.out !== undefined ? existingLayoutReader(data.out) : undefined;
   port.on('message', (job: ResolveJob) => {
     resolveImage(reader, job.ref, data.opts, job.link).then(
-      (image) => port.postMessage({ n: job.n, ok: true, image: pack(image) } satisfies ResolveReply),
+      (image) => {
+        const existing = layouts && existingFor(layouts, job.ref, image);
+        port.postMessage({ n: job.n, ok: true, image: pack(image), ...(existing ? { existing } : {}) } satisfies ResolveReply);
+      },
       (error: unknown) => port.postMessage({ n: job.n, ok: false, message: (error as Error).message ?? String(error) } satisfies ResolveReply),
     );
   });

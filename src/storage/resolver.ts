@@ -11,15 +11,32 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { ExistingLayout } from '../core/plan.js';
 import type { BlobSource, Digest, ResolvedImage, TagRef } from '../core/types.js';
+import { existingFor, type ReadExisting } from '../output/existing-layout.js';
 import { resolveImage, type ResolveOptions } from './resolve-image.js';
 import type { PackedImage, ResolveJob, ResolveReply, ResolveWorkerData } from './resolve-worker.js';
 import { currentReader, type StorageReader } from './storage-reader.js';
 
 const WORKER_FILE = new URL('./resolve-worker.js', import.meta.url);
 
+/** A resolved tag, and what the output directory already holds for its layout (when the resolver reads one). */
+export interface Resolution {
+  image: ResolvedImage;
+  existing?: ExistingLayout;
+}
+
+/**
+ * The output directory whose layouts are read along with each image, on the thread that resolved it: `out` for
+ * the worker (it opens its own reader), `read` for this thread.
+ */
+export interface LayoutsToRead {
+  out: string;
+  read: ReadExisting;
+}
+
 export interface Resolver {
-  resolve(ref: TagRef): Promise<ResolvedImage>;
+  resolve(ref: TagRef): Promise<Resolution>;
   /** Tags that may usefully be in flight at once (the caller's window). */
   readonly parallel: number;
   /** How many tags each thread resolved so far. */
@@ -28,12 +45,15 @@ export interface Resolver {
 }
 
 /** Resolves on this thread only. */
-export function localResolver(reader: StorageReader, opts: ResolveOptions, parallel: number): Resolver {
+export function localResolver(reader: StorageReader, opts: ResolveOptions, parallel: number, layouts?: LayoutsToRead): Resolver {
   const handled = { here: 0, worker: 0 };
   return {
-    resolve: (ref) => {
+    resolve: async (ref) => {
       handled.here++;
-      return resolveImage(reader, ref, opts);
+      const image = await resolveImage(reader, ref, opts);
+      if (!layouts) return { image };
+      const existing = existingFor(layouts.read, ref, image);
+      return existing ? { image, existing } : { image };
     },
     parallel,
     handled,
@@ -45,13 +65,14 @@ export function localResolver(reader: StorageReader, opts: ResolveOptions, paral
  * Resolves on this thread and on a worker reading `v2` (a directory), falling back to this thread alone.
  * `workerFile`: the worker's module (tests give one that fails).
  */
-export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, parallel: number, workerFile: URL = WORKER_FILE): Resolver {
-  const local = localResolver(reader, opts, parallel);
+export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, parallel: number, more: { layouts?: LayoutsToRead; workerFile?: URL } = {}): Resolver {
+  const { layouts, workerFile = WORKER_FILE } = more;
+  const local = localResolver(reader, opts, parallel, layouts);
   if (!existsSync(fileURLToPath(workerFile))) return local;
   const { handled } = local;
   const who = currentReader();
   let worker: Worker | undefined;
-  const pending = new Map<number, { ref: TagRef; resolve(image: ResolvedImage | Promise<ResolvedImage>): void }>();
+  const pending = new Map<number, { ref: TagRef; resolve(r: Resolution | Promise<Resolution>): void }>();
   let n = 0;
   let localQueued = 0;
   let localTail: Promise<void> = Promise.resolve();
@@ -66,7 +87,7 @@ export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, p
   };
   const start = () => {
     const w = new Worker(workerFile, {
-      workerData: { role: 'registry-rescue:resolve', v2: reader.v2, who: { uid: who.uid, gids: [...who.gids] }, opts } satisfies ResolveWorkerData,
+      workerData: { role: 'registry-rescue:resolve', v2: reader.v2, who: { uid: who.uid, gids: [...who.gids] }, opts, ...(layouts ? { out: layouts.out } : {}) } satisfies ResolveWorkerData,
       // Small messages and per-run caches: a small heap keeps the run's peak memory down.
       resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 },
     });
@@ -78,7 +99,9 @@ export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, p
       if (reply.ok) handled.worker++;
       // An exception inside resolving (never expected: it returns problems as data) is retried here, where it
       // surfaces as the run's own error.
-      p.resolve(reply.ok ? unpack(reply.image, (digest) => reader.blobSource(digest)) : local.resolve(p.ref));
+      if (!reply.ok) return p.resolve(local.resolve(p.ref));
+      const image = unpack(reply.image, (digest) => reader.blobSource(digest));
+      p.resolve(reply.existing ? { image, existing: reply.existing } : { image });
     });
     w.on('error', fail);
     w.on('exit', fail);
