@@ -9,6 +9,7 @@ import { EMPTY_SECRET_INPUT, editSecretInput } from './core/secret-input.js';
 import { EXIT, InterruptedError, ToolError, exitCodeFor } from './errors.js';
 import type { Io } from './io.js';
 import { buildProgram } from './program.js';
+import { killRunningSkopeo } from './registry/skopeo.js';
 import { decideColor } from './report/color.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -32,8 +33,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   // kill us before the partial report is written once a skopeo process has been started.
   process.on(signal, () => {
     const reason = new InterruptedError(signal);
-    // A second signal means "now": skip the orderly shutdown (child processes still get theirs from execa).
-    if (controller.signal.aborted) process.exit(reason.exitCode);
+    // A second signal means "now": skip the orderly shutdown, and kill the skopeo processes outright (one that
+    // ignored the first signal's SIGTERM would outlive the run).
+    if (controller.signal.aborted) {
+      killRunningSkopeo();
+      process.exit(reason.exitCode);
+    }
     controller.abort(reason);
   });
 }

@@ -1,5 +1,6 @@
 // SIGTERM during a sync: in-flight skopeo processes are stopped, nothing new starts, the report of
 // what was done is still written, and the exit code is 143 (130 for SIGINT).
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -13,6 +14,16 @@ const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
     return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Alive and not a zombie (an orphan killed after its parent exited waits for init to reap it). */
+const running = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
@@ -106,9 +117,13 @@ describe('interrupting sync', () => {
       expect(r.exitCode).toBe(130);
       expect(Date.now() - second).toBeLessThan(3_000);
       expect((await readdir(tmp)).filter((n) => n.startsWith('registry-rescue-auth-'))).toEqual([]);
-      // A push that ignores SIGTERM outlives a hard exit; real skopeo does not ignore it.
-      for (const pid of hung) if (alive(pid)) process.kill(pid, 'SIGKILL');
-      await killStrays(storage); // and one started after the pid file was read
+      // The push ignored SIGTERM: the hard exit killed it outright.
+      try {
+        for (const pid of hung) await waitFor(`skopeo ${pid} to be killed`, async () => (running(pid) ? undefined : true), 2_000);
+      } finally {
+        for (const pid of hung) if (alive(pid)) process.kill(pid, 'SIGKILL');
+        await killStrays(storage); // and one started after the pid file was read
+      }
     } finally {
       await reg.stop();
     }

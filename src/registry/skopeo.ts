@@ -81,6 +81,17 @@ export async function preflightSkopeo(
   return { bin, version: text };
 }
 
+/**
+ * skopeo processes running now. A run ended at once (a second Ctrl-C) exits without waiting for them, and
+ * execa's exit clean-up only sends SIGTERM: a process that ignores it would outlive the run, still pushing.
+ */
+const running = new Set<{ kill(signal: NodeJS.Signals): boolean }>();
+
+/** Kills every running skopeo outright (SIGKILL): for a run that must end now. */
+export function killRunningSkopeo(): void {
+  for (const p of running) p.kill('SIGKILL');
+}
+
 /** Runs `bin args…` to completion; never throws for a skopeo failure, a timeout or a cancel. */
 export async function runSkopeo(bin: string, args: readonly string[], opts: RunSkopeoOptions = {}): Promise<SkopeoRun> {
   const started = performance.now();
@@ -88,7 +99,7 @@ export async function runSkopeo(bin: string, args: readonly string[], opts: RunS
     // Do not start a process that would be killed at once.
     return { ok: false, exitCode: undefined, canceled: true, timedOut: false, stdout: '', stderr: '', ms: 0 };
   }
-  const r = await execa(bin, args, {
+  const child = execa(bin, args, {
     reject: false,
     stdin: 'ignore',
     ...(opts.signal ? { cancelSignal: opts.signal } : {}),
@@ -96,6 +107,8 @@ export async function runSkopeo(bin: string, args: readonly string[], opts: RunS
     forceKillAfterDelay: FORCE_KILL_AFTER_MS,
     env: { ...opts.env, ...SCRUBBED_ENV },
   });
+  running.add(child);
+  const r = await child.finally(() => running.delete(child));
   const stderr = String(r.stderr);
   return {
     ok: !r.failed,
