@@ -2,7 +2,7 @@
  * The export plan: for each resolved image, what the run will do with its layout. Pure: the dry run
  * renders exactly these items, the real run executes them.
  */
-import type { LayoutFile, Problem, ResolvedImage } from './types.js';
+import type { LayoutFile, Problem, ResolvedImage, TagRef } from './types.js';
 
 /** skopeo's dir: transport version file, exactly (containers/image directory_transport.go). */
 export const DIR_VERSION_FILE = 'version';
@@ -16,6 +16,21 @@ export interface ExistingLayout {
   manifestDigest?: string;
   /** File names in the layout directory. */
   names: string[];
+}
+
+/** The storage's manifest as resolved: its digest, and its file's identity when it is a file on this host. */
+export interface ManifestFacts {
+  digest: string;
+  identity?: string;
+}
+
+/** Reads what the output holds for a layout (output/existing-layout.ts); undefined when there is none. */
+export type ReadExisting = (id: string, manifest?: ManifestFacts) => ExistingLayout | undefined;
+
+/** The layout check of one resolved image: the storage's manifest file tells an unchanged layout with one lstat. */
+export function existingFor(read: ReadExisting, ref: TagRef, image: ResolvedImage): ExistingLayout | undefined {
+  const manifest = image.files.find((f) => f.name === 'manifest.json');
+  return read(layoutId(ref.repository, ref.tag, ref.referrer?.digest), manifest && { digest: manifest.digest, ...(manifest.identity !== undefined ? { identity: manifest.identity } : {}) });
 }
 
 export type ExportAction = 'create' | 'rebuild' | 'unchanged' | 'skip';

@@ -1,27 +1,18 @@
 /**
  * What the output directory already holds for a layout, read on whichever thread resolved the image (storage/
- * resolver.ts): the layout check is a readdir and an lstat per tag, the main thread's largest single cost on a
- * nightly run over an unchanged tree. Synchronous calls: a layout is a dozen names, in the page cache after the
- * first run. Reads only.
+ * resolver.ts and src/resolve-worker.ts): the layout check is a readdir and an lstat per tag, the main thread's
+ * largest single cost on a nightly run over an unchanged tree. Synchronous calls: a layout is a dozen names, in
+ * the page cache after the first run. Reads only.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Lru } from '../core/lru.js';
-import { layoutId, type ExistingLayout } from '../core/plan.js';
-import type { ResolvedImage, TagRef } from '../core/types.js';
+import type { ReadExisting } from '../core/plan.js';
 import { identityOf } from '../storage/fast-fs.js';
 
 /** Repository directories of the output whose layout names are remembered (tree order: a few cover the walk). */
 const DIR_CACHE = 256;
-
-/** The storage's manifest as resolved: its digest, and its file's identity when it is a file on this host. */
-export interface ManifestFacts {
-  digest: string;
-  identity?: string;
-}
-
-export type ReadExisting = (id: string, manifest?: ManifestFacts) => ExistingLayout | undefined;
 
 /** A reader of the layouts in `out`, with its own cache (one per thread). */
 export function existingLayoutReader(out: string): ReadExisting {
@@ -62,8 +53,3 @@ export function existingLayoutReader(out: string): ReadExisting {
   };
 }
 
-/** The layout check of one resolved image (the storage's manifest file tells an unchanged layout with one lstat). */
-export function existingFor(read: ReadExisting, ref: TagRef, image: ResolvedImage): ExistingLayout | undefined {
-  const manifest = image.files.find((f) => f.name === 'manifest.json');
-  return read(layoutId(ref.repository, ref.tag, ref.referrer?.digest), manifest && { digest: manifest.digest, ...(manifest.identity !== undefined ? { identity: manifest.identity } : {}) });
-}

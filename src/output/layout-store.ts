@@ -13,12 +13,12 @@ import { link, mkdir, readdir, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
 import fg from 'fast-glob';
-import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type LinkMode } from '../core/plan.js';
+import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type LinkMode, type ReadExisting } from '../core/plan.js';
 import { Lru } from '../core/lru.js';
 import { isAlive } from './run-lock.js';
 import type { LayoutFile } from '../core/types.js';
 import type { BuildJob, BuildReply } from './link-worker.js';
-import { existingLayoutReader, type ReadExisting } from './existing-layout.js';
+import { existingLayoutReader } from './existing-layout.js';
 
 /** Output directories remembered as made or listed (per run). */
 const DIR_CACHE = 256;

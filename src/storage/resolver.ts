@@ -1,5 +1,5 @@
 /**
- * Resolves tags on two threads: the main one and a worker (resolve-worker.ts) with its own reader over the same
+ * Resolves tags on two threads: the main one and a worker (src/resolve-worker.ts) with its own reader over the same
  * directory. Each tag goes to whichever thread has fewer queued, so both stay busy whatever the main thread's
  * other work (rendering, planning, writing) costs. Results are the same data either way; callers keep their
  * order (mapOrdered). On a warm 10k-tag tree (npm run bench, 2 cores) `list` took about two thirds of the time
@@ -11,14 +11,44 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ExistingLayout } from '../core/plan.js';
+import { existingFor, type ExistingLayout, type ReadExisting } from '../core/plan.js';
 import type { BlobSource, Digest, ResolvedImage, TagRef } from '../core/types.js';
-import { existingFor, type ReadExisting } from '../output/existing-layout.js';
 import { resolveImage, type ResolveOptions } from './resolve-image.js';
-import type { PackedImage, ResolveJob, ResolveReply, ResolveWorkerData } from './resolve-worker.js';
-import { currentReader, type StorageReader } from './storage-reader.js';
+import { currentReader, type LinkFact, type StorageReader } from './storage-reader.js';
 
-const WORKER_FILE = new URL('./resolve-worker.js', import.meta.url);
+/** The worker's module: outside this directory, since it also reads the output's layouts (src/resolve-worker.ts). */
+/** What the main thread and the worker say to each other. */
+export interface ResolveWorkerData {
+  /** Marks the thread as ours: this module does nothing in any other (a test runner's worker, say). */
+  role: 'registry-rescue:resolve';
+  v2: string;
+  who: { uid: number; gids: number[] };
+  opts: ResolveOptions;
+  /** The output directory whose existing layouts are read along with each image. */
+  out?: string;
+}
+
+export interface ResolveJob {
+  n: number;
+  ref: TagRef;
+  /** The tag's link, read on the main thread (undefined for a referrer, found by digest). */
+  link: LinkFact | undefined;
+}
+
+/**
+ * An image as it travels back: its files as `[name, digest, size, identity]` rows without their sources (the
+ * main thread knows where a digest's blob is): fewer objects and strings to clone.
+ */
+export type PackedImage = Omit<ResolvedImage, 'files'> & { files: Array<[string, Digest, number, string | undefined]> };
+
+export type ResolveReply = { n: number; ok: true; image: PackedImage; existing?: ExistingLayout } | { n: number; ok: false; message: string };
+
+/** An image made ready to travel back to the main thread. */
+export function pack(image: ResolvedImage): PackedImage {
+  return { ...image, files: image.files.map((f) => [f.name, f.digest, f.size, f.identity]) };
+}
+
+const WORKER_FILE = new URL('../resolve-worker.js', import.meta.url);
 
 /** A resolved tag, and what the output directory already holds for its layout (when the resolver reads one). */
 export interface Resolution {
