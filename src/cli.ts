@@ -9,7 +9,7 @@ import { EMPTY_SECRET_INPUT, editSecretInput } from './core/secret-input.js';
 import { EXIT, InterruptedError, ToolError, exitCodeFor } from './errors.js';
 import type { Io } from './io.js';
 import { buildProgram } from './program.js';
-import { killRunningSkopeo } from './registry/skopeo.js';
+import { killRunningChildren } from './registry/children.js';
 import { decideColor } from './report/color.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -36,7 +36,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     // A second signal means "now": skip the orderly shutdown, and kill the skopeo processes outright (one that
     // ignored the first signal's SIGTERM would outlive the run).
     if (controller.signal.aborted) {
-      killRunningSkopeo();
+      killRunningChildren();
       process.exit(reason.exitCode);
     }
     controller.abort(reason);

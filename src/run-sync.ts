@@ -28,15 +28,12 @@ import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { createTargetState, type TagState, type TargetState } from './registry/target-state.js';
 import { createSeenFilter, type SeenFilter } from './core/seen-filter.js';
+import { DEFAULT_BREAKER } from './core/sync-plan.js';
 import { exportIssues, openExport, type ExportOptions, type ExportRun } from './run-export.js';
 import { isBucketUrl } from './storage/bucket-url.js';
 
-export const DEFAULT_SYNC_CONCURRENCY = 4;
 /** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */
 export const CHECK_CONCURRENCY = 16;
-export const DEFAULT_RETRIES = 2;
-/** Consecutive images that could not reach the target before no more pushes start. */
-export const DEFAULT_BREAKER = 5;
 /** Default --out: a directory on the storage volume, beside docker/. */
 export const DEFAULT_OUT_NAME = 'registry-rescue-export';
 const RETRY_BASE_MS = 2_000;

@@ -11,7 +11,7 @@ import type { Io } from '../io.js';
 import type { TargetAccessOptions } from '../registry/target-registry.js';
 import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
-import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, openSync } from '../run-sync.js';
+import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY } from '../core/sync-plan.js';
 import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
@@ -173,6 +173,8 @@ Examples:
     const dryRun = flags.dryRun === true;
     const startedAt = new Date().toISOString();
     progress.event({ kind: 'run:start', command: 'sync', storage, ...(flags.out ? { out: flags.out } : {}), dryRun });
+    // Loaded only for this command: it brings skopeo's process handling (execa) and the registry client.
+    const { openSync } = await import('../run-sync.js');
     const run = await openSync(
       {
         storage,

@@ -4,7 +4,7 @@ import { exitCodeForRun, plural } from '../core/results.js';
 import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues } from '../run-export.js';
-import { openVerify, type VerifyResult } from '../run-verify.js';
+import type { VerifyResult } from '../run-verify.js';
 import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
 import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
@@ -40,6 +40,7 @@ Examples:
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
     const started = performance.now();
     const access = await targetAccess(flags, io);
+    const { openVerify } = await import('../run-verify.js');
     const run = await openVerify(
       {
         storage, to: flags.to, ...selectionOf(flags), naming: await namingOf(flags, io),

@@ -6,6 +6,12 @@ import type { ExportResult } from './events.js';
 import type { Status } from './results.js';
 import { buildSyncArgs, targetFor, type PushTarget } from './target.js';
 
+/** `sync`'s defaults (here, not in run-sync.ts, so the command's help needs no more than core). */
+export const DEFAULT_SYNC_CONCURRENCY = 4;
+export const DEFAULT_RETRIES = 2;
+/** Consecutive images that could not reach the target before no more pushes start. */
+export const DEFAULT_BREAKER = 5;
+
 export type SyncStatus = Extract<Status, 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'not-attempted' | 'would-sync' | 'drift' | 'immutable-conflict'>;
 
 /** Per-image outcome of sync: data for the report and the exit code. */

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import { PreflightError } from '../errors.js';
+import { trackChild } from './children.js';
 import { ENV_PASSWORD } from './credentials.js';
 
 /** skopeo 1.9 is the oldest version whose `sync` flags and behaviour docs/storage-and-skopeo.md §5 describes. */
@@ -81,17 +82,6 @@ export async function preflightSkopeo(
   return { bin, version: text };
 }
 
-/**
- * skopeo processes running now. A run ended at once (a second Ctrl-C) exits without waiting for them, and
- * execa's exit clean-up only sends SIGTERM: a process that ignores it would outlive the run, still pushing.
- */
-const running = new Set<{ kill(signal: NodeJS.Signals): boolean }>();
-
-/** Kills every running skopeo outright (SIGKILL): for a run that must end now. */
-export function killRunningSkopeo(): void {
-  for (const p of running) p.kill('SIGKILL');
-}
-
 /** Runs `bin args…` to completion; never throws for a skopeo failure, a timeout or a cancel. */
 export async function runSkopeo(bin: string, args: readonly string[], opts: RunSkopeoOptions = {}): Promise<SkopeoRun> {
   const started = performance.now();
@@ -107,8 +97,7 @@ export async function runSkopeo(bin: string, args: readonly string[], opts: RunS
     forceKillAfterDelay: FORCE_KILL_AFTER_MS,
     env: { ...opts.env, ...SCRUBBED_ENV },
   });
-  running.add(child);
-  const r = await child.finally(() => running.delete(child));
+  const r = await child.finally(trackChild(child));
   const stderr = String(r.stderr);
   return {
     ok: !r.failed,
