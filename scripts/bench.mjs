@@ -153,10 +153,10 @@ function dropCaches() {
  */
 function measure(label, cmd, args, { okCodes = [0, 4] } = {}) {
   const rssFile = path.join(work, 'rss');
-  const isNode = cmd === BIN;
+  const isOurs = cmd === BIN;
   const full = TIME ? [TIME, '-f', '%M', '-o', rssFile, cmd, ...args] : [cmd, ...args];
   // Without /usr/bin/time, our own process reports its peak (bench-rss.mjs, loaded through NODE_OPTIONS).
-  const env = !TIME && isNode ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${path.join(root, 'scripts/bench-rss.mjs')}` } : process.env;
+  const env = !TIME && isOurs ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${path.join(root, 'scripts/bench-rss.mjs')}` } : process.env;
   const start = performance.now();
   const r = spawnSync(full[0], full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 28, env });
   const seconds = (performance.now() - start) / 1000;

@@ -367,9 +367,10 @@ async function selectedDigests(reader: StorageReader, refs: TagRef[]): Promise<S
 async function exportImage(ref: TagRef, c: { resolver: Resolver; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit; copyIo: CopyIo; keepFiles: boolean }): Promise<ExportResult> {
   const { store, opts } = c;
   const started = performance.now();
-  // The resolver also reads what the output holds for the layout (on the thread that resolved the tag).
+  // The resolver also reads what the output holds for the layout, on the thread that resolved the tag: `existing`
+  // is there only when it was given the output directory (an --out, and no deferred downloads), as `store` is.
   const { image, existing } = await c.resolver.resolve(ref);
-  const item = planExportItem(image, store ? existing : undefined);
+  const item = planExportItem(image, existing);
   const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };
   if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';
   else if (!store) result.outcome = 'ok';

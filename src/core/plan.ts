@@ -29,8 +29,7 @@ export type ReadExisting = (id: string, manifest?: ManifestFacts) => ExistingLay
 
 /** The layout check of one resolved image: the storage's manifest file tells an unchanged layout with one lstat. */
 export function existingFor(read: ReadExisting, ref: TagRef, image: ResolvedImage): ExistingLayout | undefined {
-  const manifest = image.files.find((f) => f.name === 'manifest.json');
-  return read(layoutId(ref.repository, ref.tag, ref.referrer?.digest), manifest && { digest: manifest.digest, ...(manifest.identity !== undefined ? { identity: manifest.identity } : {}) });
+  return read(layoutId(ref.repository, ref.tag, ref.referrer?.digest), image.files.find((f) => f.name === 'manifest.json'));
 }
 
 export type ExportAction = 'create' | 'rebuild' | 'unchanged' | 'skip';

@@ -52,4 +52,3 @@ export function existingLayoutReader(out: string): ReadExisting {
     return { names, ...(manifestDigest ? { manifestDigest } : {}) };
   };
 }
-

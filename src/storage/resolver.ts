@@ -16,7 +16,6 @@ import type { BlobSource, Digest, ResolvedImage, TagRef } from '../core/types.js
 import { resolveImage, type ResolveOptions } from './resolve-image.js';
 import { currentReader, type LinkFact, type StorageReader } from './storage-reader.js';
 
-/** The worker's module: outside this directory, since it also reads the output's layouts (src/resolve-worker.ts). */
 /** What the main thread and the worker say to each other. */
 export interface ResolveWorkerData {
   /** Marks the thread as ours: this module does nothing in any other (a test runner's worker, say). */
@@ -48,6 +47,7 @@ export function pack(image: ResolvedImage): PackedImage {
   return { ...image, files: image.files.map((f) => [f.name, f.digest, f.size, f.identity]) };
 }
 
+/** The worker's module: outside this directory, since it also reads the output's layouts (src/resolve-worker.ts). */
 const WORKER_FILE = new URL('../resolve-worker.js', import.meta.url);
 
 /** A resolved tag, and what the output directory already holds for its layout (when the resolver reads one). */
