@@ -12,7 +12,6 @@ import { copyFile, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type
 import { link, mkdir, readdir, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
-import fg from 'fast-glob';
 import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type LinkMode, type ReadExisting } from '../core/plan.js';
 import { Lru } from '../core/lru.js';
 import { isAlive } from './run-lock.js';
@@ -124,6 +123,8 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
     async *listExported() {
       // A layout is a directory named <repository>:<tag> holding manifest.json (skopeo's own rule, sync.go).
       // Streamed, and without fast-glob's duplicate set: an output of 500k layouts is never held in memory.
+      // Loaded here: only --prune lists the output, and fast-glob takes ~40 ms to load.
+      const { default: fg } = await import('fast-glob');
       const stream = fg.stream('**/*:*/manifest.json', { cwd: out, dot: false, followSymbolicLinks: false, onlyFiles: false, unique: false });
       for await (const f of stream) yield path.dirname(String(f));
     },

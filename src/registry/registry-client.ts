@@ -10,13 +10,10 @@ import { bodyExcerpt, createTransport, nextLink, parseJson, pathOf, type Connect
 import { RegistryAuth, parseChallenges } from './registry-auth.js';
 import { RegistryHttpError, authError } from './registry-errors.js';
 import { MANIFEST_MEDIA_TYPES } from '../core/manifest.js';
+import { DEFAULT_PAGE_SIZE } from './defaults.js';
 
 /** Every manifest type we may meet; a registry answers 404 for a type not accepted (docker v1 included). */
 export { MANIFEST_MEDIA_TYPES };
-
-/** Entries asked per catalog/tags page (Distribution's default maximum is 1000). */
-export const DEFAULT_PAGE_SIZE = 100;
-export const DEFAULT_TIMEOUT_MS = 30_000;
 
 const CATALOG_HINT =
   'the catalog needs an account allowed to list it (on Harbor: a system administrator, ' +

@@ -221,7 +221,7 @@ export function registryRequest(
 // ---------------------------------------------------------------- registry process
 
 /** Asks the kernel for a free port on 127.0.0.1 (small race until the registry binds it; start retries). */
-async function findFreePort(): Promise<number> {
+export async function findFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
