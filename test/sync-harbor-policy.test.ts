@@ -179,14 +179,18 @@ describe('sync into Harbor projects with policies (loopback Harbor front, no rea
     for (const t of tags) expect(attached.images.get(idOf(t))?.status, idOf(t)).toBe('ok');
     expect(front.requests.slice(mark).map((q) => q.url)).toContain(`/api/v2.0/projects/library/repositories/team%252Fapp/artifacts/${encodeURIComponent(subject)}?with_tag=true&with_label=false&with_scan_overview=false&with_accessory=true`);
 
-    // Harbor loses the link (as when a signature was pushed before its subject): the tag is there, the accessory is not.
+    // Harbor loses the links (as when an accessory was pushed before its subject): the tags are there, the accessories
+    // are not. Both kinds: the cosign signature tag, and the tagged SBOM whose manifest names its image as `subject`.
+    const sbom = tags.find((t) => t.tag === '1.0-sbom') as ExpectedTag;
+    const sbomSubject = (JSON.parse((await readFile(blobPath(fx.v2, sbom.digest as string))).toString()) as { subject: { digest: string } }).subject.digest;
     const repo = front.harbor.state.projects.find((p) => p.name === 'library')?.repositories.find((x) => x.name === 'library/team/app');
     expect(repo).toBeDefined();
-    if (repo) repo.artifacts = repo.artifacts.filter((a) => a.digest !== sig.digest);
+    if (repo) repo.artifacts = repo.artifacts.filter((a) => a.digest !== sig.digest && a.digest !== sbom.digest);
     const detached = await verify();
     expect(detached.exitCode).toBe(4);
     expect(detached.images.get(idOf(sig))).toMatchObject({ status: 'missing', reason: expect.stringContaining(`Harbor does not list it as an accessory of ${subject} (with_accessory=true)`) });
-    for (const t of tags.filter((x) => x !== sig)) expect(detached.images.get(idOf(t))?.status, idOf(t)).toBe('ok');
+    expect(detached.images.get(idOf(sbom))).toMatchObject({ status: 'missing', reason: expect.stringContaining(`Harbor does not list it as an accessory of ${sbomSubject} (with_accessory=true)`) });
+    for (const t of tags.filter((x) => x !== sig && x !== sbom)) expect(detached.images.get(idOf(t))?.status, idOf(t)).toBe('ok');
   });
 
   it('an untagged referrer goes to Harbor by digest after its subject, and verify finds it attached (with_accessory=true)', async () => {
