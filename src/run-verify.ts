@@ -8,7 +8,7 @@
  * artifact API instead (registry/target-state.ts).
  */
 import { mapOrdered } from './core/map-concurrent.js';
-import { emptyCounts, type Counts, type Status } from './core/results.js';
+import { emptyCounts, problemsReason, type Counts, type Status } from './core/results.js';
 import { parseTarget, targetFor, type PushTarget } from './core/target.js';
 import type { Emit, ExportResult } from './core/events.js';
 import type { ExportSummary } from './core/summary.js';
@@ -96,8 +96,8 @@ async function check(r: ExportResult, state: TargetState, target: PushTarget, re
   const byDigest = image.subject !== undefined ? image.digest : undefined;
   const t = targetFor(image.repository, image.tag, target, byDigest);
   const base = { id: r.id, source: r.id, target: t.reference, sourceDigest: image.digest ?? null, targetDigest: null };
-  if (image.status === 'skipped') return { ...base, status: 'skipped', reason: image.problems.map((p) => p.message).join('; ') };
-  if (image.status === 'broken') return { ...base, status: 'broken', reason: image.problems.map((p) => p.message).join('; ') };
+  if (image.status === 'skipped') return { ...base, status: 'skipped', reason: problemsReason(image.problems) };
+  if (image.status === 'broken') return { ...base, status: 'broken', reason: problemsReason(image.problems) };
   if (t.problem) return { ...base, status: 'failed', reason: t.problem };
   try {
     const found = await state.tag(t.repository, byDigest ?? image.tag);

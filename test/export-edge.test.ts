@@ -2,6 +2,7 @@
 // disks and hands make it: a layer of one index child gone, a subject that is gone, a foreign layer,
 // names outside the reference grammar, a repository reached through a symlinked storage path.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,34 @@ async function listJson(storage: string, extra: string[] = []) {
 
 
 describe('damage and oddities', () => {
+  it('shows a person ten problems of an image and how many more; --json keeps every one', async () => {
+    // A store damaged in bulk: a manifest whose 14 layers are all gone (random digests, never stored).
+    const { storage, v2 } = await copyFixture();
+    const config = (await expectedTags()).find((x) => idOf(x) === 'library/alpine-like:3.19')!;
+    const configDesc = JSON.parse(await readFile(blobPath(v2, config.digest!), 'utf8')).config;
+    const layers = Array.from({ length: 14 }, (_, i) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 100 + i, digest: `sha256:${createHash('sha256').update(`gone ${i}`).digest('hex')}` }));
+    await pushOnDisk(v2, 'damaged/many', '1.0', JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc, layers }));
+
+    const { images } = await listJson(storage);
+    const full = images.get('damaged/many:1.0');
+    expect(full.status).toBe('broken');
+    expect(full.problems).toHaveLength(14);
+    for (const l of layers) expect(full.problems.some((p: any) => p.digest === l.digest)).toBe(true);
+
+    const text = await cli(['list', storage]);
+    const block = text.stdout.slice(text.stdout.indexOf('damaged/many:1.0')).split('\n').slice(1);
+    const under = block.slice(0, block.findIndex((l) => !l.startsWith('        ')));
+    expect(under).toHaveLength(11);
+    expect(under.slice(0, 10).every((l) => l.includes('damaged/many:1.0') || /sha256:[0-9a-f]{64}/.test(l))).toBe(true);
+    expect(under[10]?.trim()).toBe('… and 4 more problems (registry-rescue list --json shows every one)');
+
+    // sync's reason (report and text) is bounded the same way.
+    const dry = await cli(['sync', storage, '--to', '127.0.0.1:1', '--dry-run', '--json', '--tags-file', await tagsFileOf(storage, ['damaged/many:1.0'])]);
+    const reason = (JSON.parse(dry.stdout).images as any[]).find((i) => i.source === 'damaged/many:1.0')?.reason as string;
+    expect(reason.split('; ')).toHaveLength(11);
+    expect(reason).toMatch(/; … and 4 more problems \(registry-rescue list --json shows every one\)$/);
+  });
+
   it('names the layer, the child platform and both digests when a child\'s layer is missing', async () => {
     const { storage, v2 } = await copyFixture();
     const t = (await expectedTags()).find((x) => idOf(x) === 'multi/oci-index:1.0')!;
@@ -188,3 +217,9 @@ describe('damage and oddities', () => {
     expect(target.startsWith(v2)).toBe(false);
   });
 });
+
+async function tagsFileOf(storage: string, ids: string[]): Promise<string> {
+  const file = path.join(path.dirname(storage), 'selected.tags');
+  await writeFile(file, ids.map((id) => `${id}\n`).join(''));
+  return file;
+}

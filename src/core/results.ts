@@ -10,6 +10,8 @@
  * earlier revision of the source's tag that a sync will update, `immutable-conflict` was refused by an immutable target tag.
  */
 
+import type { Problem } from './types.js';
+
 /** Every per-image status of list, export, sync and verify. */
 export const STATUSES = [
   // list (and the source side of every command)
@@ -98,4 +100,24 @@ export function exitCodeForRun(counts: Counts, issues: RunIssues): 0 | 4 {
 /** `1 image`, `2 images`. */
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
+}
+
+/**
+ * Problems shown per image where a person reads them (text output, sync's and verify's reasons). A store damaged in
+ * bulk can give one image hundreds (an index whose children all lost their layers); `list --json` and `export --json`
+ * carry every one, with its digest and file.
+ */
+export const PROBLEMS_SHOWN = 10;
+
+/** An image's problem messages for people: the first PROBLEMS_SHOWN, then one line saying how many more. */
+export function problemMessages(problems: readonly Problem[]): string[] {
+  const shown = problems.slice(0, PROBLEMS_SHOWN).map((p) => p.message);
+  const more = problems.length - shown.length;
+  if (more > 0) shown.push(`… and ${plural(more, 'more problem')} (registry-rescue list --json shows every one)`);
+  return shown;
+}
+
+/** An image's problems as one reason (sync, verify). */
+export function problemsReason(problems: readonly Problem[]): string {
+  return problemMessages(problems).join('; ');
 }

@@ -3,7 +3,7 @@
  * these decisions, including the exact skopeo argv; the real run executes them.
  */
 import type { ExportResult } from './events.js';
-import type { Status } from './results.js';
+import { problemsReason, type Status } from './results.js';
 import { buildSyncArgs, targetFor, type PushTarget } from './target.js';
 
 /** `sync`'s defaults (here, not in run-sync.ts, so the command's help needs no more than core). */
@@ -78,8 +78,8 @@ export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | {
   const t = targetFor(image.repository, image.tag, s.target, byDigest);
   const base: SyncResult = { id: r.id, source: r.id, target: t.reference, digest: image.digest ?? null, status: 'skipped', attempts: 0, ms: 0, bytes: image.size };
   const code = image.problems[0]?.code;
-  if (image.status === 'skipped') return { result: { ...base, ...(code ? { code } : {}), reason: image.problems.map((p) => p.message).join('; ') } };
-  if (image.status === 'broken') return { result: { ...base, status: 'broken', ...(code ? { code } : {}), reason: image.problems.map((p) => p.message).join('; ') } };
+  if (image.status === 'skipped') return { result: { ...base, ...(code ? { code } : {}), reason: problemsReason(image.problems) } };
+  if (image.status === 'broken') return { result: { ...base, status: 'broken', ...(code ? { code } : {}), reason: problemsReason(image.problems) } };
   if (r.outcome === 'failed') return { result: { ...base, status: 'failed', code: 'layout-failed', reason: r.error ?? 'the layout could not be written' } };
   if (t.problem) return { result: { ...base, status: 'failed', code: 'target-name-invalid', reason: t.problem } };
   const unpushable = image.warnings.filter((w) => w.code === 'index-descriptor-artifact');

@@ -1,6 +1,6 @@
 /** Renders list/export results for people (text) and machines (JSON). */
 import chalk from 'chalk';
-import { plural } from '../core/results.js';
+import { plural, problemMessages } from '../core/results.js';
 import type { ExportResult } from '../core/events.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { ResolvedImage } from '../core/types.js';
@@ -58,7 +58,7 @@ export function listLine(r: ExportResult, color: boolean): string {
   const paint = color ? STATUS_COLOR[image.status] : String;
   const kind = image.kind === 'unknown' ? '-' : describeKind(image);
   const lines = [`${paint(image.status.padEnd(7))} ${r.id.padEnd(REFERENCE_WIDTH)}  ${kind.padEnd(KIND_WIDTH)}  ${formatBytes(image.size).padStart(8)}  ${image.digest ?? '-'}`];
-  for (const p of image.problems) lines.push(`        ${local(p.message, r.id)}`);
+  for (const m of problemMessages(image.problems)) lines.push(`        ${local(m, r.id)}`);
   for (const w of r.warnings) lines.push(`        warning: ${local(w, r.id)}`);
   return `${lines.join('\n')}\n`;
 }
@@ -81,7 +81,7 @@ export function exportLine(r: ExportResult, out: string, opts: { dryRun: boolean
   const { item } = r;
   const where = item.action === 'skip' ? '' : `  ${out}/${r.id}  ${item.fileCount} files  ${formatBytes(item.bytes)}`;
   const lines = [`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${item.reason})` : ''}`];
-  for (const p of item.problems) lines.push(`              ${local(p.message, r.id)}`);
+  for (const m of problemMessages(item.problems)) lines.push(`              ${local(m, r.id)}`);
   if (r.error) lines.push(`              ${local(r.error, r.id)}`);
   for (const w of r.warnings) lines.push(`              warning: ${local(w, r.id)}`);
   return `${lines.join('\n')}\n`;
