@@ -15,12 +15,11 @@ import type { ExportSummary } from './core/summary.js';
 import { connectTarget, resolveTargetAccess, type TargetAccessOptions } from './registry/target-registry.js';
 import { createTargetState, type TargetState } from './registry/target-state.js';
 import { accessorySubject, openExport } from './run-export.js';
-import { subjectOf } from './core/referrers.js';
+import { referrerDigest } from './core/plan.js';
 import type { HarborApi } from './registry/harbor-api.js';
 import type { Shard } from './core/shard.js';
 import type { BucketSettings } from './storage/storage-source.js';
 import type { StorageReader } from './storage/storage-reader.js';
-import type { Digest } from './core/types.js';
 
 /** HEAD requests in flight at once: cheap for the target, enough to audit 100k tags in minutes. */
 export const VERIFY_CONCURRENCY = 8;
@@ -93,7 +92,7 @@ export async function openVerify(
 async function check(r: ExportResult, state: TargetState, target: PushTarget, reader: StorageReader, harbor: HarborApi | undefined): Promise<VerifyResult> {
   const { image } = r.item;
   // An untagged referrer is looked for by its digest.
-  const byDigest = image.subject !== undefined ? image.digest : undefined;
+  const byDigest = referrerDigest(image);
   const t = targetFor(image.repository, image.tag, target, byDigest);
   const base = { id: r.id, source: r.id, target: t.reference, sourceDigest: image.digest ?? null, targetDigest: null };
   if (image.status === 'skipped') return { ...base, status: 'skipped', reason: problemsReason(image.problems) };
@@ -107,8 +106,8 @@ async function check(r: ExportResult, state: TargetState, target: PushTarget, re
       // On Harbor an accessory (a cosign `sha256-<hex>.sig` tag, a manifest with a `subject`, tagged or not) only counts
       // when Harbor linked it to its subject: otherwise `cosign verify` fails and the UI shows the image unsigned
       // (harbor#19788, #16375). Harbor links every manifest pushed with a `subject` (src/server/middleware/subject).
-      const subject = harbor && t.repository.includes('/') ? (image.subject ?? accessorySubject(image.tag) ?? (await storedSubject(reader, image.digest as Digest))) : undefined;
-      if (harbor && subject !== undefined) {
+      const subject = image.refersTo ?? accessorySubject(image.tag);
+      if (harbor && subject !== undefined && t.repository.includes('/')) {
         const project = t.repository.slice(0, t.repository.indexOf('/'));
         const artifact = await harbor.getArtifact(project, t.repository, subject, { withAccessory: true });
         if (!artifact?.accessories?.some((a) => a.digest === image.digest)) {
@@ -125,10 +124,4 @@ async function check(r: ExportResult, state: TargetState, target: PushTarget, re
   } catch (error) {
     return { ...base, status: 'failed', reason: (error as Error).message };
   }
-}
-
-/** The `subject` of a tagged manifest (an SBOM or attestation pushed under a tag), read from the storage. */
-async function storedSubject(reader: StorageReader, digest: Digest): Promise<Digest | undefined> {
-  const m = await reader.readManifest(digest);
-  return m.ok ? subjectOf(m.bytes) : undefined;
 }

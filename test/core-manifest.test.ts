@@ -31,6 +31,15 @@ describe('parseManifest', () => {
     const idx = parseManifest(enc({ schemaVersion: 2, manifests: [{ mediaType: MEDIA.ociManifest, digest: H('d'), size: 5, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, artifactType: 'a/b' }] }));
     expect(idx).toEqual({ ok: true, manifest: { type: 'index', mediaType: MEDIA.ociIndex, manifests: [{ mediaType: MEDIA.ociManifest, digest: H('d'), size: 5, platform: 'linux/arm64/v8', artifactType: 'a/b' }] } });
   });
+  it('reads the subject (OCI 1.1) of an image manifest and of an index; a malformed one is no subject', () => {
+    const subject = { mediaType: MEDIA.ociManifest, digest: H('5'), size: 7 };
+    expect(parseManifest(enc({ schemaVersion: 2, mediaType: MEDIA.ociManifest, config, layers: [], subject }))).toMatchObject({ ok: true, manifest: { type: 'manifest', subject: H('5') } });
+    expect(parseManifest(enc({ schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests: [], subject }))).toEqual({ ok: true, manifest: { type: 'index', mediaType: MEDIA.ociIndex, manifests: [], subject: H('5') } });
+    for (const odd of [{ ...subject, digest: 'sha256:short' }, 'sha256:x', null]) {
+      const r = parseManifest(enc({ schemaVersion: 2, mediaType: MEDIA.ociManifest, config, layers: [], subject: odd }));
+      expect(r.ok && r.manifest.type === 'manifest' ? r.manifest.subject : 'not parsed').toBeUndefined();
+    }
+  });
   it('recognises schema1 and refuses what it cannot use', () => {
     expect(parseManifest(enc({ schemaVersion: 1, name: 'x' }))).toMatchObject({ ok: true, manifest: { type: 'schema1' } });
     expect(parseManifest(enc('{not json'))).toMatchObject({ ok: false });

@@ -47,8 +47,10 @@ export type ParsedManifest =
       config: Descriptor;
       layers: Descriptor[];
       artifactType?: string;
+      /** OCI 1.1 `subject`: the manifest this one refers to (a signature's, an SBOM's image). */
+      subject?: Digest;
     }
-  | { type: 'index'; mediaType: string; manifests: Descriptor[] }
+  | { type: 'index'; mediaType: string; manifests: Descriptor[]; subject?: Digest }
   | { type: 'schema1'; mediaType: string };
 
 /**
@@ -144,7 +146,8 @@ function parseIndex(doc: Record<string, unknown>, mediaType: string): ParseResul
     if ('reason' in d) return d;
     manifests.push(d);
   }
-  return { ok: true, manifest: { type: 'index', mediaType, manifests } };
+  const subject = subjectIn(doc);
+  return { ok: true, manifest: { type: 'index', mediaType, manifests, ...(subject ? { subject } : {}) } };
 }
 
 function parseImageManifest(doc: Record<string, unknown>, declared: string): ParseResult {
@@ -161,10 +164,23 @@ function parseImageManifest(doc: Record<string, unknown>, declared: string): Par
   }
   if (present(doc.artifactType) && typeof doc.artifactType !== 'string') return fail('unparseable', `"artifactType" is ${describe(doc.artifactType)}, not a string`);
   const artifactType = typeof doc.artifactType === 'string' ? doc.artifactType : undefined;
+  const subject = subjectIn(doc);
   return {
     ok: true,
-    manifest: { type: 'manifest', mediaType: declared, implicitMediaType: doc.mediaType === undefined || doc.mediaType === null || doc.mediaType === '', config, layers, ...(artifactType ? { artifactType } : {}) },
+    manifest: {
+      type: 'manifest', mediaType: declared, implicitMediaType: doc.mediaType === undefined || doc.mediaType === null || doc.mediaType === '', config, layers,
+      ...(artifactType ? { artifactType } : {}),
+      ...(subject ? { subject } : {}),
+    },
   };
+}
+
+/** The digest of a manifest document's `subject` (OCI 1.1), or undefined (none, or not a descriptor with a sha256 digest). */
+export function subjectIn(doc: Record<string, unknown>): Digest | undefined {
+  const subject = doc.subject;
+  if (!isObject(subject)) return undefined;
+  const digest = subject.digest;
+  return typeof digest === 'string' && isDigest(digest) ? digest : undefined;
 }
 
 /** A descriptor, or the failure of the whole manifest. */

@@ -2,7 +2,7 @@
  * The export plan: for each resolved image, what the run will do with its layout. Pure: the dry run
  * renders exactly these items, the real run executes them.
  */
-import type { LayoutFile, Problem, ResolvedImage, TagRef } from './types.js';
+import type { Digest, LayoutFile, Problem, ResolvedImage } from './types.js';
 
 /** skopeo's dir: transport version file, exactly (containers/image directory_transport.go). */
 export const DIR_VERSION_FILE = 'version';
@@ -28,8 +28,8 @@ export interface ManifestFacts {
 export type ReadExisting = (id: string, manifest?: ManifestFacts) => ExistingLayout | undefined;
 
 /** The layout check of one resolved image: the storage's manifest file tells an unchanged layout with one lstat. */
-export function existingFor(read: ReadExisting, ref: TagRef, image: ResolvedImage): ExistingLayout | undefined {
-  return read(layoutId(ref.repository, ref.tag, ref.referrer?.digest), image.files.find((f) => f.name === 'manifest.json'));
+export function existingFor(read: ReadExisting, image: ResolvedImage): ExistingLayout | undefined {
+  return read(layoutIdOf(image), image.files.find((f) => f.name === 'manifest.json'));
 }
 
 export type ExportAction = 'create' | 'rebuild' | 'unchanged' | 'skip';
@@ -57,9 +57,19 @@ export function layoutId(repository: string, tag: string, referrer?: string): st
   return referrer !== undefined ? `${repository}@${referrer}` : `${repository}:${tag}`;
 }
 
+/** An untagged referrer's own digest: it is exported, pushed and looked up by digest. Undefined for a tag. */
+export function referrerDigest(image: ResolvedImage): Digest | undefined {
+  return image.subject !== undefined ? image.digest : undefined;
+}
+
+/** The layout directory name of a resolved image (layoutId). */
+export function layoutIdOf(image: ResolvedImage): string {
+  return layoutId(image.repository, image.tag, referrerDigest(image));
+}
+
 /** Decides what to do with one image given what is already exported. */
 export function planExportItem(image: ResolvedImage, existing: ExistingLayout | undefined): ExportItem {
-  const id = layoutId(image.repository, image.tag, image.subject !== undefined ? image.digest : undefined);
+  const id = layoutIdOf(image);
   // Written out, not spread from a shared base: this runs once per tag, and each shape is then one V8 knows.
   const item = (action: ExportAction, files: LayoutFile[], fileCount: number, reason?: string): ExportItem =>
     reason === undefined

@@ -2,7 +2,7 @@
  * OCI 1.1 referrers (image-spec manifest.md `subject`): a manifest that refers to another one (a signature, an SBOM,
  * an attestation) through its `subject` descriptor. Pure.
  */
-import { isDigest } from './digest.js';
+import { subjectIn } from './manifest.js';
 import type { Digest } from './types.js';
 
 /** The digest of a manifest's `subject`, or undefined (not JSON, no subject, or a malformed one). */
@@ -13,11 +13,7 @@ export function subjectOf(bytes: Uint8Array): Digest | undefined {
   } catch {
     return undefined;
   }
-  if (typeof doc !== 'object' || doc === null) return undefined;
-  const subject = (doc as { subject?: unknown }).subject;
-  if (typeof subject !== 'object' || subject === null) return undefined;
-  const digest = (subject as { digest?: unknown }).digest;
-  return typeof digest === 'string' && isDigest(digest) ? digest : undefined;
+  return typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? subjectIn(doc as Record<string, unknown>) : undefined;
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { ExportResult } from './events.js';
 import { problemsReason, type Status } from './results.js';
 import { buildSyncArgs, targetFor, type PushTarget } from './target.js';
+import { referrerDigest } from './plan.js';
 
 /** `sync`'s defaults (here, not in run-sync.ts, so the command's help needs no more than core). */
 export const DEFAULT_SYNC_CONCURRENCY = 4;
@@ -74,7 +75,7 @@ export interface PushSettings {
 export function planPush(r: ExportResult, s: PushSettings): { job: PushJob } | { result: SyncResult } {
   const { image } = r.item;
   // An untagged referrer goes by digest: its HEADs too (`tag` below is then the digest).
-  const byDigest = image.subject !== undefined ? image.digest : undefined;
+  const byDigest = referrerDigest(image);
   const t = targetFor(image.repository, image.tag, s.target, byDigest);
   const base: SyncResult = { id: r.id, source: r.id, target: t.reference, digest: image.digest ?? null, status: 'skipped', attempts: 0, ms: 0, bytes: image.size };
   const code = image.problems[0]?.code;

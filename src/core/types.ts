@@ -98,6 +98,8 @@ export interface ResolvedImage {
   artifactType?: string;
   /** For an untagged referrer (kind `referrer`, tag `''`): its own digest is `digest`, this is what it refers to. */
   subject?: Digest;
+  /** The manifest's own `subject` (OCI 1.1), tagged or not: Harbor lists such a manifest as an accessory of it. */
+  refersTo?: Digest;
   status: ImageStatus;
   /** Why the image is broken or skipped. Empty when `ok`. */
   problems: Problem[];

@@ -69,6 +69,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   }
   const m = top.manifest;
   image.mediaType = m.mediaType;
+  if (m.type !== 'schema1' && m.subject !== undefined) image.refersTo = m.subject;
   files.set('manifest.json', { name: 'manifest.json', digest, size: top.size, source: reader.blobSource(digest), ...(top.identity !== undefined ? { identity: top.identity } : {}) });
   if (m.type === 'schema1') {
     fail('skipped', 'schema1', `manifest ${digest} is Docker schema1, which Harbor and skopeo --preserve-digests cannot push; not exported`, { digest });

@@ -82,7 +82,7 @@ export function localResolver(reader: StorageReader, opts: ResolveOptions, paral
       handled.here++;
       const image = await resolveImage(reader, ref, opts);
       if (!layouts) return { image };
-      const existing = existingFor(layouts.read, ref, image);
+      const existing = existingFor(layouts.read, image);
       return existing ? { image, existing } : { image };
     },
     parallel,

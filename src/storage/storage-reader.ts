@@ -122,43 +122,15 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
   // (blobs/sha256, blobs/sha256/<xx>, …/<hex>, …/data) could make us push any file on the host. Checked with
   // lstat, once per directory: the 256 prefix directories are cached, each blob directory is checked with
   // its blob (the data file itself is opened O_NOFOLLOW or lstat'ed). No realpath per blob.
-  const realDir = (dir: string) => {
-    const info = lstatSync(dir);
-    if (!info.isDirectory()) throw new NotRegularFileError(info.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory');
-  };
-  const prefixes = new Map<string, true | Error>();
-  /** Throws unless every directory down to the blob's own is real. */
-  const checkBlobDirs = (digest: Digest): void => {
-    const hex = hexOf(digest);
-    const prefix = `blobs/sha256/${hex.slice(0, 2)}`;
-    let known = prefixes.get(prefix);
-    if (known === undefined) {
-      try {
-        realDir(abs('blobs/sha256'));
-        realDir(abs(prefix));
-        known = true;
-      } catch (error) {
-        known = error as Error;
-      }
-      prefixes.set(prefix, known);
-    }
-    if (known !== true) throw known;
-    realDir(abs(`${prefix}/${hex}`));
-  };
-
-  // Under repositories/, distribution writes only real directories too. A symlinked repository, `_manifests`,
-  // tag, `current` or revision directory could lead anywhere on the host: every directory between
-  // `repositories/` and a link file is lstat'ed before the file is opened (O_NOFOLLOW covers only the file
-  // itself), so nothing outside the storage is opened, let alone quoted. The repository's own directories
-  // are cached (tree order: a few thousand cover the walk); the tag's two and the revision's one cost an
-  // lstat each.
-  // Each directory's verdict: true, or the error to throw (the same for every file below it).
-  const repoDirs = new Lru<string, true | Error>(DIR_CACHE);
-  // Named in the message: which directory of the path is wrong is what the operator has to look at.
-  const realRepoDir = (rel: string) => {
+  /** Throws unless `rel` is a real directory; `named` puts the path in the message. */
+  const realDir = (rel: string, named: boolean) => {
     const info = lstatSync(abs(rel));
-    if (!info.isDirectory()) throw new NotRegularFileError(`${info.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory'}: ${rel}`);
+    if (!info.isDirectory()) {
+      const why = info.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory';
+      throw new NotRegularFileError(named ? `${why}: ${rel}` : why);
+    }
   };
+  // Each directory's verdict: true, or the error to throw (the same for every file below it).
   const verdictOf = (check: () => void): true | Error => {
     try {
       check();
@@ -167,6 +139,31 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
       return error as Error;
     }
   };
+  const prefixes = new Map<string, true | Error>();
+  /** Throws unless every directory down to the blob's own is real. */
+  const checkBlobDirs = (digest: Digest): void => {
+    const hex = hexOf(digest);
+    const prefix = `blobs/sha256/${hex.slice(0, 2)}`;
+    let known = prefixes.get(prefix);
+    if (known === undefined) {
+      known = verdictOf(() => {
+        realDir('blobs/sha256', false);
+        realDir(prefix, false);
+      });
+      prefixes.set(prefix, known);
+    }
+    if (known !== true) throw known;
+    realDir(`${prefix}/${hex}`, false);
+  };
+
+  // Under repositories/, distribution writes only real directories too. A symlinked repository, `_manifests`,
+  // tag, `current` or revision directory could lead anywhere on the host: every directory between
+  // `repositories/` and a link file is lstat'ed before the file is opened (O_NOFOLLOW covers only the file
+  // itself), so nothing outside the storage is opened, let alone quoted. The repository's own directories
+  // are cached (tree order: a few thousand cover the walk); the tag's two and the revision's one cost an
+  // lstat each.
+  const repoDirs = new Lru<string, true | Error>(DIR_CACHE);
+  // Named in the message: which directory of the path is wrong is what the operator has to look at.
   /** `repositories/<repository>/<fixed…>`, each directory checked once (cached as a whole and one by one). */
   const fixedDirs = (repository: string, fixed: string): true | Error =>
     repoDirs.getOrSet(`repositories/${repository}/${fixed}`, () =>
@@ -174,7 +171,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
         let rel = 'repositories';
         for (const c of [...repository.split('/'), ...fixed.split('/')]) {
           rel = `${rel}/${c}`;
-          const known = repoDirs.getOrSet(rel, () => verdictOf(() => realRepoDir(rel)));
+          const known = repoDirs.getOrSet(rel, () => verdictOf(() => realDir(rel, true)));
           if (known !== true) throw known;
         }
       }),
@@ -184,7 +181,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
     const known = fixedDirs(repository, fixed);
     if (known !== true) throw known;
     let rel = `repositories/${repository}/${fixed}`;
-    for (const c of own) realRepoDir((rel = `${rel}/${c}`));
+    for (const c of own) realDir((rel = `${rel}/${c}`), true);
     return rel;
   };
   const readRevision = async (repository: string, digest: Digest): Promise<RevisionFact> => {
