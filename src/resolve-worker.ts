@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { existingFor } from './core/plan.js';
 import { existingLayoutReader } from './output/existing-layout.js';
 import { resolveImage } from './storage/resolve-image.js';
-import { pack, type ResolveJob, type ResolveReply, type ResolveWorkerData } from './storage/resolver.js';
+import { pack, WORKER_READY, type ResolveJob, type ResolveReply, type ResolveWorkerData } from './storage/resolver.js';
 import { createStorageReader, type Reader } from './storage/storage-reader.js';
 
 const data = workerData as ResolveWorkerData | undefined;
@@ -30,4 +30,5 @@ if (parentPort && data?.role === 'registry-rescue:resolve') {
       (error: unknown) => port.postMessage({ n: job.n, ok: false, message: (error as Error).message ?? String(error) } satisfies ResolveReply),
     );
   });
+  port.postMessage(WORKER_READY);
 }

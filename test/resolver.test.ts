@@ -1,7 +1,7 @@
 // Resolving on two threads (dist/storage/resolver.js, built by `npm test`: the worker runs compiled JavaScript):
 // every tag of the real-registry fixture, broken ones included, resolves to exactly what one thread makes, with
 // part of them really resolved on the worker; and a worker that throws or exits hands its tags back to the main
-// thread, so the results stay the same.
+// thread, so the results stay the same. No tag goes to a worker before it says it is ready.
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,10 +45,13 @@ async function resolveWithLayouts(resolver: Resolver, tags: TagRef[]): Promise<R
   }
 }
 
-async function failingWorker(body: string): Promise<URL> {
+/** A stand-in worker module running `body`, with parentPort and WORKER_READY in scope. */
+async function standInWorker(body: string): Promise<URL> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rr-resolver-'));
   const file = path.join(dir, 'worker.mjs');
-  await writeFile(file, `import { parentPort } from 'node:worker_threads';\n${body}\n`);
+  const resolver = pathToFileURL(path.resolve('dist/storage/resolver.js')).href;
+  const imports = body.includes('WORKER_READY') ? `import { WORKER_READY } from ${JSON.stringify(resolver)};\n` : '';
+  await writeFile(file, `import { parentPort } from 'node:worker_threads';\n${imports}${body}\n`);
   return pathToFileURL(file);
 }
 
@@ -58,6 +61,7 @@ describe('two-thread resolver', () => {
     expect(tags.length).toBeGreaterThan(20);
     const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: false }, 8), tags);
     const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8);
+    await two.warm();
     const both = await resolveAll(two, tags);
     expect(both).toEqual(one);
     expect(one.some((r) => r.status !== 'ok'), 'the fixture holds broken tags').toBe(true);
@@ -69,6 +73,7 @@ describe('two-thread resolver', () => {
     const tags = await allTags();
     const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: true }, 8), tags);
     const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: true }, 8);
+    await two.warm();
     expect(await resolveAll(two, tags)).toEqual(one);
     expect(two.handled.worker).toBeGreaterThan(0);
   });
@@ -88,6 +93,7 @@ describe('two-thread resolver', () => {
 
     const one = await resolveWithLayouts(localResolver(createStorageReader(v2), { verifyBlobs: false }, 8, { out, read: existingLayoutReader(out) }), tags);
     const two = twoThreadResolver(createStorageReader(v2), { verifyBlobs: false }, 8, { layouts: { out, read: existingLayoutReader(out) } });
+    await two.warm();
     const both = await resolveWithLayouts(two, tags);
     expect(both).toEqual(one);
     expect(two.handled.worker).toBeGreaterThan(0);
@@ -101,17 +107,35 @@ describe('two-thread resolver', () => {
     expect(one.filter((r) => r.image.status === 'broken').every((r) => r.existing === undefined)).toBe(true);
   });
 
+  // Both say they are ready first, so tags are sent to them.
   for (const [what, body] of [
-    ['throws', "parentPort.on('message', () => { throw new Error('resolver worker failed'); });"],
-    ['exits', "parentPort.on('message', () => process.exit(3));"],
+    ['throws', "parentPort.on('message', () => { throw new Error('resolver worker failed'); });\nparentPort.postMessage(WORKER_READY);"],
+    ['exits', "parentPort.on('message', () => process.exit(3));\nparentPort.postMessage(WORKER_READY);"],
   ] as const) {
     it(`a worker that ${what} hands its tags back to the main thread: same results`, async () => {
       const tags = await allTags();
       const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: false }, 8), tags);
-      const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { workerFile: await failingWorker(body) });
+      const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { workerFile: await standInWorker(body) });
+      await two.warm();
       expect(await resolveAll(two, tags)).toEqual(one);
       expect(two.handled.worker).toBe(0);
       expect(two.handled.here).toBe(tags.length);
     });
   }
+
+  // A tag sent to a worker still loading its modules would hold back every later result (callers keep their
+  // order), and the main thread would idle: until the worker says it is ready, this thread resolves them all.
+  it('sends no tag to a worker before it says it is ready', async () => {
+    const tags = await allTags();
+    const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: false }, 8), tags);
+    // The real worker, after a start-up far longer than resolving the fixture here takes.
+    const real = pathToFileURL(path.resolve('dist/resolve-worker.js')).href;
+    const slow = await standInWorker(`await new Promise((r) => setTimeout(r, 10_000));\nawait import(${JSON.stringify(real)});`);
+    const two = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { workerFile: slow });
+    const started = performance.now();
+    expect(await resolveAll(two, tags)).toEqual(one);
+    expect(two.handled.worker).toBe(0);
+    expect(two.handled.here).toBe(tags.length);
+    expect(performance.now() - started, 'no result waited for the worker').toBeLessThan(10_000);
+  });
 });

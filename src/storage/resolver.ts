@@ -42,6 +42,9 @@ export type PackedImage = Omit<ResolvedImage, 'files'> & { files: Array<[string,
 
 export type ResolveReply = { n: number; ok: true; image: PackedImage; existing?: ExistingLayout } | { n: number; ok: false; message: string };
 
+/** The worker's first message: its modules are loaded and it takes tags from now on. */
+export const WORKER_READY = 'registry-rescue:resolve-ready';
+
 /** An image made ready to travel back to the main thread. */
 export function pack(image: ResolvedImage): PackedImage {
   return { ...image, files: image.files.map((f) => [f.name, f.digest, f.size, f.identity]) };
@@ -71,6 +74,8 @@ export interface Resolver {
   readonly parallel: number;
   /** How many tags each thread resolved so far. */
   readonly handled: { here: number; worker: number };
+  /** Starts the second thread, if any, and settles when it takes tags (or has failed): tests wait for it. */
+  warm(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -87,6 +92,7 @@ export function localResolver(reader: StorageReader, opts: ResolveOptions, paral
     },
     parallel,
     handled,
+    warm: async () => {},
     close: async () => {},
   };
 }
@@ -107,8 +113,15 @@ export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, p
   let localQueued = 0;
   let localTail: Promise<void> = Promise.resolve();
   let failed = false;
+  // A worker takes tags once it says its modules are loaded (about 150 ms of start-up CPU on the other core). A
+  // tag sent earlier would wait there, and with it every later result, since callers keep their order: the main
+  // thread would idle. Until then, this thread resolves every tag.
+  let ready = false;
+  let readied: () => void = () => {};
+  const whenReady = new Promise<void>((resolve) => (readied = resolve));
   // A worker that fails (or is closed) hands its tags back to this thread: the run goes on, a little slower.
   const fail = () => {
+    readied();
     if (failed) return;
     failed = true;
     for (const p of pending.values()) p.resolve(local.resolve(p.ref));
@@ -121,7 +134,11 @@ export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, p
       // Small messages and per-run caches: a small heap keeps the run's peak memory down.
       resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 },
     });
-    w.on('message', (reply: ResolveReply) => {
+    w.on('message', (reply: ResolveReply | typeof WORKER_READY) => {
+      if (reply === WORKER_READY) {
+        ready = true;
+        return readied();
+      }
       const p = pending.get(reply.n);
       if (!p) return;
       pending.delete(reply.n);
@@ -142,10 +159,16 @@ export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, p
   return {
     parallel: parallel * 4,
     handled,
+    async warm() {
+      if (failed) return;
+      worker ??= start();
+      await whenReady;
+    },
     resolve(ref) {
       if (failed) return local.resolve(ref);
+      worker ??= start();
       // To whichever thread has fewer tags queued: the faster one drains its share sooner and gets more.
-      if (pending.size > localQueued) {
+      if (!ready || pending.size > localQueued) {
         localQueued++;
         // One local tag at a time, each after a turn of the event loop: the worker's replies (macrotasks) are
         // handled between two local tags, so it is fed again at once. Tags resolved here side by side would
@@ -157,7 +180,6 @@ export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, p
         );
         return done;
       }
-      worker ??= start();
       const id = ++n;
       const w = worker;
       return new Promise((resolve) => {
