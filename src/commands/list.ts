@@ -51,10 +51,12 @@ Examples:
       }
     }
     const summary = await run.finish();
-    progress.event({ kind: 'run:done', ms: performance.now() - started });
+    const outputClosed = io.stdoutClosed();
+    progress.event({ kind: 'run:done', ms: performance.now() - started, ...(outputClosed ? { outputClosed } : {}) });
     progress.close();
     doc?.end({ summary });
-    if (!flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true }));
+    // Cut short by the reader, the counts cover what was read, not the storage: the progress line says so instead.
+    if (!outputClosed && !flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true }));
     io.setExitCode(exitCodeForRun(summary.counts, exportIssues(summary)));
   });
 }

@@ -30,7 +30,10 @@ export type ProgressEvent =
   /** Bytes of blobs downloaded into layouts (a bucket storage), reported as they arrive. */
   | { kind: 'bytes:downloaded'; bytes: number }
   | { kind: 'warning'; message: string }
-  /** `interrupted`: the run stopped on SIGINT/SIGTERM; what it did not do is in the results (canceled). */
-  | { kind: 'run:done'; ms: number; interrupted?: boolean };
+  /**
+   * `interrupted`: the run stopped on SIGINT/SIGTERM; what it did not do is in the results (canceled).
+   * `outputClosed`: the reader closed standard output (`list … | head`), so the run stopped reading there.
+   */
+  | { kind: 'run:done'; ms: number; interrupted?: boolean; outputClosed?: boolean };
 
 export type Emit = (event: ProgressEvent) => void;

@@ -136,7 +136,8 @@ export function createProgress(out: (text: string) => void, opts: ProgressOption
       stopTimer?.();
       clear();
       const final = snapshot(e.ms);
-      if (!opts.quiet) say(`${interrupted ? 'stopped' : 'done'} after ${formatElapsed(e.ms)}: ${formatPlainLine(final)}`);
+      const how = interrupted ? 'stopped' : e.outputClosed ? 'stopped when the output closed' : 'done';
+      if (!opts.quiet) say(`${how} after ${formatElapsed(e.ms)}: ${formatPlainLine(final)}`);
       // Even under --quiet: a run that stopped halfway is as worth knowing as a warning.
       if (interrupted) say(plain ? formatInterrupted(final, interruption) : paint.yellow(formatInterrupted(final, interruption)));
     },
