@@ -1,5 +1,5 @@
 // Unattended runs from cron: one run per output directory (exit 75), stale locks taken over, shards that
-// split the storage without overlap, Prometheus metrics, options from the environment, tags-file mistakes
+// split the storage without overlap, Prometheus metrics (also of a run that could not start), options from the environment, tags-file mistakes
 // that fail the run, and the circuit breaker when the target goes away.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { CHECK_CONCURRENCY } from '../src/run-sync.js';
 import { execa } from 'execa';
 import { generateStorage } from '../scripts/bench/generate-storage.mjs';
 import { BIN, cli, copyFixture, expectedTags, ROOT } from './helpers/cli.js';
-import { makeTempDir, startRegistry } from './helpers/registry.js';
+import { findFreePort, makeTempDir, startRegistry } from './helpers/registry.js';
 import { idOf, RECORD_BIN } from './helpers/sync.js';
 
 const LOCK = '.registry-rescue.lock';
@@ -107,6 +107,37 @@ describe('--metrics-file', () => {
     expect(value('registry_rescue_images', { status: 'broken' })).toBe(expected.filter((t) => t.status === 'broken').length);
     expect(value('registry_rescue_tags_in_storage')).toBe(expected.length);
     expect(families.find((f) => f.name === 'registry_rescue_last_run_success')?.metrics[0]?.labels).toMatchObject({ command: 'export', shard: '1/1' });
+  });
+
+  // Before, such a run left the file as the previous run wrote it: success 1, and an alert on it stayed quiet.
+  it('a run that fails before its images (the lock held, the target unreachable) still writes it: success 0, its exit code', async () => {
+    const { dir, storage } = await copyFixture();
+    const metrics = path.join(dir, 'rescue.prom');
+    const out = path.join(dir, 'out');
+    const tags = path.join(dir, 'ok.tags');
+    await writeFile(tags, (await expectedTags()).filter((t) => t.status === 'ok' && t.kind === 'image').map(idOf).join('\n') + '\n');
+    const read = async () => {
+      const families = parsePrometheusTextFormat(await readFile(metrics, 'utf8'));
+      const value = (name: string, labels: Record<string, string> = {}) =>
+        Number(families.find((f) => f.name === name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value);
+      return { success: value('registry_rescue_last_run_success'), exit: value('registry_rescue_last_run_exit_code'), synced: value('registry_rescue_images', { status: 'synced' }), command: families[0]?.metrics[0]?.labels?.command };
+    };
+    const ok = await cli(['export', storage, '--out', out, '-q', '--tags-file', tags, '--metrics-file', metrics]);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(await read()).toMatchObject({ success: 1, exit: 0, command: 'export' });
+
+    const holder = await holdLock(out);
+    const locked = await cli(['export', storage, '--out', out, '-q', '--tags-file', tags, '--metrics-file', metrics]);
+    expect(locked.exitCode).toBe(75);
+    expect(await read()).toMatchObject({ success: 0, exit: 75, command: 'export' });
+    holder.stop();
+
+    // Nothing listens on this loopback port.
+    const port = await findFreePort();
+    const unreachable = await cli(['sync', storage, '--to', `127.0.0.1:${port}`, '--dest-tls-verify=false', '--out', out, '-q', '--tags-file', tags, '--retries', '0', '--metrics-file', metrics]);
+    expect(unreachable.exitCode, unreachable.stderr).toBe(3);
+    expect(unreachable.stderr).toContain(`127.0.0.1:${port}`);
+    expect(await read()).toEqual({ success: 0, exit: 3, synced: 0, command: 'sync' });
   });
 });
 

@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, withRunMetrics, writeRunMetrics } from './outputs.js';
 import { parseDuration } from '../core/duration.js';
 import { parseShard } from '../core/shard.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
@@ -44,44 +44,46 @@ Examples:
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
     const startedMs = Date.now();
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
-    const started = performance.now();
-    const dryRun = flags.dryRun === true;
-    progress.event({ kind: 'run:start', command: 'export', storage, out: flags.out, dryRun });
-    const run = await openExport(
-      {
-        storage, out: flags.out, ...selectionOf(flags), dryRun, prune: flags.prune === true, link: flags.link ?? 'hard', command: 'export',
-        ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
-      },
-      {
-        cwd: io.cwd,
-        env: io.env,
-        signal: io.signal,
-        onExit: (cleanup) => io.onExit(cleanup),
-        emit: (e) => {
-          progress.event(e);
-          if (e.kind === 'prune:removed' && !flags.json) io.stdout(`${e.dryRun ? 'would prune' : 'pruned'.padEnd(11)}   ${e.id}\n`);
+    await withRunMetrics(io, { file: metricsFile, command: 'export', shard: flags.shard, startedAt: startedMs }, async () => {
+      const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
+      const started = performance.now();
+      const dryRun = flags.dryRun === true;
+      progress.event({ kind: 'run:start', command: 'export', storage, out: flags.out, dryRun });
+      const run = await openExport(
+        {
+          storage, out: flags.out, ...selectionOf(flags), dryRun, prune: flags.prune === true, link: flags.link ?? 'hard', command: 'export',
+          ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
         },
-      },
-    );
-    const out = run.store?.out ?? flags.out;
-    const head = { command: 'export', storage: run.storage.v2, out, dryRun, startedAt: new Date().toISOString() };
-    const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
-    for await (const r of run.results) {
-      doc?.item(imageJson(r, out));
-      const line = flags.json ? '' : exportLine(r, out, { dryRun, verbose: flags.verbose === true });
-      if (line) io.stdout(line);
-    }
-    const summary = await run.finish();
-    progress.event({ kind: 'run:done', ms: performance.now() - started });
-    progress.close();
-    if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun }));
-    doc?.end({ finishedAt: new Date().toISOString(), summary });
-    const exitCode = exitCodeForRun(summary.counts, exportIssues(summary));
-    io.setExitCode(exitCode);
-    await writeRunMetrics(metricsFile, {
-      command: 'export', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-      counts: summary.counts, bytesPushed: 0, bytesDownloaded: summary.bytesDownloaded, tagsSelected: summary.selected, tagsInStorage: summary.tags,
+        {
+          cwd: io.cwd,
+          env: io.env,
+          signal: io.signal,
+          onExit: (cleanup) => io.onExit(cleanup),
+          emit: (e) => {
+            progress.event(e);
+            if (e.kind === 'prune:removed' && !flags.json) io.stdout(`${e.dryRun ? 'would prune' : 'pruned'.padEnd(11)}   ${e.id}\n`);
+          },
+        },
+      );
+      const out = run.store?.out ?? flags.out;
+      const head = { command: 'export', storage: run.storage.v2, out, dryRun, startedAt: new Date().toISOString() };
+      const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
+      for await (const r of run.results) {
+        doc?.item(imageJson(r, out));
+        const line = flags.json ? '' : exportLine(r, out, { dryRun, verbose: flags.verbose === true });
+        if (line) io.stdout(line);
+      }
+      const summary = await run.finish();
+      progress.event({ kind: 'run:done', ms: performance.now() - started });
+      progress.close();
+      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun }));
+      doc?.end({ finishedAt: new Date().toISOString(), summary });
+      const exitCode = exitCodeForRun(summary.counts, exportIssues(summary));
+      io.setExitCode(exitCode);
+      await writeRunMetrics(metricsFile, {
+        command: 'export', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
+        counts: summary.counts, bytesPushed: 0, bytesDownloaded: summary.bytesDownloaded, tagsSelected: summary.selected, tagsInStorage: summary.tags,
+      });
     });
   });
 }

@@ -4,7 +4,8 @@
  * interrupt, so a partial run still leaves a complete, parseable report.
  */
 import path from 'node:path';
-import { InterruptedError, PreflightError } from '../errors.js';
+import { InterruptedError, PreflightError, exitCodeFor } from '../errors.js';
+import { parseShard } from '../core/shard.js';
 import { writeMetricsFile } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
 import type { Io } from '../io.js';
@@ -70,12 +71,56 @@ export function finalExitCode(io: Io, code: number): number {
   return reason instanceof InterruptedError ? reason.exitCode : code;
 }
 
+/** Errors of writing the metrics file itself: not written again as the run's failure. */
+const metricsFailures = new WeakSet<object>();
+
 /** Writes the run's Prometheus metrics (atomically) when --metrics-file was given. */
 export async function writeRunMetrics(file: string | undefined, m: RunMetrics): Promise<void> {
   if (file === undefined) return;
   try {
     await writeMetricsFile(file, renderMetrics(m));
   } catch (error) {
-    throw new PreflightError(`cannot write the metrics file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const failure = new PreflightError(`cannot write the metrics file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    metricsFailures.add(failure);
+    throw failure;
+  }
+}
+
+/** What a run's metrics say before it has any results. */
+export interface MetricsStart {
+  /** The checked --metrics-file, if any. */
+  file: string | undefined;
+  command: string;
+  /** --shard as given (an invalid one is left out: the run fails on it anyway). */
+  shard: string | undefined;
+  /** Unix time in ms. */
+  startedAt: number;
+}
+
+/**
+ * Runs a command's body; when it throws (credentials refused, the target or the storage unreachable, the lock
+ * held, a bad value), the metrics file is still written: that exit code, success 0, no images. Without this the
+ * file kept the previous run's success, and an alert on `registry_rescue_last_run_success` stayed quiet until
+ * the file went stale. The body writes the metrics of a run that ends.
+ */
+export async function withRunMetrics(io: Io, start: MetricsStart, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    if (start.file !== undefined && !(error instanceof Object && metricsFailures.has(error))) {
+      let shard;
+      try {
+        shard = start.shard === undefined ? undefined : parseShard(start.shard);
+      } catch {
+        shard = undefined;
+      }
+      const failed: RunMetrics = {
+        command: start.command, ...(shard ? { shard } : {}), startedAt: start.startedAt, endedAt: Date.now(), exitCode: finalExitCode(io, exitCodeFor(error)),
+        counts: {}, bytesPushed: 0, bytesDownloaded: 0, tagsSelected: 0, tagsInStorage: 0,
+      };
+      // The run's own error is what the person must read: a metrics file that cannot be written either is secondary.
+      await writeRunMetrics(start.file, failed).catch(() => undefined);
+    }
+    throw error;
   }
 }

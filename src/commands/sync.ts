@@ -12,7 +12,7 @@ import type { TargetAccessOptions } from '../registry/target-registry.js';
 import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY } from '../core/sync-plan.js';
-import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, withRunMetrics, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
@@ -162,74 +162,76 @@ Examples:
       --dest-cert-dir /etc/harbor-ca --dest-password-stdin < /root/harbor-password`,
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
-    const naming = await namingOf(flags, io);
-    if (flags.checkQuota && !flags.dryRun) throw new UsageError('--check-quota goes with --dry-run (a real run meets the quota when it pushes)');
-    const access = await targetAccess(flags, io);
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
     const startedMs = Date.now();
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true, verbose: flags.verbose === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
-    const verbose = flags.verbose === true || flags.dryRun === true;
-    const dryRun = flags.dryRun === true;
-    const startedAt = new Date().toISOString();
-    progress.event({ kind: 'run:start', command: 'sync', storage, ...(flags.out ? { out: flags.out } : {}), dryRun });
-    // Loaded only for this command: it brings skopeo's process handling (execa) and the registry client.
-    const { openSync } = await import('../run-sync.js');
-    const run = await openSync(
-      {
-        storage,
-        to: flags.to,
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        ...selectionOf(flags),
-        dryRun,
-        command: 'sync',
-        ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
-        prune: flags.prune === true,
-        link: flags.link ?? 'hard',
-        concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY),
-        retries: positiveInt('--retries', flags.retries, DEFAULT_RETRIES, 0),
-        breaker: positiveInt('--breaker', flags.breaker, DEFAULT_BREAKER, 0),
-        abortOnError: flags.abortOnError === true,
-        ...(flags.imageTimeout !== undefined ? { imageTimeoutMs: parseDuration(flags.imageTimeout, '--image-timeout') } : {}),
-        createProjects: flags.createProjects === true,
-        overwrite: flags.overwrite === true,
-        checkQuota: flags.checkQuota === true,
-        naming,
-        skopeo: flags.skopeo,
-        ...access,
-      },
-      { cwd: io.cwd, onExit: (cleanup) => io.onExit(cleanup), env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
-    );
-    const head = { command: 'sync', storage: run.storage, target: flags.to, tlsVerify: access.destTlsVerify, out: run.out, dryRun, startedAt };
-    const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
-    const attention = createAttention();
-    for await (const r of run.results) {
-      doc?.item(r);
-      attention.add(r);
-      if (flags.json) continue;
-      // Off a terminal (cron mail, journald) every line of a real run carries its time; a dry run is a preview.
-      const line = renderSyncLine(r, { verbose, ...(io.isTTY || dryRun ? {} : { stamp: new Date().toISOString() }) });
-      if (line) {
-        progress.close();
-        io.stdout(line);
+    await withRunMetrics(io, { file: metricsFile, command: 'sync', shard: flags.shard, startedAt: startedMs }, async () => {
+      const naming = await namingOf(flags, io);
+      if (flags.checkQuota && !flags.dryRun) throw new UsageError('--check-quota goes with --dry-run (a real run meets the quota when it pushes)');
+      const access = await targetAccess(flags, io);
+      const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true, verbose: flags.verbose === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
+      const verbose = flags.verbose === true || flags.dryRun === true;
+      const dryRun = flags.dryRun === true;
+      const startedAt = new Date().toISOString();
+      progress.event({ kind: 'run:start', command: 'sync', storage, ...(flags.out ? { out: flags.out } : {}), dryRun });
+      // Loaded only for this command: it brings skopeo's process handling (execa) and the registry client.
+      const { openSync } = await import('../run-sync.js');
+      const run = await openSync(
+        {
+          storage,
+          to: flags.to,
+          ...(flags.out !== undefined ? { out: flags.out } : {}),
+          ...selectionOf(flags),
+          dryRun,
+          command: 'sync',
+          ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
+          prune: flags.prune === true,
+          link: flags.link ?? 'hard',
+          concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY),
+          retries: positiveInt('--retries', flags.retries, DEFAULT_RETRIES, 0),
+          breaker: positiveInt('--breaker', flags.breaker, DEFAULT_BREAKER, 0),
+          abortOnError: flags.abortOnError === true,
+          ...(flags.imageTimeout !== undefined ? { imageTimeoutMs: parseDuration(flags.imageTimeout, '--image-timeout') } : {}),
+          createProjects: flags.createProjects === true,
+          overwrite: flags.overwrite === true,
+          checkQuota: flags.checkQuota === true,
+          naming,
+          skopeo: flags.skopeo,
+          ...access,
+        },
+        { cwd: io.cwd, onExit: (cleanup) => io.onExit(cleanup), env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
+      );
+      const head = { command: 'sync', storage: run.storage, target: flags.to, tlsVerify: access.destTlsVerify, out: run.out, dryRun, startedAt };
+      const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
+      const attention = createAttention();
+      for await (const r of run.results) {
+        doc?.item(r);
+        attention.add(r);
+        if (flags.json) continue;
+        // Off a terminal (cron mail, journald) every line of a real run carries its time; a dry run is a preview.
+        const line = renderSyncLine(r, { verbose, ...(io.isTTY || dryRun ? {} : { stamp: new Date().toISOString() }) });
+        if (line) {
+          progress.close();
+          io.stdout(line);
+        }
       }
-    }
-    const { totals, exportSummary, issues } = await run.finish();
-    progress.event({ kind: 'run:done', ms: totals.ms });
-    progress.close();
-    if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary }));
-    const selection = {
-      tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
-      unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,
-      problems: exportSummary.selectionProblems,
-    };
-    // Written after the summary, so a full disk at the very end still leaves the person the results.
-    doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } });
-    const exitCode = exitCodeForRun(totals.counts, issues);
-    io.setExitCode(exitCode);
-    await writeRunMetrics(metricsFile, {
-      command: 'sync', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-      counts: totals.counts, bytesPushed: totals.bytesSynced, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags,
+      const { totals, exportSummary, issues } = await run.finish();
+      progress.event({ kind: 'run:done', ms: totals.ms });
+      progress.close();
+      if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary }));
+      const selection = {
+        tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
+        unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,
+        problems: exportSummary.selectionProblems,
+      };
+      // Written after the summary, so a full disk at the very end still leaves the person the results.
+      doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } });
+      const exitCode = exitCodeForRun(totals.counts, issues);
+      io.setExitCode(exitCode);
+      await writeRunMetrics(metricsFile, {
+        command: 'sync', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
+        counts: totals.counts, bytesPushed: totals.bytesSynced, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags,
+      });
     });
   });
 }

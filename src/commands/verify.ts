@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues } from '../run-export.js';
 import type { VerifyResult } from '../run-verify.js';
-import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, writeRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, withRunMetrics, writeRunMetrics } from './outputs.js';
 import { parseShard } from '../core/shard.js';
 import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 import { addTargetOptions, namingOf, targetAccess, type TargetFlags } from './sync.js';
@@ -37,37 +37,39 @@ Examples:
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
     const startedMs = Date.now();
-    const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
-    const started = performance.now();
-    const access = await targetAccess(flags, io);
-    const { openVerify } = await import('../run-verify.js');
-    const run = await openVerify(
-      {
-        storage, to: flags.to, ...selectionOf(flags), naming: await namingOf(flags, io),
-        ...access,
-      },
-      { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
-    );
-    const head = { command: 'verify', storage: run.storage, target: flags.to, tlsVerify: access.destTlsVerify, startedAt: new Date().toISOString() };
-    const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
-    let checked = 0;
-    for await (const r of run.results) {
-      checked++;
-      doc?.item(r);
-      if (!flags.json && (flags.verbose || (r.status !== 'ok' && !(r.status === 'skipped' && !r.reason)))) io.stdout(renderLine(r));
-    }
-    const { counts: c, exportSummary } = await run.finish();
-    progress.event({ kind: 'run:done', ms: performance.now() - started });
-    progress.close();
-    doc?.end({ finishedAt: new Date().toISOString(), summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
-    if (!flags.json) {
-      io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.drift} drift, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
-    }
-    const exitCode = exitCodeForRun(c, exportIssues(exportSummary));
-    io.setExitCode(exitCode);
-    await writeRunMetrics(metricsFile, {
-      command: 'verify', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-      counts: c, bytesPushed: 0, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: checked, tagsInStorage: exportSummary.tags,
+    await withRunMetrics(io, { file: metricsFile, command: 'verify', shard: flags.shard, startedAt: startedMs }, async () => {
+      const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
+      const started = performance.now();
+      const access = await targetAccess(flags, io);
+      const { openVerify } = await import('../run-verify.js');
+      const run = await openVerify(
+        {
+          storage, to: flags.to, ...selectionOf(flags), naming: await namingOf(flags, io),
+          ...access,
+        },
+        { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
+      );
+      const head = { command: 'verify', storage: run.storage, target: flags.to, tlsVerify: access.destTlsVerify, startedAt: new Date().toISOString() };
+      const doc = flags.json || reportFile ? openDocuments(io, { json: flags.json === true, reportFile, head, key: 'images' }) : undefined;
+      let checked = 0;
+      for await (const r of run.results) {
+        checked++;
+        doc?.item(r);
+        if (!flags.json && (flags.verbose || (r.status !== 'ok' && !(r.status === 'skipped' && !r.reason)))) io.stdout(renderLine(r));
+      }
+      const { counts: c, exportSummary } = await run.finish();
+      progress.event({ kind: 'run:done', ms: performance.now() - started });
+      progress.close();
+      doc?.end({ finishedAt: new Date().toISOString(), summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
+      if (!flags.json) {
+        io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.drift} drift, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
+      }
+      const exitCode = exitCodeForRun(c, exportIssues(exportSummary));
+      io.setExitCode(exitCode);
+      await writeRunMetrics(metricsFile, {
+        command: 'verify', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
+        counts: c, bytesPushed: 0, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: checked, tagsInStorage: exportSummary.tags,
+      });
     });
   });
 }
