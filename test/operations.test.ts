@@ -1,6 +1,6 @@
 // Unattended runs from cron: one run per output directory (exit 75), stale locks taken over, shards that
-// split the storage without overlap, Prometheus metrics (also of a run that could not start), options from the environment, tags-file mistakes
-// that fail the run, and the circuit breaker when the target goes away.
+// split the storage without overlap, Prometheus metrics (also of a run that could not start), options from
+// the environment, tags-file mistakes that fail the run, and the circuit breaker when the target goes away.
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
