@@ -72,6 +72,11 @@ describe('interrupting sync', () => {
         expect((await stat(report)).isFile()).toBe(true);
         // The ending says what was done and that re-running continues.
         expect(String(r.stderr)).toContain('run the same command again to continue');
+        // A line for each push the signal stopped; the images it kept from starting are counted, not listed.
+        const notStarted = doc.images.filter((i: { code?: string }) => i.code === 'not-started').length;
+        expect(notStarted, 'images the interrupt kept from starting').toBeGreaterThan(0);
+        expect(String(r.stdout).match(/^\S+Z canceled /gm)?.length).toBe(statuses.filter((s: string) => s === 'canceled').length - notStarted);
+        expect(String(r.stdout)).not.toContain('before this image started');
         // The lock is released, this run's staging is gone, the metrics say how the run ended.
         await expect(stat(path.join(out, '.registry-rescue.lock'))).rejects.toThrow(/ENOENT/);
         expect(await readdir(path.join(storage, '.registry-rescue-export.registry-rescue-staging')).catch(() => [])).toEqual([]);

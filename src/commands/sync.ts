@@ -147,7 +147,7 @@ export function syncCommand(io: Io): Command {
     .option('--overwrite', 'replace a target tag that holds another image than the source (default: report it as drift and leave it alone)')
     .option('--skopeo <path>', 'the skopeo binary', 'skopeo')
     .option('--json', 'print the report JSON on stdout instead of text')
-    .option('-v, --verbose', 'also list up-to-date images')
+    .option('-v, --verbose', 'also list up-to-date, skipped and broken images, and those an interrupt kept from starting')
     .option('-q, --quiet', 'no progress on stderr');
   addRunFileOptions(addLinkOption(addSelectionOptions(addTargetOptions(command))), { lock: true }).addHelpText(
     'after',

@@ -7,8 +7,10 @@ import { selectionLines } from './render-export.js';
 
 /** One line per image worth a person's attention (all of them with verbose or in a dry run). */
 export function renderSyncLine(r: SyncResult, opts: { verbose: boolean; stamp?: string }): string | undefined {
-  // Broken and skipped images are listed once, in the closing summary; up-to-date ones only when asked.
-  if (!opts.verbose && (r.status === 'up-to-date' || r.status === 'skipped' || r.status === 'broken' || r.status === 'not-attempted')) return undefined;
+  // Broken and skipped images are listed once, in the closing summary; up-to-date ones only when asked. So are
+  // those an interrupt kept from starting: hundreds of the same line would bury the few pushes it stopped.
+  const unstarted = r.status === 'canceled' && r.code === 'not-started';
+  if (!opts.verbose && (r.status === 'up-to-date' || r.status === 'skipped' || r.status === 'broken' || r.status === 'not-attempted' || unstarted)) return undefined;
   const head = `${opts.stamp ? `${opts.stamp} ` : ''}${r.status.padEnd(10)} ${r.source} -> ${r.target}`;
   const tail = [r.attempts > 1 ? `${r.attempts} attempts` : '', r.ms > 0 ? `${(r.ms / 1000).toFixed(1)} s` : ''].filter(Boolean).join(', ');
   const indent = ' '.repeat(opts.stamp ? opts.stamp.length + 12 : 11);
