@@ -116,7 +116,9 @@ describe('export interrupted mid-run', () => {
       generateStorage({ dir: storage, tags: 1000, seed: 11 });
       const before = await snapshotStorage(storage);
       const out = path.join(dir, 'out');
-      const child = execa('node', [BIN, 'export', storage, '--out', out, '-q'], { reject: false });
+      // Not quiet under SIGTERM: its summary is checked.
+      const report = path.join(dir, 'report.json');
+      const child = execa('node', [BIN, 'export', storage, '--out', out, '--report', report, ...(signal === 'SIGKILL' ? ['-q'] : [])], { reject: false });
       // Wait until some layouts are in place, then interrupt.
       const deadline = Date.now() + 120_000;
       // Counted by name only (layoutsOf reads every file): a slow probe would miss the run.
@@ -129,13 +131,22 @@ describe('export interrupted mid-run', () => {
       if (signal === 'SIGTERM') {
         expect(r.exitCode, String(r.stderr)).toBe(143);
         await expect(stat(path.join(out, '.registry-rescue.lock'))).rejects.toThrow(/ENOENT/);
+        // The summary counts what the walk read before the signal, and does not call it the storage.
+        const read = Number(/^(\d+) tags read before the run stopped, /m.exec(String(r.stderr))?.[1]);
+        expect(read, String(r.stderr)).toBeGreaterThan(0);
+        expect(read).toBeLessThan(1000);
+        expect(String(r.stderr)).not.toContain('in storage');
+        const doc = JSON.parse(await readFile(report, 'utf8'));
+        expect(doc.interrupted).toBe(true);
+        expect(doc.summary.tags).toBe(read);
       } else {
         expect(r.signal).toBe('SIGKILL');
       }
       const partial = await layoutsOf(out);
       await expectStorageUnchanged(storage, before, `export stopped by ${signal}`);
-      const next = await cli(['export', storage, '--out', out, '-q']);
+      const next = await cli(['export', storage, '--out', out, '-q', '--report', report]);
       expect(next.exitCode, next.stderr).toBe(0);
+      expect(JSON.parse(await readFile(report, 'utf8')).interrupted).toBe(false);
       const full = await layoutsOf(out);
       expect(partial.size).toBeLessThan(full.size);
       // What the interrupted run left visible was complete: the finished run found it unchanged.

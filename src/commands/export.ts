@@ -76,8 +76,8 @@ Examples:
       const summary = await run.finish();
       progress.event({ kind: 'run:done', ms: performance.now() - started });
       progress.close();
-      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun }));
-      doc?.end({ finishedAt: new Date().toISOString(), summary });
+      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted }));
+      doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary });
       const exitCode = exitCodeForRun(summary.counts, exportIssues(summary));
       io.setExitCode(exitCode);
       await writeRunMetrics(metricsFile, {

@@ -54,9 +54,9 @@ Examples:
     const outputClosed = io.stdoutClosed();
     progress.event({ kind: 'run:done', ms: performance.now() - started, ...(outputClosed ? { outputClosed } : {}) });
     progress.close();
-    doc?.end({ summary });
+    doc?.end({ interrupted: io.signal.aborted, summary });
     // Cut short by the reader, the counts cover what was read, not the storage: the progress line says so instead.
-    if (!outputClosed && !flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true }));
+    if (!outputClosed && !flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted }));
     io.setExitCode(exitCodeForRun(summary.counts, exportIssues(summary)));
   });
 }

@@ -60,7 +60,7 @@ Examples:
       const { counts: c, exportSummary } = await run.finish();
       progress.event({ kind: 'run:done', ms: performance.now() - started });
       progress.close();
-      doc?.end({ finishedAt: new Date().toISOString(), summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
+      doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
       if (!flags.json) {
         io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.drift} drift, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
       }

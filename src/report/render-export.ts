@@ -97,11 +97,12 @@ export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'sel
 }
 
 /** Totals and the tags-file bookkeeping, for people. */
-export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean }): string {
+/** `stopped`: an interrupt ended the walk, so its counts are what was read, not the storage. */
+export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean; stopped?: boolean }): string {
   const o = summary.counts;
   const lines: string[] = [];
   const referrers = summary.referrers > 0 ? ` (and ${plural(summary.referrers, 'untagged referrer')})` : '';
-  const head = `${summary.tags} tags${referrers} in storage, ${summary.selected} selected`;
+  const head = `${summary.tags} tags${referrers} ${opts.stopped ? 'read before the run stopped' : 'in storage'}, ${summary.selected} selected`;
   if (opts.command === 'list') {
     lines.push(`${head}: ${summary.ok} ok, ${summary.broken} broken, ${summary.skipped} skipped; ${formatBytes(summary.bytes)} in exportable images`);
   } else {
