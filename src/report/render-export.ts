@@ -96,8 +96,7 @@ export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'sel
   return lines;
 }
 
-/** Totals and the tags-file bookkeeping, for people. */
-/** `stopped`: an interrupt ended the walk, so its counts are what was read, not the storage. */
+/** Totals and the tags-file bookkeeping, for people. `stopped`: an interrupt ended the walk, so its counts are what was read, not the storage. */
 export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean; stopped?: boolean }): string {
   const o = summary.counts;
   const lines: string[] = [];
