@@ -5,9 +5,8 @@ import type { Io } from '../io.js';
 import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, withRunMetrics, writeRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics } from './outputs.js';
 import { parseDuration } from '../core/duration.js';
-import { parseShard } from '../core/shard.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface ExportFlags extends SelectionFlags, LinkFlags, RunFileFlags {
@@ -44,7 +43,7 @@ Examples:
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
     const startedMs = Date.now();
-    await withRunMetrics(io, { file: metricsFile, command: 'export', shard: flags.shard, startedAt: startedMs }, async () => {
+    await withRunMetrics(io, { file: metricsFile, command: 'export', shard: flags.shard, startedAt: startedMs }, async (record) => {
       const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
       const started = performance.now();
       const dryRun = flags.dryRun === true;
@@ -80,9 +79,8 @@ Examples:
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary });
       const exitCode = exitCodeForRun(summary.counts, exportIssues(summary));
       io.setExitCode(exitCode);
-      await writeRunMetrics(metricsFile, {
-        command: 'export', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-        counts: summary.counts, bytesPushed: 0, bytesDownloaded: summary.bytesDownloaded, tagsSelected: summary.selected, tagsInStorage: summary.tags,
+      await record({
+        exitCode, counts: summary.counts, bytesPushed: 0, bytesDownloaded: summary.bytesDownloaded, tagsSelected: summary.selected, tagsInStorage: summary.tags,
       });
     });
   });

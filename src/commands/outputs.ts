@@ -66,23 +66,17 @@ export async function checkMetricsPath(io: Io, metrics: string | undefined): Pro
 }
 
 /** The exit code the process will end with: the interrupt's when interrupted (cli.ts decides it the same way). */
-export function finalExitCode(io: Io, code: number): number {
+function finalExitCode(io: Io, code: number): number {
   const reason: unknown = io.signal.aborted ? io.signal.reason : undefined;
   return reason instanceof InterruptedError ? reason.exitCode : code;
 }
 
-/** Errors of writing the metrics file itself: not written again as the run's failure. */
-const metricsFailures = new WeakSet<object>();
-
-/** Writes the run's Prometheus metrics (atomically) when --metrics-file was given. */
-export async function writeRunMetrics(file: string | undefined, m: RunMetrics): Promise<void> {
-  if (file === undefined) return;
+/** Writes the run's Prometheus metrics (atomically). */
+async function writeRunMetrics(file: string, m: RunMetrics): Promise<void> {
   try {
     await writeMetricsFile(file, renderMetrics(m));
   } catch (error) {
-    const failure = new PreflightError(`cannot write the metrics file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    metricsFailures.add(failure);
-    throw failure;
+    throw new PreflightError(`cannot write the metrics file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
 
@@ -97,27 +91,36 @@ export interface MetricsStart {
   startedAt: number;
 }
 
+/** What a run that ended adds to its metrics. */
+export type RunFigures = Omit<RunMetrics, 'command' | 'shard' | 'startedAt' | 'endedAt'>;
+
 /**
- * Runs a command's body; when it throws (credentials refused, the target or the storage unreachable, the lock
- * held, a bad value), the metrics file is still written: that exit code, success 0, no images. Without this the
- * file kept the previous run's success, and an alert on `registry_rescue_last_run_success` stayed quiet until
- * the file went stale. The body writes the metrics of a run that ends.
+ * Runs a command's body, which records its figures when it ends (`record`: written when --metrics-file was given;
+ * the exit code becomes the interrupt's when interrupted). When the body throws before recording (credentials
+ * refused, the target or the storage unreachable, the lock held, a bad value), the file is still written: that
+ * exit code, success 0, no images. Without this the file kept the previous run's success, and an alert on
+ * `registry_rescue_last_run_success` stayed quiet until the file went stale.
  */
-export async function withRunMetrics(io: Io, start: MetricsStart, body: () => Promise<void>): Promise<void> {
+export async function withRunMetrics(io: Io, start: MetricsStart, body: (record: (figures: RunFigures) => Promise<void>) => Promise<void>): Promise<void> {
+  let shard;
   try {
-    await body();
+    shard = start.shard === undefined ? undefined : parseShard(start.shard);
+  } catch {
+    shard = undefined;
+  }
+  const metricsOf = (figures: RunFigures): RunMetrics => ({
+    command: start.command, ...(shard ? { shard } : {}), startedAt: start.startedAt, endedAt: Date.now(), ...figures, exitCode: finalExitCode(io, figures.exitCode),
+  });
+  let recorded = false;
+  const record = async (figures: RunFigures) => {
+    recorded = true;
+    if (start.file !== undefined) await writeRunMetrics(start.file, metricsOf(figures));
+  };
+  try {
+    await body(record);
   } catch (error) {
-    if (start.file !== undefined && !(error instanceof Object && metricsFailures.has(error))) {
-      let shard;
-      try {
-        shard = start.shard === undefined ? undefined : parseShard(start.shard);
-      } catch {
-        shard = undefined;
-      }
-      const failed: RunMetrics = {
-        command: start.command, ...(shard ? { shard } : {}), startedAt: start.startedAt, endedAt: Date.now(), exitCode: finalExitCode(io, exitCodeFor(error)),
-        counts: {}, bytesPushed: 0, bytesDownloaded: 0, tagsSelected: 0, tagsInStorage: 0,
-      };
+    if (start.file !== undefined && !recorded) {
+      const failed = metricsOf({ exitCode: exitCodeFor(error), counts: {}, bytesPushed: 0, bytesDownloaded: 0, tagsSelected: 0, tagsInStorage: 0 });
       // The run's own error is what the person must read: a metrics file that cannot be written either is secondary.
       await writeRunMetrics(start.file, failed).catch(() => undefined);
     }

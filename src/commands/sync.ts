@@ -12,8 +12,7 @@ import type { TargetAccessOptions } from '../registry/target-registry.js';
 import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY } from '../core/sync-plan.js';
-import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, withRunMetrics, writeRunMetrics } from './outputs.js';
-import { parseShard } from '../core/shard.js';
+import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics } from './outputs.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
@@ -165,7 +164,7 @@ Examples:
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
     const startedMs = Date.now();
-    await withRunMetrics(io, { file: metricsFile, command: 'sync', shard: flags.shard, startedAt: startedMs }, async () => {
+    await withRunMetrics(io, { file: metricsFile, command: 'sync', shard: flags.shard, startedAt: startedMs }, async (record) => {
       const naming = await namingOf(flags, io);
       if (flags.checkQuota && !flags.dryRun) throw new UsageError('--check-quota goes with --dry-run (a real run meets the quota when it pushes)');
       const access = await targetAccess(flags, io);
@@ -228,9 +227,8 @@ Examples:
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } });
       const exitCode = exitCodeForRun(totals.counts, issues);
       io.setExitCode(exitCode);
-      await writeRunMetrics(metricsFile, {
-        command: 'sync', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-        counts: totals.counts, bytesPushed: totals.bytesSynced, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags,
+      await record({
+        exitCode, counts: totals.counts, bytesPushed: totals.bytesSynced, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags,
       });
     });
   });

@@ -5,8 +5,7 @@ import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues } from '../run-export.js';
 import type { VerifyResult } from '../run-verify.js';
-import { checkMetricsPath, checkReportPath, finalExitCode, openDocuments, withRunMetrics, writeRunMetrics } from './outputs.js';
-import { parseShard } from '../core/shard.js';
+import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics } from './outputs.js';
 import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 import { addTargetOptions, namingOf, targetAccess, type TargetFlags } from './sync.js';
 
@@ -37,7 +36,7 @@ Examples:
     const reportFile = await checkReportPath(io, flags.report);
     const metricsFile = await checkMetricsPath(io, flags.metricsFile);
     const startedMs = Date.now();
-    await withRunMetrics(io, { file: metricsFile, command: 'verify', shard: flags.shard, startedAt: startedMs }, async () => {
+    await withRunMetrics(io, { file: metricsFile, command: 'verify', shard: flags.shard, startedAt: startedMs }, async (record) => {
       const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
       const started = performance.now();
       const access = await targetAccess(flags, io);
@@ -66,9 +65,8 @@ Examples:
       }
       const exitCode = exitCodeForRun(c, exportIssues(exportSummary));
       io.setExitCode(exitCode);
-      await writeRunMetrics(metricsFile, {
-        command: 'verify', ...(flags.shard ? { shard: parseShard(flags.shard) } : {}), startedAt: startedMs, endedAt: Date.now(), exitCode: finalExitCode(io, exitCode),
-        counts: c, bytesPushed: 0, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: checked, tagsInStorage: exportSummary.tags,
+      await record({
+        exitCode, counts: c, bytesPushed: 0, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: checked, tagsInStorage: exportSummary.tags,
       });
     });
   });
