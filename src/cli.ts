@@ -34,8 +34,8 @@ const write = (stream: NodeJS.WriteStream, text: string) => {
 const controller = new AbortController();
 // The run's one signal reaches every request, timer and skopeo process in flight, each adding an abort listener
 // while it runs: 16 target checks at once pass Node's default of 10, which then prints a "possible memory leak"
-// warning into every nightly log. The bound stays, far above what a run holds at once, so a real leak (one
-// listener kept per image) still shows in a large run.
+// warning into every nightly log. The bound stays, far above what a run holds at once (sync's --concurrency is
+// capped at 64 for this), so a real leak (one listener kept per image) still shows in a large run.
 setMaxListeners(SIGNAL_LISTENERS, controller.signal);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   // `on`, not `once`: execa's cleanup (signal-exit) re-raises a signal no other listener handles, which would

@@ -222,6 +222,17 @@ describe('sync into a plain-http registry', () => {
     }
   });
 
+
+  it('refuses --concurrency above 64 before reading or contacting anything (exit 2)', async () => {
+    for (const n of ['65', '500']) {
+      const r = await cli(['sync', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--concurrency', n, '--skopeo', RECORD_BIN]);
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`--concurrency must be an integer from 1 to 64, not "${n}"`);
+      expect(r.stdout).toBe('');
+    }
+    const zero = await cli(['sync', fx.storage, '--to', reg.host, '--concurrency', '0']);
+    expect(zero.stderr).toContain('--concurrency must be an integer from 1 to 64, not "0"');
+  });
   it('retries a transient failure (the HTTP 500 race) and succeeds with attempts 2', async () => {
     const dir = await makeTempDir('rr-flaky');
     // An image without a signature tag: those would follow it into the selection (and into skopeo calls).

@@ -78,11 +78,14 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Parses a positive integer option or throws a UsageError naming it. */
-export function positiveInt(name: string, value: string | number | undefined, fallback: number, min = 1): number {
+/** Parses a positive integer option (`min` to `max`) or throws a UsageError naming it. */
+export function positiveInt(name: string, value: string | number | undefined, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer ≥ ${min}, not ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`${name} must be an integer ${range}, not ${JSON.stringify(value)}`);
+  }
   return n;
 }
 

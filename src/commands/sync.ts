@@ -11,7 +11,7 @@ import type { Io } from '../io.js';
 import type { TargetAccessOptions } from '../registry/target-registry.js';
 import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
-import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY } from '../core/sync-plan.js';
+import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, MAX_SYNC_CONCURRENCY } from '../core/sync-plan.js';
 import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics } from './outputs.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
@@ -133,7 +133,7 @@ export function syncCommand(io: Io): Command {
     .description('export every tag and push it into a target registry with skopeo sync: concurrent, digest-preserving, incremental, verified')
     .argument('<storage>', STORAGE_ARGUMENT)
     .option('--out <dir>', 'where layouts are exported (default: <storage>/registry-rescue-export, beside docker/)')
-    .option('--concurrency <n>', `skopeo processes at once, never two into one repository (default ${DEFAULT_SYNC_CONCURRENCY})`)
+    .option('--concurrency <n>', `skopeo processes at once, never two into one repository (default ${DEFAULT_SYNC_CONCURRENCY}, at most ${MAX_SYNC_CONCURRENCY})`)
     .option('--retries <n>', `retries of a transient failure (connection, 5xx, 429, expired token), for the push and the HEADs around it, with growing delays and jitter; skopeo's own retries are off (default ${DEFAULT_RETRIES})`)
     .option('--image-timeout <duration>', 'stop a push that takes longer (then retried like a transient failure): 90s, 30m, 2h (default: 10m plus 1 s per MiB of the image)')
     .option('--breaker <n>', `stop starting pushes after N images in a row could not reach the target; the rest are reported not-attempted, exit 4 (0: never; default ${DEFAULT_BREAKER})`)
@@ -186,7 +186,7 @@ Examples:
           ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
           prune: flags.prune === true,
           link: flags.link ?? 'hard',
-          concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY),
+          concurrency: positiveInt('--concurrency', flags.concurrency, DEFAULT_SYNC_CONCURRENCY, 1, MAX_SYNC_CONCURRENCY),
           retries: positiveInt('--retries', flags.retries, DEFAULT_RETRIES, 0),
           breaker: positiveInt('--breaker', flags.breaker, DEFAULT_BREAKER, 0),
           abortOnError: flags.abortOnError === true,

@@ -9,6 +9,12 @@ import { referrerDigest } from './plan.js';
 
 /** `sync`'s defaults (here, not in run-sync.ts, so the command's help needs no more than core). */
 export const DEFAULT_SYNC_CONCURRENCY = 4;
+/**
+ * The most skopeo processes a run starts at once. Each push holds a few abort listeners on the run's one signal,
+ * under the bound cli.ts sets on it (past which Node warns of a leak), and a node that holds a broken registry has
+ * no use for hundreds of pushes at once: the network saturates long before.
+ */
+export const MAX_SYNC_CONCURRENCY = 64;
 export const DEFAULT_RETRIES = 2;
 /** Consecutive images that could not reach the target before no more pushes start. */
 export const DEFAULT_BREAKER = 5;
