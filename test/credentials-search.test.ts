@@ -178,6 +178,21 @@ describe('the CLI and the default auth files', () => {
     for (const leak of [secret, b64(`dockeruser:${secret}`)]) expect(r.stdout + r.stderr).not.toContain(leak);
   });
 
+  it('tags names the file it took the credentials from too, once, and never prints the password', async () => {
+    const box = await sandbox();
+    const host = `127.0.0.1:${await closedPort()}`;
+    const secret = 'pw-for-tags-3Kx';
+    const file = await box.write('etc/tags-auth.json', { auths: { [host]: { auth: b64(`dockeruser:${secret}`) } } });
+    const r = await cli(['tags', '--from', `http://${host}`], { env: isolatedEnv({ ...box.env, REGISTRY_AUTH_FILE: file }) });
+    expect(r.exitCode, r.stderr).toBe(3);
+    const info = `using credentials for ${host} from auth file "${file}" (entry "${host}")\n`;
+    expect(r.stderr.split(info)).toHaveLength(2);
+    for (const leak of [secret, b64(`dockeruser:${secret}`)]) expect(r.stdout + r.stderr).not.toContain(leak);
+    const none = await cli(['tags', '--from', `http://${host}`], { env: isolatedEnv((await sandbox()).env) });
+    expect(none.exitCode, none.stderr).toBe(3);
+    expect(none.stderr).not.toContain('using credentials');
+  });
+
   it('sync prints nothing about credentials when there are none', async () => {
     const box = await sandbox();
     const host = `127.0.0.1:${await closedPort()}`;

@@ -25,6 +25,9 @@ async function cli(args: string[], env: Record<string, string | undefined> = {},
   return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/** stderr without the `using credentials for HOST from …` line that opens it when credentials were found. */
+const afterCredentials = (stderr: string): string => stderr.replace(/^using credentials for \S+ from .+\n/, '');
+
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** A tiny skopeo `dir:` image: one empty gzipped tar layer, an OCI config and manifest. */
@@ -95,7 +98,7 @@ describe('tags against a real docker-registry (TLS + htpasswd)', () => {
   it('lists every repository:tag across catalog and tag pages, sorted, without a request per tag', async () => {
     const heads = await manifestHeads();
     const r = await cli([...base(), '--authfile', authFile.path]);
-    expect(r.stderr).toBe('registry: 6 repositories, 12 tags\n');
+    expect(r.stderr).toBe(`using credentials for ${reg.host} from auth file "${authFile.path}" (entry "${reg.host}")\nregistry: 6 repositories, 12 tags\n`);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toBe(`${EXPECTED.join('\n')}\n`);
     expect(await manifestHeads()).toBe(heads); // digests are for --format json only
@@ -140,7 +143,7 @@ describe('tags against a real docker-registry (TLS + htpasswd)', () => {
   it('wrong password: exit 3, says so, never prints the password', async () => {
     const r = await cli(base(), { REGISTRY_RESCUE_USERNAME: USER.username, REGISTRY_RESCUE_PASSWORD: 'Wrong-Pa55word' });
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: wrong credentials for ${reg.host}: it rejected user "rescuer"`));
+    expect(afterCredentials(r.stderr)).toMatch(new RegExp(`^registry-rescue: wrong credentials for ${reg.host}: it rejected user "rescuer"`));
     expect(r.stderr + r.stdout).not.toContain('Wrong-Pa55word');
   });
 
@@ -153,7 +156,7 @@ describe('tags against a real docker-registry (TLS + htpasswd)', () => {
   it('untrusted certificate: exit 3, names --cert-dir and --tls-verify=false', async () => {
     const r = await cli(['--from', reg.url, '--authfile', authFile.path]);
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: certificate of ${reg.host} is not trusted \\(.+\\); pass --cert-dir DIR with its ca.crt, or --tls-verify=false\\n$`));
+    expect(afterCredentials(r.stderr)).toMatch(new RegExp(`^registry-rescue: certificate of ${reg.host} is not trusted \\(.+\\); pass --cert-dir DIR with its ca.crt, or --tls-verify=false\\n$`));
   });
 
   it('missing auth file: exit 3 (skopeo would silently ignore it)', async () => {
@@ -244,7 +247,7 @@ describe('tags against a fake Harbor (API v2.0 contract, no real Harbor)', () =>
   it('wrong password: exit 3 although Harbor itself answers as for an anonymous caller', async () => {
     const r = await cli(['--from', harbor.url], { REGISTRY_RESCUE_USERNAME: 'admin', REGISTRY_RESCUE_PASSWORD: 'nope-Secret' });
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toMatch(/^registry-rescue: wrong credentials for Harbor 127\.0\.0\.1:\d+: it did not accept user "admin"/);
+    expect(afterCredentials(r.stderr)).toMatch(/^registry-rescue: wrong credentials for Harbor 127\.0\.0\.1:\d+: it did not accept user "admin"/);
     expect(r.stderr).not.toContain('nope-Secret');
   });
 
@@ -262,6 +265,6 @@ describe('tags against a fake Harbor (API v2.0 contract, no real Harbor)', () =>
   it('unknown project: exit 3', async () => {
     const r = await cli(['--from', harbor.url, '--project', 'nope'], env);
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toBe(`registry-rescue: project "nope" not found on Harbor ${harbor.host}\n`);
+    expect(afterCredentials(r.stderr)).toBe(`registry-rescue: project "nope" not found on Harbor ${harbor.host}\n`);
   });
 });

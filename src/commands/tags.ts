@@ -67,6 +67,8 @@ Examples:
 async function runTags(io: Io, opts: TagsOptions): Promise<void> {
   const url = parseSource(opts.from);
   const credentials = await resolveCredentials({ authFile: resolvePath(io, opts.authfile), env: io.env, host: url.host });
+  // As sync and verify do: with several places searched, the operator sees which one answered.
+  if (credentials) io.stderr(`using credentials for ${url.host} from ${credentials.source}\n`);
   // The HTTP stack (node:https, tls) loads only for this command: the others start ~40 ms sooner without it.
   const listing = await listTags(io, url, opts, credentials).catch(async (error: unknown) => {
     const { asPreflight } = await import('../registry/list-tags.js');
