@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { exportCommand } from './commands/export.js';
 import { listCommand } from './commands/list.js';
+import { recordUsageRefusals } from './commands/outputs.js';
 import { syncCommand } from './commands/sync.js';
 import { tagsCommand } from './commands/tags.js';
 import { verifyCommand } from './commands/verify.js';
@@ -35,7 +36,8 @@ Examples:
 Exit codes: 0 all selected tags done, 4 some broken or failed, 2 usage, 3 preflight (storage, target, skopeo).`,
     );
   for (const command of commands(io)) {
-    program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }));
+    // Commander's refusals become rejections of parseAsync (cli.ts maps them), after the metrics file says so.
+    program.addCommand(recordUsageRefusals(io, command).configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }));
   }
   return program;
 }

@@ -2,7 +2,7 @@
 // split the storage without overlap, Prometheus metrics (also of a run that could not start), options from
 // the environment, tags-file mistakes that fail the run, and the circuit breaker when the target goes away.
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -110,7 +110,7 @@ describe('--metrics-file', () => {
   });
 
   // Before, such a run left the file as the previous run wrote it: success 1, and an alert on it stayed quiet.
-  it('a run that fails before its images (the lock held, the target unreachable) still writes it: success 0, its exit code', async () => {
+  it('a run that fails before its images (the lock held, the target unreachable, an option refused) still writes it: success 0, its exit code', async () => {
     const { dir, storage } = await copyFixture();
     const metrics = path.join(dir, 'rescue.prom');
     const out = path.join(dir, 'out');
@@ -138,6 +138,21 @@ describe('--metrics-file', () => {
     expect(unreachable.exitCode, unreachable.stderr).toBe(3);
     expect(unreachable.stderr).toContain(`127.0.0.1:${port}`);
     expect(await read()).toEqual({ success: 0, exit: 3, synced: 0, command: 'sync' });
+
+    // A typo in the crontab: commander refuses the option before the command runs. Success 1 again first.
+    expect((await cli(['export', storage, '--out', out, '-q', '--tags-file', tags, '--metrics-file', metrics])).exitCode).toBe(0);
+    const typo = await cli(['sync', storage, '--to', `127.0.0.1:${port}`, '--metrics-file', metrics, '--concurency', '8']);
+    expect(typo.exitCode).toBe(2);
+    expect(typo.stderr).toContain("unknown option '--concurency'");
+    expect(await read()).toEqual({ success: 0, exit: 2, synced: 0, command: 'sync' });
+    // The file named in the environment, a value refused while the command line is read (before the environment).
+    const badChoice = await cli(['export', storage, '--out', out, '--link', 'weird'], { env: { REGISTRY_RESCUE_METRICS_FILE: metrics } });
+    expect(badChoice.exitCode).toBe(2);
+    expect(await read()).toMatchObject({ success: 0, exit: 2, command: 'export' });
+    // list has no metrics file: its refusal writes none.
+    await rm(metrics);
+    expect((await cli(['list', storage, '--bogus'], { env: { REGISTRY_RESCUE_METRICS_FILE: metrics } })).exitCode).toBe(2);
+    await expect(readFile(metrics)).rejects.toThrow(/ENOENT/);
   });
 });
 

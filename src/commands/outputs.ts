@@ -4,8 +4,10 @@
  * interrupt, so a partial run still leaves a complete, parseable report.
  */
 import path from 'node:path';
-import { InterruptedError, PreflightError, exitCodeFor } from '../errors.js';
+import type { Command } from 'commander';
+import { InterruptedError, PreflightError, UsageError, exitCodeFor } from '../errors.js';
 import { parseShard } from '../core/shard.js';
+import { ENV_PREFIX } from './shared.js';
 import { writeMetricsFile } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
 import type { Io } from '../io.js';
@@ -126,4 +128,27 @@ export async function withRunMetrics(io: Io, start: MetricsStart, body: (record:
     }
     throw error;
   }
+}
+
+/**
+ * Makes commander's own refusals of `command` (an unknown option, an option without its value, a value outside
+ * its choices) write the metrics file when --metrics-file (or its variable) was read before the refusal: exit
+ * code 2, success 0. Without it a typo in a crontab ended every nightly run before its action, and an alert on
+ * `last_run_success` stayed quiet, the previous run's file unchanged, until the staleness rule fired. A command
+ * without --metrics-file is left as it was. The write is not awaited (commander's hook is synchronous): the
+ * process ends after it, as no one calls process.exit on this path; a failure to write is not reported over the
+ * usage message.
+ */
+export function recordUsageRefusals(io: Io, command: Command): Command {
+  return command.exitOverride((error) => {
+    const opts = command.opts<{ metricsFile?: unknown; shard?: unknown }>();
+    // A value refused while the command line is parsed comes before commander reads the environment.
+    const metricsFile = typeof opts.metricsFile === 'string' ? opts.metricsFile : io.env[`${ENV_PREFIX}METRICS_FILE`] || undefined;
+    const shard = typeof opts.shard === 'string' ? opts.shard : io.env[`${ENV_PREFIX}SHARD`] || undefined;
+    if (error.exitCode !== 0 && metricsFile !== undefined && command.options.some((o) => o.long === '--metrics-file')) {
+      const start = { file: path.resolve(io.cwd, metricsFile), command: command.name(), shard, startedAt: Date.now() };
+      void withRunMetrics(io, start, () => Promise.reject(new UsageError(error.message))).catch(() => undefined);
+    }
+    throw error;
+  });
 }
