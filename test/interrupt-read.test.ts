@@ -36,6 +36,16 @@ async function runJson(args: string[], after?: number) {
   return { exitCode: r.exitCode, stderr: String(r.stderr), sent, doc: JSON.parse(text) as Doc };
 }
 
+/** What a run stopped after 20 images must show: exit 143, one document saying interrupted, part of the tags. */
+function expectCut(cut: Awaited<ReturnType<typeof runJson>>, command: string): void {
+  expect(cut.sent, 'the run ended before 20 images were printed').toBe(true);
+  expect(cut.exitCode, cut.stderr).toBe(143);
+  expect(cut.doc.command).toBe(command);
+  expect(cut.doc.interrupted).toBe(true);
+  expect(cut.doc.images.length).toBeGreaterThanOrEqual(20);
+  expect(cut.doc.images.length).toBeLessThan(TAGS);
+}
+
 describe('list and verify interrupted mid-run', () => {
   it('list --json: a whole document that says interrupted and counts what it read; the full run says not', async () => {
     const dir = await makeTempDir('rr-list-int-');
@@ -43,12 +53,7 @@ describe('list and verify interrupted mid-run', () => {
     generateStorage({ dir: storage, tags: TAGS, seed: 21 });
     try {
       const cut = await runJson(['list', storage, '--json'], 20);
-      expect(cut.sent, 'the run ended before 20 images were printed').toBe(true);
-      expect(cut.exitCode, cut.stderr).toBe(143);
-      expect(cut.doc.command).toBe('list');
-      expect(cut.doc.interrupted).toBe(true);
-      expect(cut.doc.images.length).toBeGreaterThanOrEqual(20);
-      expect(cut.doc.images.length).toBeLessThan(TAGS);
+      expectCut(cut, 'list');
       expect(cut.doc.summary.tags).toBe(cut.doc.images.length);
       const whole = await runJson(['list', storage, '--json']);
       expect(whole.exitCode, whole.stderr).toBe(0);
@@ -67,12 +72,7 @@ describe('list and verify interrupted mid-run', () => {
     try {
       const args = ['verify', storage, '--to', reg.host, '--dest-tls-verify=false', '--json'];
       const cut = await runJson(args, 20);
-      expect(cut.sent, 'the run ended before 20 images were printed').toBe(true);
-      expect(cut.exitCode, cut.stderr).toBe(143);
-      expect(cut.doc.command).toBe('verify');
-      expect(cut.doc.interrupted).toBe(true);
-      expect(cut.doc.images.length).toBeGreaterThanOrEqual(20);
-      expect(cut.doc.images.length).toBeLessThan(TAGS);
+      expectCut(cut, 'verify');
       const whole = await runJson(args);
       expect(whole.exitCode, whole.stderr).toBe(4); // every image is missing from the empty target
       expect(whole.doc.interrupted).toBe(false);
