@@ -13,7 +13,7 @@ import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
-import { createSelector, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
+import { createSelector, literalOf, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
 import type { Digest, TagRef } from './core/types.js';
@@ -214,10 +214,21 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
       }
       // A walk that stopped early has not seen every tag: nothing can be said to be missing then.
       if (complete) {
-        const unmatched = selector.unmatched();
+        // --shard K/N: an entry naming a repository of another shard is that shard's to find, not missing from the
+        // storage (every shard of an Indexed Job reads the same tags file).
+        const shard = opts.shard;
+        const elsewhere = (e: ReturnType<Selector['unmatched']>[number]): boolean => {
+          const name = literalOf(e);
+          return shard !== undefined && name !== undefined && !inShard(name.repository, shard);
+        };
+        const unmatchedHere = selector.unmatched();
+        const unmatched = unmatchedHere.filter((e) => !elsewhere(e));
         const problems = selectionProblems(
           unmatched,
-          { scanned: summary.tags, selected: summary.selected, excluded: selector.tally().excluded, ...(opts.tagsFile ? { tagsFile: path.basename(opts.tagsFile) } : {}) },
+          {
+            scanned: summary.tags, selected: summary.selected, excluded: selector.tally().excluded, inOtherShards: unmatchedHere.length - unmatched.length,
+            ...(opts.tagsFile ? { tagsFile: path.basename(opts.tagsFile) } : {}),
+          },
           await storage.suggestions(unmatched),
         );
         for (const p of problems) {

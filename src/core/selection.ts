@@ -379,6 +379,8 @@ export interface SelectionCounts {
   excluded: number;
   /** The tags file's name, when there is one. */
   tagsFile?: string;
+  /** Exact entries left out because they name repositories of other shards (--shard): the selection lies there. */
+  inOtherShards?: number;
 }
 
 /**
@@ -406,7 +408,7 @@ export function selectionProblems(
     const message = `${entry.where}: ${entry.text} is not in the storage${detail === '' ? '' : ` (${detail})`}`;
     return { code: 'listed-missing', severity: 'partial', where: entry.where, entry: entry.text, message };
   });
-  if (counts.selected === 0) problems.push({ code: 'nothing-selected', severity: 'partial', message: nothingSelected(counts) });
+  if (counts.selected === 0 && !(counts.inOtherShards ?? 0)) problems.push({ code: 'nothing-selected', severity: 'partial', message: nothingSelected(counts) });
   return problems;
 }
 
