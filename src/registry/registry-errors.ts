@@ -122,7 +122,9 @@ function tlsMessage(host: string, reason: TlsFailure, detail: string, flags: Fla
     case 'name-mismatch':
       return `certificate of ${host} is not valid for that name (${detail}); ${fix}`;
     case 'expired':
-      return `certificate of ${host} has expired or is not yet valid (${detail}); ${fix}`;
+      // A CA in --cert-dir cannot make an expired certificate valid: the fix is on the registry, or this clock.
+      return `certificate of ${host} has expired or is not yet valid (${detail}): renew the registry's certificate, or check this machine's clock; ` +
+        `--${flags}tls-verify=false skips the check`;
     case 'not-tls':
       return `${host} does not speak TLS (it answered in plain HTTP?): use http://${host}` +
         (flags === '' ? '' : ` or --${flags}tls-verify=false`);
