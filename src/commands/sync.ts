@@ -92,6 +92,8 @@ export async function targetAccess(flags: TargetFlags, io: Io): Promise<TargetAc
     ...(passwordFromStdin !== undefined ? { passwordFromStdin } : {}),
     // Which file (or variables) a DR run used is the first thing to check when the target says "unauthorized".
     onCredentials: (host, credentials) => io.stderr(`using credentials for ${host} from ${credentials.source}\n`),
+    onNoEntry: (host, file) =>
+      io.stderr(`warning: auth file "${file}" has no entry for ${host} (log in to exactly that host[:port]: skopeo login --authfile ${file} ${host}); going on without credentials\n`),
   };
 }
 

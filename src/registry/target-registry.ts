@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PreflightError, TargetUnavailableError } from '../errors.js';
 import { retryWithBackoff } from '../core/schedule.js';
-import { currentUid, resolveCredentials, type Credentials } from './credentials.js';
+import { ENV_AUTH_FILE, currentUid, resolveCredentials, type Credentials } from './credentials.js';
 import { createHarborApi, type HarborApi } from './harbor-api.js';
 import { createRegistryClient, type RegistryClient } from './registry-client.js';
 import { RegistryAuthError, RegistryTlsError } from './registry-errors.js';
@@ -49,6 +49,8 @@ export interface TargetAccessOptions {
   passwordFromStdin?: string;
   /** Told once which credentials were found (their `source`: a file or variable names, never the secret). */
   onCredentials?: (host: string, credentials: Credentials) => void;
+  /** Told when an auth file was named (--dest-authfile, REGISTRY_AUTH_FILE) but holds no entry for the target. */
+  onNoEntry?: (host: string, file: string) => void;
 }
 
 /**
@@ -60,8 +62,9 @@ export async function resolveTargetAccess(
   opts: TargetAccessOptions,
   deps: { cwd: string; env: Readonly<Record<string, string | undefined>> },
 ): Promise<{ credentials: Credentials | undefined; certDir: string | undefined }> {
+  const authFile = opts.destAuthFile !== undefined ? path.resolve(deps.cwd, opts.destAuthFile) : undefined;
   const credentials = await resolveCredentials({
-    authFile: opts.destAuthFile !== undefined ? path.resolve(deps.cwd, opts.destAuthFile) : undefined,
+    authFile,
     env: deps.env,
     host,
     ...(opts.passwordFromStdin !== undefined ? { passwordFromStdin: opts.passwordFromStdin } : {}),
@@ -69,6 +72,10 @@ export async function resolveTargetAccess(
     uid: currentUid(),
   });
   if (credentials) opts.onCredentials?.(host, credentials);
+  // The file was read and has no entry for this host (a login to another name or port): say so before the target's
+  // "requires credentials" answer, which would otherwise tell the operator to pass the very file they passed.
+  const named = opts.passwordFromStdin === undefined ? (authFile ?? (deps.env[ENV_AUTH_FILE]?.trim() || undefined)) : undefined;
+  if (!credentials && named !== undefined) opts.onNoEntry?.(host, named);
   const certDir = opts.destCertDir !== undefined ? path.resolve(deps.cwd, opts.destCertDir) : undefined;
   return { credentials, certDir };
 }
