@@ -1,5 +1,5 @@
 /** Options shared by the commands that read a storage volume. */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import type { LinkMode } from '../core/plan.js';
 import { parseShard, type Shard } from '../core/shard.js';
@@ -111,7 +111,9 @@ export interface LinkFlags {
 export function parseBool(value: string | undefined): boolean {
   if (value === undefined || value === 'true' || value === '1') return true;
   if (value === 'false' || value === '0') return false;
-  throw new UsageError(`expected true or false, not ${JSON.stringify(value)}`);
+  // Commander's own error names the option, and the variable when the value came from REGISTRY_RESCUE_*: an
+  // EnvironmentFile holds a dozen settings, and "expected true or false" alone does not say which one is wrong.
+  throw new InvalidArgumentError(`expected true or false, not ${JSON.stringify(value)}`);
 }
 
 /** The prefix of the environment variable behind every option: `--dest-cert-dir` → REGISTRY_RESCUE_DEST_CERT_DIR. */
