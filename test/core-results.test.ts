@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROBLEMS_SHOWN, problemMessages, problemsReason } from '../src/core/results.js';
+import { NO_ISSUES, PROBLEMS_SHOWN, emptyCounts, exitCodeForRun, outcomeLine, problemMessages, problemsReason, type Counts } from '../src/core/results.js';
 import type { Problem } from '../src/core/types.js';
 
 const problems = (n: number): Problem[] => Array.from({ length: n }, (_, i) => ({ code: 'blob-missing', message: `p${i}` }));
@@ -11,5 +11,33 @@ describe('problems shown to a person', () => {
     expect(problemMessages(problems(10))).toEqual(problems(10).map((p) => p.message));
     expect(problemMessages(problems(11))).toEqual([...problems(10).map((p) => p.message), '… and 1 more problem (registry-rescue list --json shows every one)']);
     expect(problemsReason(problems(2))).toBe('p0; p1');
+  });
+});
+
+describe("a run's last line", () => {
+  const counts = (some: Partial<Counts>): Counts => ({ ...emptyCounts(), ...some });
+
+  it('says exit 0 when nothing was bad, skipped and up-to-date tags included', () => {
+    const c = counts({ synced: 3, 'up-to-date': 5, skipped: 2 });
+    expect(exitCodeForRun(c, NO_ISSUES)).toBe(0);
+    expect(outcomeLine(c, NO_ISSUES)).toBe('registry-rescue: exit 0, done\n');
+  });
+
+  it('says exit 4 and names what made the run partial, in the status words of the report', () => {
+    const c = counts({ synced: 10, broken: 8, failed: 1, 'not-attempted': 4 });
+    expect(outcomeLine(c, NO_ISSUES)).toBe('registry-rescue: exit 4, partial: 8 broken, 1 failed, 4 not-attempted (see above)\n');
+    expect(outcomeLine(counts({ ok: 2 }), { ...NO_ISSUES, listedMissing: 1, unreadable: 2 })).toBe(
+      'registry-rescue: exit 4, partial: 1 listed tag missing from the storage, 2 storage directories unreadable (see above)\n',
+    );
+    expect(outcomeLine(counts({}), { ...NO_ISSUES, nothingSelected: true })).toBe('registry-rescue: exit 4, partial: nothing selected (see above)\n');
+    // The breaker's stop shows as the images it left; said in words only when it left none.
+    expect(outcomeLine(counts({ failed: 5, 'not-attempted': 3 }), { ...NO_ISSUES, stoppedEarly: true })).toBe('registry-rescue: exit 4, partial: 5 failed, 3 not-attempted (see above)\n');
+    expect(outcomeLine(counts({ failed: 5 }), { ...NO_ISSUES, stoppedEarly: true })).toBe('registry-rescue: exit 4, partial: 5 failed, stopped early (see above)\n');
+  });
+
+  it('gives exit 4 exactly when exitCodeForRun does', () => {
+    for (const c of [counts({}), counts({ ok: 1 }), counts({ missing: 1 }), counts({ drift: 1 }), counts({ canceled: 1 }), counts({ skipped: 9 })]) {
+      expect(outcomeLine(c, NO_ISSUES).startsWith(`registry-rescue: exit ${exitCodeForRun(c, NO_ISSUES)},`)).toBe(true);
+    }
   });
 });

@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, lastLine, openDocuments, withRunMetrics } from './outputs.js';
 import { parseDuration } from '../core/duration.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
@@ -75,9 +75,10 @@ Examples:
       const summary = await run.finish();
       progress.event({ kind: 'run:done', ms: performance.now() - started });
       progress.close();
-      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted }));
+      const issues = exportIssues(summary);
+      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted }) + lastLine(io, summary.counts, issues));
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary });
-      const exitCode = exitCodeForRun(summary.counts, exportIssues(summary));
+      const exitCode = exitCodeForRun(summary.counts, issues);
       io.setExitCode(exitCode);
       await record({
         exitCode, counts: summary.counts, bytesPushed: 0, bytesDownloaded: summary.bytesDownloaded, tagsSelected: summary.selected, tagsInStorage: summary.tags,

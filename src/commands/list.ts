@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { imageJson, listHeader, listLine, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { openDocuments } from './outputs.js';
+import { lastLine, openDocuments } from './outputs.js';
 import { addSelectionOptions, selectionOf, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface ListFlags extends SelectionFlags {
@@ -56,7 +56,8 @@ Examples:
     progress.close();
     doc?.end({ interrupted: io.signal.aborted, summary });
     // Cut short by the reader, the counts cover what was read, not the storage: the progress line says so instead.
-    if (!outputClosed && !flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted }));
-    io.setExitCode(exitCodeForRun(summary.counts, exportIssues(summary)));
+    const issues = exportIssues(summary);
+    if (!outputClosed && !flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted }) + lastLine(io, summary.counts, issues));
+    io.setExitCode(exitCodeForRun(summary.counts, issues));
   });
 }

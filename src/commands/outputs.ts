@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { InterruptedError, PreflightError, UsageError, exitCodeFor } from '../errors.js';
 import { parseShard } from '../core/shard.js';
+import { outcomeLine, type Counts, type RunIssues } from '../core/results.js';
 import { ENV_PREFIX } from './shared.js';
 import { writeMetricsFile } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
@@ -57,6 +58,14 @@ export function openDocuments(io: Io, opts: { json: boolean; reportFile?: string
       }
     },
   };
+}
+
+/**
+ * The line a finished run ends its stderr with (outcomeLine); none for an interrupted run, whose last line cli.ts
+ * writes with the signal's exit code.
+ */
+export function lastLine(io: Io, counts: Counts, issues: RunIssues): string {
+  return io.signal.aborted ? '' : outcomeLine(counts, issues);
 }
 
 /** Checks --metrics-file's directory before anything runs. */

@@ -12,7 +12,7 @@ import type { TargetAccessOptions } from '../registry/target-registry.js';
 import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, MAX_SYNC_CONCURRENCY } from '../core/sync-plan.js';
-import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, lastLine, openDocuments, withRunMetrics } from './outputs.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
@@ -219,7 +219,7 @@ Examples:
       const { totals, exportSummary, issues } = await run.finish();
       progress.event({ kind: 'run:done', ms: totals.ms });
       progress.close();
-      if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary }));
+      if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary }) + lastLine(io, totals.counts, issues));
       const selection = {
         tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
         unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,

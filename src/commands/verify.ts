@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues } from '../run-export.js';
 import type { VerifyResult } from '../run-verify.js';
-import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, lastLine, openDocuments, withRunMetrics } from './outputs.js';
 import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 import { addTargetOptions, namingOf, targetAccess, type TargetFlags } from './sync.js';
 
@@ -60,10 +60,12 @@ Examples:
       progress.event({ kind: 'run:done', ms: performance.now() - started });
       progress.close();
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
+      const issues = exportIssues(exportSummary);
       if (!flags.json) {
         io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.drift} drift, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
+        io.stderr(lastLine(io, c, issues));
       }
-      const exitCode = exitCodeForRun(c, exportIssues(exportSummary));
+      const exitCode = exitCodeForRun(c, issues);
       io.setExitCode(exitCode);
       await record({
         exitCode, counts: c, bytesPushed: 0, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: checked, tagsInStorage: exportSummary.tags,

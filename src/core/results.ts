@@ -97,6 +97,21 @@ export function exitCodeForRun(counts: Counts, issues: RunIssues): 0 | 4 {
   return countBad(counts) > 0 || incomplete ? 4 : 0;
 }
 
+/**
+ * The run's last line on stderr (README "Exit codes": the last log line names the outcome): the exit code, and
+ * for a partial run what made it partial, so `tail -1` of a cron log tells 0 from 4 without the summary above.
+ */
+export function outcomeLine(counts: Counts, issues: RunIssues): string {
+  const exitCode = exitCodeForRun(counts, issues);
+  if (exitCode === 0) return 'registry-rescue: exit 0, done\n';
+  const why = STATUSES.filter((s) => (CLASS[s] === 'bad' || CLASS[s] === 'undone') && counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+  if (issues.listedMissing > 0) why.push(`${plural(issues.listedMissing, 'listed tag')} missing from the storage`);
+  if (issues.unreadable > 0) why.push(`${plural(issues.unreadable, 'storage directory', 'storage directories')} unreadable`);
+  if (issues.nothingSelected) why.push('nothing selected');
+  if (issues.stoppedEarly && !why.some((w) => w.endsWith(' not-attempted'))) why.push('stopped early');
+  return `registry-rescue: exit ${exitCode}, partial: ${why.join(', ')} (see above)\n`;
+}
+
 /** `1 image`, `2 images`. */
 export function plural(n: number, word: string, many = `${word}s`): string {
   return `${n} ${n === 1 ? word : many}`;
