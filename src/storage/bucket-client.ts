@@ -22,8 +22,12 @@ export const BUCKET_REQUEST_CONCURRENCY = 32;
 /** Region signed with when none is configured anywhere: what MinIO, Ceph RGW and SeaweedFS accept by default. */
 const FALLBACK_REGION = 'us-east-1';
 const CONNECT_TIMEOUT_MS = 15_000;
-/** A socket idle this long fails the request (a stalled download), however large the object. */
-const IDLE_TIMEOUT_MS = 120_000;
+/**
+ * A socket idle this long fails the request (a stalled list, HEAD or download), however large the object. It is
+ * the handler's `socketTimeout`: its `requestTimeout` only logs a warning unless told otherwise, so a bucket that
+ * stopped answering would hold the run (and its lock, so every later run exits 75) for ever.
+ */
+export const IDLE_TIMEOUT_MS = 120_000;
 
 export { isBucketUrl, parseBucketUrl, type BucketSettings, type BucketUrl } from './bucket-url.js';
 
@@ -65,7 +69,12 @@ export class BucketError extends Error {
  * Creates the client. `env` is the process environment (for AWS_CA_BUNDLE; the SDK reads the rest itself).
  * Nothing is sent until the first call.
  */
-export async function createBucketClient(url: BucketUrl, settings: BucketSettings, env: Readonly<Record<string, string | undefined>>): Promise<BucketClient> {
+export async function createBucketClient(
+  url: BucketUrl,
+  settings: BucketSettings,
+  env: Readonly<Record<string, string | undefined>>,
+  opts: { idleTimeoutMs?: number } = {},
+): Promise<BucketClient> {
   // The SDK warns on Node 20 that its releases after January 2027 need Node 22. The version is pinned (see
   // package.json), so the warning concerns no release this tool runs; it would only clutter stderr and cron mail.
   sdkWarningState.warningEmitted = true;
@@ -81,7 +90,7 @@ export async function createBucketClient(url: BucketUrl, settings: BucketSetting
   const httpsAgent = new https.Agent({ ...agentOpts, ...(ca ? { ca } : {}) });
   const httpAgent = new http.Agent(agentOpts);
   const config: S3ClientConfig = {
-    requestHandler: { httpAgent, httpsAgent, connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: IDLE_TIMEOUT_MS },
+    requestHandler: { httpAgent, httpsAgent, connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS },
     // Read-only: no checksum is asked of requests we never send; responses of ranged or old objects may lack one.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
