@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifySkopeoFailure } from '../src/core/skopeo-failure.js';
@@ -57,6 +57,32 @@ describe('preflightSkopeo', () => {
     await expect(preflightSkopeo(fake('skopeo-hang'), { timeoutMs: 300 })).rejects.toThrow(
       /skopeo-hang\.js --version did not answer within 300 ms/,
     );
+  });
+});
+
+describe('the environment skopeo gets', () => {
+  // README, "When the registry lived in a bucket": the bucket's credentials "are never printed, logged or written
+  // into a report, and skopeo does not get them" -- the preflight `skopeo --version` included.
+  it('holds no bucket credentials, in the preflight or in a push', async () => {
+    const dir = await makeTempDir('rr-skopeo-env');
+    const bin = path.join(dir, 'skopeo');
+    const out = path.join(dir, 'env.txt');
+    writeFileSync(bin, `#!/bin/sh\nenv >> "${out}"\necho 'skopeo version 1.9.3'\n`, { mode: 0o755 });
+    const secrets = { AWS_ACCESS_KEY_ID: 'RRKEYID0123', AWS_SECRET_ACCESS_KEY: 'rr-secret-0123456789', AWS_SESSION_TOKEN: 'rr-session-token-0123' };
+    const saved = Object.fromEntries(Object.keys(secrets).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, secrets);
+    try {
+      await preflightSkopeo(bin);
+      await runSkopeo(bin, ['--version']);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    const env = readFileSync(out, 'utf8');
+    expect(env).toContain('PATH=');
+    for (const value of Object.values(secrets)) expect(env).not.toContain(value);
   });
 });
 

@@ -17,10 +17,11 @@ const FORCE_KILL_AFTER_MS = 10_000;
 const INSTALL_HINT = 'install it: apt-get install -y skopeo, or pass --skopeo PATH';
 /**
  * Never handed to a skopeo process, whatever the caller passes: the password given through the environment
- * would otherwise sit in /proc/PID/environ of every skopeo (`--version` included) for the whole push.
- * skopeo gets credentials through its private auth file only. (Node's spawn drops variables set to undefined.)
+ * would otherwise sit in /proc/PID/environ of every skopeo (`--version` included) for the whole push, and so would
+ * a bucket's credentials (README: "skopeo does not get them"). skopeo gets the target's credentials through its
+ * private auth file only. (Node's spawn drops variables set to undefined.)
  */
-const SCRUBBED_ENV = { [ENV_PASSWORD]: undefined };
+const SCRUBBED_ENV = { [ENV_PASSWORD]: undefined, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined };
 
 /** What one skopeo process did. `ok` is exit code 0; skopeo exits 1 for every failure (§5.8). */
 export interface SkopeoRun {
