@@ -185,7 +185,20 @@ export function describeBucketError(error: unknown, doing: string): BucketError 
   const e = error as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const status = e?.$metadata?.httpStatusCode;
   const code = e?.code ?? e?.name ?? 'Error';
-  const what = status !== undefined ? `${code} (HTTP ${status})` : code;
-  const text = e?.message && e.message !== code ? `: ${e.message}` : '';
+  const what = status !== undefined ? (code === 'Error' ? `HTTP ${status}` : `${code} (HTTP ${status})`) : code;
+  const text = e?.message && e.message !== code ? `: ${plainMessage(e.message)}` : '';
   return new BucketError(`${doing}: ${what}${text}`, isNotFound(error) ? 'NoSuchKey' : code, `${what}${text}`, { cause: error });
 }
+
+/**
+ * One line an operator can act on, from what the SDK or OpenSSL said: an answer the SDK could not parse (a
+ * multi-line note about a hidden `$response` field) is an endpoint that is not S3; OpenSSL's "wrong version
+ * number" is a TLS handshake answered in plain HTTP.
+ */
+function plainMessage(message: string): string {
+  if (/Deserialization error|XML parse error/i.test(message)) return NOT_S3;
+  if (/wrong version number/i.test(message)) return PLAIN_HTTP;
+  return message.split('\n')[0]?.trim() ?? '';
+}
+export const NOT_S3 = 'the endpoint did not answer as an S3 server does';
+export const PLAIN_HTTP = 'the endpoint speaks plain HTTP, not TLS';

@@ -12,7 +12,7 @@ import { compareStrings } from '../core/order.js';
 import { blobDataPath, hexOf, isDigest, parseLink, revisionLinkPath, tagLinkPath } from '../core/digest.js';
 import { Lru } from '../core/lru.js';
 import type { Digest } from '../core/types.js';
-import { BucketError, type BucketClient, type BucketUrl } from './bucket-client.js';
+import { BucketError, NOT_S3, PLAIN_HTTP, type BucketClient, type BucketUrl } from './bucket-client.js';
 import { PreflightError } from '../errors.js';
 import { walkRepositories, type RepositoryTags, type Visit } from './scan-storage.js';
 import type { BlobFact, LinkFact, ManifestFact, RevisionFact, StorageReader } from './storage-reader.js';
@@ -61,6 +61,8 @@ function hintFor(error: unknown): string {
     return '; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment';
   }
   if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(`${code} ${(error as Error).message}`)) return '; check --s3-endpoint (or AWS_ENDPOINT_URL)';
+  if ((error as Error).message.includes(NOT_S3)) return "; check --s3-endpoint (or AWS_ENDPOINT_URL): the S3 server's URL, the registry's regionendpoint";
+  if ((error as Error).message.includes(PLAIN_HTTP)) return '; give the endpoint as http://… (the registry had secure: false)';
   if (/certificate|self[- ]signed/i.test((error as Error).message)) return '; give the endpoint\'s CA with --s3-ca-cert';
   if (code === 'PermanentRedirect' || code === 'AuthorizationHeaderMalformed') return '; give the bucket\'s region with --s3-region';
   return '';
