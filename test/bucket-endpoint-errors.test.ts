@@ -54,3 +54,11 @@ describe('an --s3-endpoint that is not the bucket', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   }, 60_000);
 });
+
+describe('an --s3-endpoint that is not a URL', () => {
+  it.each(['127.0.0.1:9400', 'localhost:9000', 'ftp://127.0.0.1:9'])('%s is a usage error (exit 2) naming the option', async (value) => {
+    const r = await cli(['list', 's3://bucket/root', '--s3-endpoint', value, '--s3-path-style'], { env });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`--s3-endpoint ${JSON.stringify(value)}: expected an http:// or https:// URL`);
+  }, 60_000);
+});

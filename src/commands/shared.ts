@@ -50,11 +50,28 @@ function addBucketOptions(command: Command): Command {
 /** The --s3-* flags as BucketSettings. */
 export function bucketOf(flags: BucketFlags): BucketSettings {
   return {
-    ...(flags.s3Endpoint !== undefined ? { endpoint: flags.s3Endpoint } : {}),
+    ...(flags.s3Endpoint !== undefined ? { endpoint: parseEndpoint(flags.s3Endpoint) } : {}),
     ...(flags.s3Region !== undefined ? { region: flags.s3Region } : {}),
     ...(flags.s3PathStyle !== undefined ? { pathStyle: flags.s3PathStyle === true } : {}),
     ...(flags.s3CaCert !== undefined ? { caCert: flags.s3CaCert } : {}),
   };
+}
+
+/**
+ * --s3-endpoint must be an http:// or https:// URL: `minio:9000` would otherwise reach the SDK, which answers
+ * `ERR_INVALID_URL: Invalid URL` (or takes `minio:` for a scheme) as if the bucket had failed.
+ */
+function parseEndpoint(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new UsageError(`--s3-endpoint ${JSON.stringify(value)}: expected an http:// or https:// URL, e.g. https://minio.example.com:9000 (http:// when the registry had secure: false)`);
+  }
+  return value;
 }
 
 export interface BucketFlags {
