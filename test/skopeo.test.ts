@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifySkopeoFailure } from '../src/core/skopeo-failure.js';
@@ -123,14 +123,20 @@ describe('runSkopeo', () => {
     const ac = new AbortController();
     const dir = await makeTempDir('rr-hang');
     const pidFile = path.join(dir, 'pid');
-    setTimeout(() => ac.abort(new Error('SIGTERM')), 300);
-    const r = await runSkopeo(fake('skopeo-hang'), ['sync'], {
+    const running = runSkopeo(fake('skopeo-hang'), ['sync'], {
       signal: ac.signal,
       env: { SKOPEO_HANG_PID_FILE: pidFile },
       timeoutMs: 30_000,
     });
+    // Aborted once it runs (it prints 'hanging', then writes its pid), not after a fixed delay: on a loaded machine node
+    // took longer than 300 ms to start, and the abort came before its output.
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const abortedAt = Date.now();
+    ac.abort(new Error('SIGTERM'));
+    const r = await running;
     expect(r).toMatchObject({ ok: false, canceled: true, timedOut: false, stdout: 'hanging' });
-    expect(r.ms).toBeLessThan(5000);
+    expect(Date.now() - abortedAt).toBeLessThan(5000);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(() => process.kill(pid, 0)).toThrow(); // really gone
   });
