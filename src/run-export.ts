@@ -452,10 +452,13 @@ async function prune(store: LayoutStore, reader: StorageReader, dryRun: boolean,
   return pruned;
 }
 
-/** True unless the tag's directory is gone or its manifest was deleted (a broken tag is still there). */
+/**
+ * True unless the tag's directory is gone or its manifest was deleted. A broken tag is still there, also one
+ * whose `current/link` was lost (its directory is left): its layout may be the only record of its digest.
+ */
 async function tagStillThere(reader: StorageReader, repository: string, tag: string): Promise<boolean> {
   const link = await reader.readTagLink(repository, tag);
-  if (!link.ok) return !(link.code === 'link-unreadable' && /no such file/.test(link.detail));
+  if (!link.ok) return !('tagGone' in link && link.tagGone === true);
   return reader.hasRevision(repository, link.digest);
 }
 

@@ -116,7 +116,8 @@ export function createBucketReader(client: BucketClient, v2Prefix: string): Stor
     async readTagLink(repository, tag): Promise<LinkFact> {
       try {
         const bytes = await client.get(key(tagLinkPath(repository, tag)), MAX_LINK_READ);
-        if (bytes === undefined) return { ok: false, code: 'link-unreadable', detail: 'no such file' };
+        // A bucket has no directories to tell a lost link from a deleted tag: taken as deleted, as before.
+        if (bytes === undefined) return { ok: false, code: 'link-unreadable', detail: 'no such file', tagGone: true };
         return parseLink(bytes.subarray(0, MAX_LINK_BYTES).toString('utf8'));
       } catch (error) {
         return { ok: false, code: 'link-unreadable', detail: detailOf(error) };

@@ -42,7 +42,10 @@ export type ManifestFact =
  * A tag link read. `pushedAt`: the link file's mtime (ms), when the old registry last pushed the tag (it
  * rewrites `current/link` on every push), from the same fstat that checked the file.
  */
-export type LinkFact = (LinkParse & { pushedAt?: number }) | { ok: false; code: 'link-unreadable'; detail: string };
+export type LinkFact =
+  | (LinkParse & { pushedAt?: number })
+  /** `tagGone`: the tag's own directory is not there either (the tag was deleted), not just its `current/link` lost. */
+  | { ok: false; code: 'link-unreadable'; detail: string; tagGone?: true };
 /**
  * A manifest's revision link: `present` (with `invalid` when it does not hold that digest: empty, garbage,
  * another digest), `absent` (deleted through the API or by hand), or `unreadable` (never taken for deleted).
@@ -208,9 +211,21 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
         const link = parseLink(readRegularFileSync(abs(`${dir}/link`), MAX_LINK_BYTES, { truncate: true, facts: read }).toString('utf8'));
         return read.mtimeMs !== undefined ? { ...link, pushedAt: read.mtimeMs } : link;
       } catch (error) {
-        return { ok: false, code: 'link-unreadable', detail: describeFsError(error) };
+        const detail = describeFsError(error);
+        // A tag directory whose current/link (or current/) is lost is a damaged tag, not a deleted one.
+        if (isNotFound(error) && tagDirGone(repository, tag)) return { ok: false, code: 'link-unreadable', detail, tagGone: true };
+        return { ok: false, code: 'link-unreadable', detail };
       }
     });
+  /** True when `repositories/<repository>/_manifests/tags/<tag>` does not exist (lstat: a symlink there is not "gone"). */
+  const tagDirGone = (repository: string, tag: string): boolean => {
+    try {
+      lstatSync(abs(`repositories/${repository}/_manifests/tags/${tag}`));
+      return false;
+    } catch (error) {
+      return isNotFound(error);
+    }
+  };
 
   return {
     v2,
