@@ -5,6 +5,7 @@
 import { Chalk } from 'chalk';
 import type { ProgressEvent } from '../core/events.js';
 import { formatElapsed, formatInterrupted, formatLiveLine, formatPlainLine, type ProgressSnapshot } from './progress-line.js';
+import { printable } from './printable.js';
 
 const LINE_INTERVAL_MS = 10_000;
 const TTY_INTERVAL_MS = 100;
@@ -128,7 +129,7 @@ export function createProgress(out: (text: string) => void, opts: ProgressOption
     },
     warning: (e) => {
       clear();
-      out(`${plain ? `${stamp()} warning` : paint.yellow('warning')}: ${e.message}\n`);
+      out(`${plain ? `${stamp()} warning` : paint.yellow('warning')}: ${printable(e.message)}\n`);
     },
     'run:done': (e) => {
       const interrupted = e.interrupted ?? opts.signal?.aborted === true;

@@ -4,6 +4,7 @@ import { plural, problemMessages } from '../core/results.js';
 import type { ExportResult } from '../core/events.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { ResolvedImage } from '../core/types.js';
+import { printable } from './printable.js';
 
 /** One JSON object per image: the fields the README documents, plus export details when given. */
 export function imageJson(result: ExportResult, out?: string) {
@@ -56,10 +57,10 @@ export function listHeader(): string {
 export function listLine(r: ExportResult, color: boolean): string {
   const { image } = r.item;
   const paint = color ? STATUS_COLOR[image.status] : String;
-  const kind = image.kind === 'unknown' ? '-' : describeKind(image);
-  const lines = [`${paint(image.status.padEnd(7))} ${r.id.padEnd(REFERENCE_WIDTH)}  ${kind.padEnd(KIND_WIDTH)}  ${formatBytes(image.size).padStart(8)}  ${image.digest ?? '-'}`];
-  for (const m of problemMessages(image.problems)) lines.push(`        ${local(m, r.id)}`);
-  for (const w of r.warnings) lines.push(`        warning: ${local(w, r.id)}`);
+  const kind = image.kind === 'unknown' ? '-' : printable(describeKind(image));
+  const lines = [`${paint(image.status.padEnd(7))} ${printable(r.id).padEnd(REFERENCE_WIDTH)}  ${kind.padEnd(KIND_WIDTH)}  ${formatBytes(image.size).padStart(8)}  ${image.digest ?? '-'}`];
+  for (const m of problemMessages(image.problems)) lines.push(`        ${printable(local(m, r.id))}`);
+  for (const w of r.warnings) lines.push(`        warning: ${printable(local(w, r.id))}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -80,10 +81,10 @@ export function exportLine(r: ExportResult, out: string, opts: { dryRun: boolean
   if (!opts.dryRun && !opts.verbose && (r.outcome === 'unchanged' || r.outcome === 'created')) return '';
   const { item } = r;
   const where = item.action === 'skip' ? '' : `  ${out}/${r.id}  ${item.fileCount} files  ${formatBytes(item.bytes)}`;
-  const lines = [`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${item.reason})` : ''}`];
-  for (const m of problemMessages(item.problems)) lines.push(`              ${local(m, r.id)}`);
-  if (r.error) lines.push(`              ${local(r.error, r.id)}`);
-  for (const w of r.warnings) lines.push(`              warning: ${local(w, r.id)}`);
+  const lines = [printable(`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${item.reason})` : ''}`)];
+  for (const m of problemMessages(item.problems)) lines.push(`              ${printable(local(m, r.id))}`);
+  if (r.error) lines.push(`              ${printable(local(r.error, r.id))}`);
+  for (const w of r.warnings) lines.push(`              warning: ${printable(local(w, r.id))}`);
   return `${lines.join('\n')}\n`;
 }
 

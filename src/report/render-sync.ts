@@ -4,6 +4,7 @@ import { classOf, plural } from '../core/results.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { SyncTotals } from '../run-sync.js';
 import { selectionLines } from './render-export.js';
+import { printable } from './printable.js';
 
 /** One line per image worth a person's attention (all of them with verbose or in a dry run). */
 export function renderSyncLine(r: SyncResult, opts: { verbose: boolean; stamp?: string }): string | undefined {
@@ -14,8 +15,8 @@ export function renderSyncLine(r: SyncResult, opts: { verbose: boolean; stamp?: 
   const head = `${opts.stamp ? `${opts.stamp} ` : ''}${r.status.padEnd(10)} ${r.source} -> ${r.target}`;
   const tail = [r.attempts > 1 ? `${r.attempts} attempts` : '', r.ms > 0 ? `${(r.ms / 1000).toFixed(1)} s` : ''].filter(Boolean).join(', ');
   const indent = ' '.repeat(opts.stamp ? opts.stamp.length + 12 : 11);
-  const lines = [`${head}${tail ? `  (${tail})` : ''}`];
-  if (r.reason) lines.push(`${indent}${r.reason}`);
+  const lines = [printable(`${head}${tail ? `  (${tail})` : ''}`)];
+  if (r.reason) lines.push(`${indent}${printable(r.reason)}`);
   if (r.command && r.status === 'would-sync') lines.push(`${indent}${r.command}`);
   return `${lines.join('\n')}\n`;
 }
@@ -65,11 +66,11 @@ export function createAttention() {
       for (const g of all) {
         // A few of a kind are listed one by one; many are one line with examples (`105 × failed (unreachable)`).
         if (g.count <= EXAMPLES) {
-          for (const e of g.examples) lines.push(`  ${g.status.padEnd(8)} ${e.source}: ${e.reason}`);
+          for (const e of g.examples) lines.push(printable(`  ${g.status.padEnd(8)} ${e.source}: ${e.reason}`));
           continue;
         }
         const names = g.examples.map((e) => e.source).join(', ');
-        lines.push(`  ${g.count} × ${g.status} (${g.code}): ${names}, … ${g.count - g.examples.length} more`, `      e.g. ${g.examples[0]?.reason ?? ''}`);
+        lines.push(printable(`  ${g.count} × ${g.status} (${g.code}): ${names}, … ${g.count - g.examples.length} more`), printable(`      e.g. ${g.examples[0]?.reason ?? ''}`));
       }
       if (other > 0) lines.push(`  ${other} more with other reasons (see the report)`);
       return lines;
