@@ -5,7 +5,7 @@
  * storage blob: nothing here ever opens a storage file for writing.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, existsSync } from 'node:fs';
+import { constants, existsSync, lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { copyFile, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
@@ -104,7 +104,10 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
   // walk is in tree order, so a repository's tags come together: a small cache serves them all, and a
   // 500k-tag run does not remember every directory it made.
   const made = new Lru<string, Promise<unknown>>(DIR_CACHE);
-  const ensureDir = (dir: string) => made.getOrSet(dir, () => mkdir(dir, { recursive: true }));
+  // Below `out`, each directory is made or checked one component at a time, never through a symlink: mkdir -p
+  // would follow one planted in the output (out/proj -> …/docker/registry/v2/repositories/proj) and write
+  // layouts into the registry storage.
+  const ensureDir = (dir: string) => made.getOrSet(dir, async () => (isBelow(out, dir) ? realDirsBelow(out, dir) : mkdir(dir, { recursive: true })));
   let template: Promise<string> | undefined;
   // Hard links and symlinks of a new layout are made on a second thread (link-worker.ts); copies, downloads and
   // replacements stay here.
@@ -275,6 +278,39 @@ function createBuilder(): Builder {
       await worker.terminate();
     },
   };
+}
+
+/** True when `dir` is strictly inside `root`. */
+function isBelow(root: string, dir: string): boolean {
+  const rel = path.relative(root, dir);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/**
+ * Makes `dir` and the directories between `root` and it, refusing any that is a symlink or not a directory
+ * (lstat, no mkdir -p): the layouts are written only into real directories of the output.
+ */
+function realDirsBelow(root: string, dir: string): void {
+  let current = root;
+  for (const name of path.relative(root, dir).split(path.sep)) {
+    current = path.join(current, name);
+    let info: Stats;
+    try {
+      info = lstatSync(current);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      try {
+        mkdirSync(current);
+      } catch (made) {
+        if ((made as NodeJS.ErrnoException).code !== 'EEXIST') throw made;
+      }
+      info = lstatSync(current);
+    }
+    if (!info.isDirectory()) {
+      const what = info.isSymbolicLink() ? 'a symlink' : 'not a directory';
+      throw new LinkError(`${current} is ${what}: layouts are written only into real directories of the output directory ${root} (a symlink could lead anywhere, even into the registry storage); remove or rename it`, 'ENOTDIR');
+    }
+  }
 }
 
 /** Puts the built layout `tmp` in place of the one at `final`: the old one is moved aside first, then removed. */
