@@ -19,13 +19,13 @@
  *   as alive; the error shows the holder's age and the file to remove.
  */
 import { randomUUID } from 'node:crypto';
-import { linkSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { link, mkdir, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { constants, linkSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { link, mkdir, open, readFile, rename, rm, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../core/duration.js';
-import { LockHeldError, type LockHolder } from '../errors.js';
+import { LockHeldError, PreflightError, type LockHolder } from '../errors.js';
 
 export const LOCK_FILE_NAME = '.registry-rescue.lock';
 /** How often a waiting run looks at the lock again. */
@@ -120,6 +120,38 @@ async function createExclusive(file: string, content: string): Promise<boolean> 
   }
 }
 
+/** A lock is one short JSON line; what is read of anything else is only shown (its first 60 characters). */
+const MAX_LOCK_BYTES = 4096;
+
+/**
+ * Reads the lock file without following a symlink or blocking on a FIFO, at most MAX_LOCK_BYTES: a symlink
+ * planted there could make us quote any file on the host (/etc/shadow) into the log, a FIFO would hang the
+ * run for good, a directory would end it with a stack. registry-rescue writes only regular files there.
+ */
+async function readLockFile(file: string): Promise<{ content: string; mtimeMs: number }> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ELOOP' || code === 'ENXIO') throw notALockFile(file, code === 'ELOOP' ? 'a symlink' : 'a socket');
+    throw error;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw notALockFile(file, info.isDirectory() ? 'a directory' : info.isFIFO() ? 'a FIFO' : 'a special file');
+    const buffer = Buffer.alloc(Math.min(info.size, MAX_LOCK_BYTES));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return { content: buffer.subarray(0, bytesRead).toString('utf8'), mtimeMs: info.mtimeMs };
+  } finally {
+    await handle.close();
+  }
+}
+
+function notALockFile(file: string, what: string): PreflightError {
+  return new PreflightError(`the lock file ${file} is ${what}, not a file registry-rescue writes; it was not followed or read: remove it (and check who put it there)`);
+}
+
 /** Whether the lock in `file` is held, stale, or gone since creation failed. */
 async function judgeLock(
   file: string,
@@ -128,8 +160,7 @@ async function judgeLock(
   let content: string;
   let mtimeMs: number;
   try {
-    content = await readFile(file, 'utf8');
-    mtimeMs = (await stat(file)).mtimeMs;
+    ({ content, mtimeMs } = await readLockFile(file));
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return { kind: 'gone' };
     throw error;
