@@ -5,7 +5,7 @@
  * rest is still being exported; nothing keeps the results.
  */
 import { randomUUID } from 'node:crypto';
-import { access, constants, link, mkdir, mkdtemp, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { access, constants, link, lstat, mkdir, mkdtemp, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { PreflightError, UsageError } from './errors.js';
@@ -491,6 +491,11 @@ async function checkOutput(storage: StorageSource, out: string, opts: ExportOpti
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
       const hint = code === 'EROFS' ? 'the filesystem is read-only: put --out on a writable one and use --link symlink' : 'choose a writable directory with --out';
       throw new PreflightError(`the output directory ${out} (and its staging directory beside it) cannot be created or written (${code}); ${hint}`);
+    }
+    // The staging directory is swept and its runs' directories removed: it must be a real directory of ours,
+    // not a symlink leading into the storage or onto other data.
+    if (!(await lstat(staging)).isDirectory()) {
+      throw new PreflightError(`the staging directory ${staging} (beside the output directory) is a symlink or not a directory; registry-rescue makes it itself and removes what it holds: remove it, or choose another --out`);
     }
     await checkRenameIntoOut(staging, out);
     // From a bucket every file is downloaded: no link to check.

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { constants, existsSync, lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { copyFile, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { copyFile, lstat, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { link, mkdir, readdir, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
@@ -193,10 +193,12 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       for (const name of await readdir(shared).catch(() => [] as string[])) {
         if (name === run.name) continue;
         const entry = path.join(shared, name);
-        // A run of this host whose process is gone left it (SIGKILL, OOM, reboot); other hosts' by age.
+        // A run of this host whose process is gone left it (SIGKILL, OOM, reboot); other hosts' by age. The
+        // staging directory itself was checked to be a real one (run-export.ts checkOutput); lstat: an entry's
+        // age is its own, never a symlink target's.
         const owner = /^run-(\d+)-[0-9a-f]+@(.+)$/.exec(name);
         const dead = owner !== null && owner[2] === run.host && !run.isAlive(Number(owner[1]));
-        const info = await stat(entry).catch(() => undefined);
+        const info = await lstat(entry).catch(() => undefined);
         if (info && (dead || now - info.mtimeMs > olderThanMs)) {
           await rm(entry, { recursive: true, force: true });
           removed.push(name);
