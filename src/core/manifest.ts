@@ -79,6 +79,26 @@ const CANONICAL = new Set([...TOP_KEYS, ...DESCRIPTOR_KEYS]);
 const NON_INTEGER = /"(size|schemaVersion)"\s*:\s*(-?\d+(?:\.\d*)?[eE][+-]?\d+|-?\d+\.\d*)/;
 
 const fail = (code: ParseFailure, reason: string): ParseResult => ({ ok: false, code, reason });
+
+/** Go's encoding/json refuses a document nested deeper than this (scanner.go maxNestingDepth), unknown fields too. */
+const GO_MAX_JSON_DEPTH = 10_000;
+
+/** The deepest nesting of objects and arrays in JSON text (brackets inside strings do not count). */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
 /** Go reads JSON null as absent. */
 const present = (x: unknown): boolean => x !== undefined && x !== null;
 
@@ -95,6 +115,8 @@ export function parseManifest(bytes: Uint8Array): ParseResult {
     return fail('unparseable', `not JSON (${(error as Error).message})`);
   }
   if (!isObject(doc)) return fail('unparseable', 'not a JSON object');
+  const depth = nestingDepth(text);
+  if (depth > GO_MAX_JSON_DEPTH) return fail('unparseable', `JSON nested ${depth} levels deep, more than the ${GO_MAX_JSON_DEPTH} Go readers such as skopeo and the registry accept ("exceeded max depth")`);
   const odd = foldedKey(doc, '');
   if (odd) return fail('ambiguous', odd);
   const nonInteger = NON_INTEGER.exec(text);
