@@ -115,7 +115,8 @@ export function parseManifest(bytes: Uint8Array): ParseResult {
     return fail('unparseable', `not JSON (${(error as Error).message})`);
   }
   if (!isObject(doc)) return fail('unparseable', 'not a JSON object');
-  const depth = nestingDepth(text);
+  // Deeper than the bound takes more brackets than that: the usual manifest of a few kB is not scanned.
+  const depth = text.length > GO_MAX_JSON_DEPTH ? nestingDepth(text) : 0;
   if (depth > GO_MAX_JSON_DEPTH) return fail('unparseable', `JSON nested ${depth} levels deep, more than the ${GO_MAX_JSON_DEPTH} Go readers such as skopeo and the registry accept ("exceeded max depth")`);
   const odd = foldedKey(doc, '');
   if (odd) return fail('ambiguous', odd);
