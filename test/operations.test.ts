@@ -156,6 +156,31 @@ describe('--metrics-file', () => {
   });
 });
 
+describe('a dry run and the metrics file', () => {
+  // Before, a preview run by hand with the nightly environment replaced a failed night's success 0 with its own 1.
+  it('leaves the file as the last real run wrote it, and says so', async () => {
+    const { dir, storage } = await copyFixture();
+    const metrics = path.join(dir, 'rescue.prom');
+    const out = path.join(dir, 'out');
+    const failed = await cli(['export', storage, '--out', out, '-q', '--metrics-file', metrics]);
+    expect(failed.exitCode, failed.stderr).toBe(4); // the fixture's broken tags
+    const written = await readFile(metrics, 'utf8');
+    expect(written).toMatch(/^registry_rescue_last_run_success\{command="export"\} 0$/m);
+    const env = { REGISTRY_RESCUE_METRICS_FILE: metrics };
+    const tags = path.join(dir, 'ok.tags');
+    await writeFile(tags, (await expectedTags()).filter((t) => t.status === 'ok' && t.kind === 'image').map(idOf).join('\n') + '\n');
+    for (const args of [
+      ['export', storage, '--out', out, '--dry-run', '-q', '--tags-file', tags],
+      ['sync', storage, '--to', '127.0.0.1:1', '--dest-tls-verify=false', '--out', out, '--dry-run', '-q', '--tags-file', tags],
+    ]) {
+      const r = await cli(args, { env });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`note: --dry-run leaves the metrics file ${metrics} as the last real run wrote it`);
+      expect(await readFile(metrics, 'utf8'), args[0]).toBe(written);
+    }
+  });
+});
+
 describe('options from the environment', () => {
   it('REGISTRY_RESCUE_<OPTION> sets an option, the command line wins, and a flag set to false stays off', async () => {
     const { dir, storage } = await copyFixture();

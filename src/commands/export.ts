@@ -41,7 +41,7 @@ Examples:
   );
   return command.action(async (storage: string, flags: ExportFlags) => {
     const reportFile = await checkReportPath(io, flags.report);
-    const metricsFile = await checkMetricsPath(io, flags.metricsFile);
+    const metricsFile = await checkMetricsPath(io, flags.metricsFile, flags.dryRun === true);
     const startedMs = Date.now();
     await withRunMetrics(io, { file: metricsFile, command: 'export', shard: flags.shard, startedAt: startedMs }, async (record) => {
       const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });

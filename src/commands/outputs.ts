@@ -68,9 +68,17 @@ export function lastLine(io: Io, counts: Counts, issues: RunIssues): string {
   return io.signal.aborted ? '' : outcomeLine(counts, issues);
 }
 
-/** Checks --metrics-file's directory before anything runs. */
-export async function checkMetricsPath(io: Io, metrics: string | undefined): Promise<string | undefined> {
+/**
+ * Checks --metrics-file's directory before anything runs. A dry run writes no metrics file: the file is the record
+ * of the last real run, which alerts read, and a preview run by hand with the nightly job's environment
+ * (REGISTRY_RESCUE_METRICS_FILE) would have replaced a failed night's success 0 with its own 1.
+ */
+export async function checkMetricsPath(io: Io, metrics: string | undefined, dryRun = false): Promise<string | undefined> {
   if (metrics === undefined) return undefined;
+  if (dryRun) {
+    io.stderr(`note: --dry-run leaves the metrics file ${metrics} as the last real run wrote it\n`);
+    return undefined;
+  }
   const file = path.resolve(io.cwd, metrics);
   await checkWritableDir(path.dirname(file), '--metrics-file');
   return file;
@@ -150,11 +158,11 @@ export async function withRunMetrics(io: Io, start: MetricsStart, body: (record:
  */
 export function recordUsageRefusals(io: Io, command: Command): Command {
   return command.exitOverride((error) => {
-    const opts = command.opts<{ metricsFile?: unknown; shard?: unknown }>();
+    const opts = command.opts<{ metricsFile?: unknown; shard?: unknown; dryRun?: unknown }>();
     // A value refused while the command line is parsed comes before commander reads the environment.
     const metricsFile = typeof opts.metricsFile === 'string' ? opts.metricsFile : io.env[`${ENV_PREFIX}METRICS_FILE`] || undefined;
     const shard = typeof opts.shard === 'string' ? opts.shard : io.env[`${ENV_PREFIX}SHARD`] || undefined;
-    if (error.exitCode !== 0 && metricsFile !== undefined && command.options.some((o) => o.long === '--metrics-file')) {
+    if (error.exitCode !== 0 && metricsFile !== undefined && opts.dryRun !== true && command.options.some((o) => o.long === '--metrics-file')) {
       const start = { file: path.resolve(io.cwd, metricsFile), command: command.name(), shard, startedAt: Date.now() };
       void withRunMetrics(io, start, () => Promise.reject(new UsageError(error.message))).catch(() => undefined);
     }

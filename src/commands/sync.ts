@@ -164,7 +164,7 @@ Examples:
   );
   return command.action(async (storage: string, flags: SyncFlags) => {
     const reportFile = await checkReportPath(io, flags.report);
-    const metricsFile = await checkMetricsPath(io, flags.metricsFile);
+    const metricsFile = await checkMetricsPath(io, flags.metricsFile, flags.dryRun === true);
     const startedMs = Date.now();
     await withRunMetrics(io, { file: metricsFile, command: 'sync', shard: flags.shard, startedAt: startedMs }, async (record) => {
       const naming = await namingOf(flags, io);
