@@ -304,12 +304,21 @@ async function* selectedTags(c: {
  * tag links and revision list (a digest each), and the untagged manifests once.
  */
 async function referrersOf(
-  c: { reader: StorageReader; selector: Selector; excludes: Selector; summary: ExportSummary },
+  c: { reader: StorageReader; selector: Selector; excludes: Selector; summary: ExportSummary; emit: Emit },
   repository: string,
   all: TagRef[],
   chosen: TagRef[],
 ): Promise<TagRef[]> {
-  const revisions = await c.reader.listRevisions(repository);
+  let revisions: Digest[];
+  try {
+    revisions = await c.reader.listRevisions(repository);
+  } catch (error) {
+    // Counted with the unreadable directories: the run is partial, and says what it could not look for.
+    const message = `cannot list the manifests of ${repository} (${(error as Error).message}): its untagged referrers (signatures, SBOMs) are not exported`;
+    c.summary.unreadable.push(message);
+    c.emit({ kind: 'warning', message });
+    return [];
+  }
   if (revisions.length === 0) return [];
   const links = await Promise.all(all.map((ref) => c.reader.readTagLink(ref.repository, ref.tag)));
   const tagged = new Set<string>();

@@ -162,15 +162,13 @@ export function createBucketReader(client: BucketClient, v2Prefix: string): Stor
     async listRevisions(repository) {
       const prefix = key(`repositories/${repository}/_manifests/revisions/sha256/`);
       const found: Digest[] = [];
-      try {
-        for await (const page of client.list(prefix)) {
-          for (const p of page.prefixes) {
-            const digest = `sha256:${p.slice(prefix.length, -1)}`;
-            if (isDigest(digest)) found.push(digest);
-          }
+      // A failed list rejects (the caller names it, and the run is partial): a transient 500 must not drop the
+      // repository's untagged signatures and SBOMs unsaid.
+      for await (const page of client.list(prefix)) {
+        for (const p of page.prefixes) {
+          const digest = `sha256:${p.slice(prefix.length, -1)}`;
+          if (isDigest(digest)) found.push(digest);
         }
-      } catch {
-        // Unlisted: no untagged referrers are found in this repository (its tags are exported as usual).
       }
       return found.sort();
     },

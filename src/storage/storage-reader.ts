@@ -81,7 +81,11 @@ export interface StorageReader {
   tagPushTime(repository: string, tag: string): Promise<number | undefined>;
   /** True when the tag once pointed at `digest`: Distribution keeps `tags/<tag>/index/sha256/<hex>/link` for each. */
   tagOnceHeld(repository: string, tag: string, digest: string): Promise<boolean>;
-  /** The manifests the repository holds, tagged or not (its revision links' digests), sorted. */
+  /**
+   * The manifests the repository holds, tagged or not (its revision links' digests), sorted; none when it has no
+   * revision directory. Rejects, naming the directory, when that cannot be listed: its untagged referrers would be
+   * left out unsaid.
+   */
   listRevisions(repository: string): Promise<Digest[]>;
 }
 
@@ -238,7 +242,11 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
       return 'pushedAt' in link ? link.pushedAt : undefined;
     },
     tagOnceHeld: (repository, tag, digest) => tagOnceHeld(v2, repository, tag, digest),
-    listRevisions: (repository) => listRevisions(v2, repository),
+    listRevisions: (repository) =>
+      listRevisions(v2, repository).catch((error: unknown) => {
+        if (isNotFound(error)) return [];
+        throw new Error(`repositories/${repository}/_manifests/revisions/sha256: ${describeFsError(error)}`);
+      }),
     hasRevision: async (repository, digest) => (await readRevision(repository, digest)).state !== 'absent',
     readManifest: (digest) =>
       manifests.getOrSet(digest, async () => {

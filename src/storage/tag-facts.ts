@@ -27,10 +27,10 @@ export async function tagOnceHeld(v2: string, repository: string, tag: string, d
 
 /**
  * The manifests a repository holds (its revision links, `_manifests/revisions/sha256/<hex>/link`), sorted: tagged or
- * not. A link directory whose name is not 64 hex is ignored (not something a registry writes).
+ * not. A link directory whose name is not 64 hex is ignored (not something a registry writes). Rejects as readdir does.
  */
 export async function listRevisions(v2: string, repository: string): Promise<Digest[]> {
   const dir = path.join(v2, 'repositories', repository, '_manifests/revisions/sha256');
-  const names = await readdir(dir).catch(() => [] as string[]);
+  const names = await readdir(dir);
   return names.map((hex) => `sha256:${hex}`).filter(isDigest).sort();
 }
