@@ -207,6 +207,16 @@ const cases: Case[] = [
       return { walk: `repositories/${repo}/_manifests/tags is a symlink, not a directory` };
     },
   },
+  {
+    name: '_manifests/tags of a repository is a plain file: reported once by its type, its tags not listed',
+    repo: repoOf('tags-file'),
+    build: (t) => {
+      const repo = repoOf('tags-file');
+      mkdirSync(t.abs(`repositories/${repo}/_manifests`), { recursive: true });
+      writeFileSync(t.abs(`repositories/${repo}/_manifests/tags`), 'not a directory\n');
+      return { walk: `repositories/${repo}/_manifests/tags is a plain file, not a directory; the tags of ${repo} are not listed` };
+    },
+  },
   // ---- revision links
   {
     name: 'revision link removed (deleted through the API): skipped',

@@ -4,7 +4,7 @@
  * depth, including one inside another repository's directory. The walk never descends into
  * `_layers`, `_uploads`, `_manifests/revisions` or a tag's own subtree.
  */
-import type { Dirent } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { lstat, readdir } from './fast-fs.js';
 import path from 'node:path';
@@ -105,8 +105,8 @@ export async function* scanTags(v2: string, onError: (message: string) => void =
   }
 }
 
-/** What a directory entry is, for messages about entries that should be directories. */
-function entryType(e: Dirent): string {
+/** What a directory entry (or an lstat) is, for messages about entries that should be directories. */
+function entryType(e: Dirent | Stats): string {
   if (e.isSymbolicLink()) return 'a symlink';
   if (e.isFile()) return 'a plain file';
   if (e.isFIFO()) return 'a FIFO';
@@ -151,7 +151,9 @@ async function visitDir(root: string, rel: string, onError: (message: string) =>
     return { children };
   }
   if (!info.isDirectory()) {
-    onError(`repositories/${tagsDir} is ${info.isSymbolicLink() ? 'a symlink' : 'not a directory'}, not a directory; not followed, so the tags of ${rel} are not listed`);
+    // Named by its type, as for `_manifests`: "not a directory" alone would read "not a directory, not a directory".
+    const consequence = info.isSymbolicLink() ? 'not followed, so the tags' : 'the tags';
+    onError(`repositories/${tagsDir} is ${entryType(info)}, not a directory; ${consequence} of ${rel} are not listed`);
     return { children };
   }
   const tags: string[] = [];
