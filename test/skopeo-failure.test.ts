@@ -86,6 +86,14 @@ const CASES: [string, string, SkopeoFailureReason, boolean][] = [
     `writing manifest: uploading manifest v1 to ${H}/schema1/test: received unexpected HTTP status: 500 Internal Server Error`,
     'unknown', true,
   ],
+  [
+    // registry-rescue pushes one image per repository at a time: a bare 500 there is the target's trouble (here its
+    // disk is full, "no space left on device" in its log), not the race; still worth another try.
+    'a full target disk: a 500 that is not the race',
+    'failed to read from destination repository full/app: 500 (Internal Server Error)',
+    'unknown', true,
+  ],
+  ['a bare 5xx from the destination is a transient server error', 'failed to read from destination repository full/app: 507', 'unknown', true],
   ['local permission problem is not a registry denial', 'open /srv/export/app:1/abc: permission denied', 'unknown', false],
 ];
 

@@ -47,11 +47,13 @@ const RULES: readonly Rule[] = [
   // "Failed to process request due to '<repo>:<tag>' configured as immutable." (src/server/middleware/immutable/
   // pushmf.go, error.go), even for the same digest; the same again would be refused again.
   { reason: 'immutable', transient: false, test: /configured as immutable|\b412 Precondition Failed/ },
-  // §5.6: half-written link read by a parallel push; --retry-times does not retry it, a re-run does.
+  // §5.6: half-written link read by a parallel push; --retry-times does not retry it, a re-run does. Only with the
+  // race's own evidence: the 500 on the HEAD of skopeo's blob-reuse check, or Distribution's detail. Any other 500
+  // from the destination (a full disk: "no space left on device" in its log) is the generic 5xx below.
   {
     reason: 'parallel-push-race',
     transient: true,
-    test: /failed to read from destination repository.*\b500\b|invalid checksum digest format/,
+    test: /trying to reuse blob \S+ at destination: failed to read from destination repository \S+: 500\b|invalid checksum digest format/,
   },
   // §3.3: Harbor tokens expire after 30 min during long pushes (harbor#18860, #10325): a re-run gets a new one.
   { reason: 'unauthorized', transient: true, test: /token (?:is )?expired/i },
@@ -88,7 +90,7 @@ const RULES: readonly Rule[] = [
   {
     reason: 'unknown',
     transient: true,
-    test: /\b5\d\d \(?(?:Internal Server Error|[A-Z][a-z]+)|HTTP status: 5\d\d|\b429\b|toomanyrequests/,
+    test: /\b5\d\d \(?(?:Internal Server Error|[A-Z][a-z]+)|HTTP status: 5\d\d|failed to read from destination repository \S+: 5\d\d\b|\b429\b|toomanyrequests/,
   },
 ];
 
