@@ -6,6 +6,7 @@
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, copyFixture, expectedTags, type CliResult, type ExpectedTag } from './helpers/cli.js';
 import { makeTempDir, requireTool, startRegistry, type TestRegistry } from './helpers/registry.js';
@@ -151,6 +152,22 @@ describe('sync into a TLS + htpasswd registry', () => {
         creds,
         new RegExp(`^registry-rescue: certificate of ${reg.host} is not trusted .*pass --dest-cert-dir DIR with its ca.crt, or --dest-tls-verify=false`),
       );
+    });
+
+    it('untrusted certificate with --dest-cert-dir: names the dir its CA is missing from, not the flag again', async () => {
+      // A CA of its own that did not sign the registry's certificate.
+      const other = await makeTempDir('rr-other-ca');
+      await execa('openssl', [
+        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-keyout', path.join(other, 'ca.key'),
+        '-out', path.join(other, 'ca.crt'), '-subj', '/CN=other-ca',
+      ]);
+      const r = await expectPreflight(
+        ['--to', reg.host, '--dest-cert-dir', other, '--skopeo', RECORD_BIN],
+        creds,
+        new RegExp(`^registry-rescue: certificate of ${reg.host} is not signed by a CA in ${other} nor by a system CA \\(.+\\); ` +
+          `put the CA that signed it in ${other} as a \\*\\.crt file, or pass --dest-tls-verify=false$`),
+      );
+      expect(r.stderr).not.toContain('pass --dest-cert-dir DIR');
     });
 
     it('unreachable target (nothing listens on the port)', async () => {

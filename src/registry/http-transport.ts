@@ -141,7 +141,7 @@ function send(
 function mapError(error: Error, url: URL, method: string, opts: TransportOptions): Error {
   if (opts.signal?.aborted) return opts.signal.reason instanceof Error ? opts.signal.reason : error;
   if (error instanceof PreflightError || error instanceof RegistryHttpError) return error;
-  const typed = classifyNetworkError(error as NodeJS.ErrnoException, url.host, opts.flags);
+  const typed = classifyNetworkError(error as NodeJS.ErrnoException, url.host, opts.flags, opts.certDir);
   if (typed) return typed;
   if (/socket hang up/i.test(error.message)) {
     return new RegistryConnectionError(url.host, 'reset', 'ECONNRESET', 'the server closed the connection', { cause: error });

@@ -73,14 +73,17 @@ export class RegistryHttpError extends Error {
   }
 }
 
-/** Maps a Node socket/TLS error of a request to `host` to a typed error (or returns undefined). */
-export function classifyNetworkError(error: NodeJS.ErrnoException, host: string, flags: FlagPrefix): Error | undefined {
+/**
+ * Maps a Node socket/TLS error of a request to `host` to a typed error (or returns undefined). `certDir`: the
+ * cert dir the request trusted, if one was given (the message must not ask for the flag already passed).
+ */
+export function classifyNetworkError(error: NodeJS.ErrnoException, host: string, flags: FlagPrefix, certDir?: string): Error | undefined {
   const code = error.code;
   const connection = CONNECTION_CODES[code ?? ''];
   if (connection) return new RegistryConnectionError(host, connection[0], code, connection[1], { cause: error });
   const tls = tlsFailureOf(code, error.message);
   if (!tls) return undefined;
-  return new RegistryTlsError(host, tls, code, tlsMessage(host, tls, error.message, flags), { cause: error });
+  return new RegistryTlsError(host, tls, code, tlsMessage(host, tls, error.message, flags, certDir), { cause: error });
 }
 
 const CONNECTION_CODES: Record<string, [ConnectionFailure, string]> = {
@@ -114,10 +117,15 @@ function tlsFailureOf(code: string | undefined, message: string): TlsFailure | u
   return undefined;
 }
 
-function tlsMessage(host: string, reason: TlsFailure, detail: string, flags: FlagPrefix): string {
+function tlsMessage(host: string, reason: TlsFailure, detail: string, flags: FlagPrefix, certDir?: string): string {
   const fix = `pass --${flags}cert-dir DIR with its ca.crt, or --${flags}tls-verify=false`;
   switch (reason) {
     case 'untrusted':
+      // With --cert-dir given, its CAs (and the system's) were tried: the CA that signed the certificate is missing there.
+      if (certDir !== undefined) {
+        return `certificate of ${host} is not signed by a CA in ${certDir} nor by a system CA (${detail}); ` +
+          `put the CA that signed it in ${certDir} as a *.crt file, or pass --${flags}tls-verify=false`;
+      }
       return `certificate of ${host} is not trusted (${detail}); ${fix}`;
     case 'name-mismatch':
       return `certificate of ${host} is not valid for that name (${detail}); ${fix}`;
