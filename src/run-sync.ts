@@ -30,6 +30,7 @@ import { createTargetState, type TagState, type TargetState } from './registry/t
 import { createSeenFilter, type SeenFilter } from './core/seen-filter.js';
 import { DEFAULT_BREAKER } from './core/sync-plan.js';
 import { exportIssues, openExport, type ExportOptions, type ExportRun } from './run-export.js';
+import { checkRunLock } from './output/run-lock.js';
 import { isBucketUrl } from './storage/bucket-url.js';
 
 /** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */
@@ -125,6 +126,9 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     conn?.close();
   };
   try {
+    // Another run busy with this output directory: exit 75 at once, before credentials are read or the target is
+    // asked anything (openExport takes the lock itself, after the target checks, which leave no directory behind).
+    if (!dryRun && opts.waitLockMs === undefined) await checkRunLock(out);
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
     const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
     if (dryRun && opts.checkQuota) {

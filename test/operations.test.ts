@@ -50,6 +50,21 @@ describe('one run per output directory', () => {
     expect((await cli(['export', storage, '--out', out, '--dry-run', '-q'])).exitCode).toBe(4);
   });
 
+  it('a sync that finds the lock held exits 75 at once: no credentials read, the target never contacted', async () => {
+    const { dir, storage } = await copyFixture();
+    const out = path.join(dir, 'out');
+    const holder = await holdLock(out);
+    // Nothing listens there: contacting the target first would end in exit 3 (unreachable), after its retries.
+    const port = await findFreePort();
+    const r = await cli(['sync', storage, '--to', `127.0.0.1:${port}`, '--out', out, '--retries', '0'], {
+      env: { REGISTRY_RESCUE_USERNAME: 'u', REGISTRY_RESCUE_PASSWORD: 'p' },
+    });
+    expect(r.exitCode, r.stderr).toBe(75);
+    expect(r.stderr).toMatch(new RegExp(`another registry-rescue sync \\(pid ${holder.pid} on [^,]+, started [^)]+\\) holds the lock on ${out}/${LOCK}`));
+    expect(r.stderr).not.toContain('using credentials');
+    expect(r.stderr).not.toContain(`127.0.0.1:${port}`);
+  });
+
   it('a lock left by a dead process is taken over with a warning, and released at the end', async () => {
     const { dir, storage } = await copyFixture();
     const out = path.join(dir, 'out');

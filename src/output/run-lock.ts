@@ -99,6 +99,20 @@ export async function acquireRunLock(dir: string, opts: AcquireRunLockOptions): 
   }
 }
 
+/**
+ * Throws what acquireRunLock (without a wait) would throw if a live run holds the lock of `dir` now; takes,
+ * creates and changes nothing. Lets sync exit 75 before it reads credentials or contacts the target; the
+ * lock itself is still taken, race-safe, by acquireRunLock. Anything but a held lock is left to it.
+ */
+export async function checkRunLock(dir: string, opts: Pick<AcquireRunLockOptions, 'now' | 'host' | 'pid' | 'staleMs'> = {}): Promise<void> {
+  const now = opts.now ?? Date.now;
+  const staleMs = opts.staleMs ?? OTHER_HOST_STALE_MS;
+  const file = path.join(dir, LOCK_FILE_NAME);
+  const me = { host: opts.host ?? os.hostname(), pid: opts.pid ?? process.pid, now, staleMs };
+  const verdict = await judgeLock(file, me).catch(() => undefined);
+  if (verdict?.kind === 'held') throw heldError(file, verdict, { now: now(), waitMs: undefined, staleMs });
+}
+
 /** Creates `file` holding `content` unless it exists; the content is complete the moment the name appears. */
 async function createExclusive(file: string, content: string): Promise<boolean> {
   const temp = `${file}.${randomUUID()}.tmp`;
