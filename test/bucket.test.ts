@@ -88,7 +88,9 @@ describe('list on a bucket', () => {
     expect(bucket.stderr).toBe('');
     expect(bucket.exitCode).toBe(disk.exitCode);
     const a = JSON.parse(disk.stdout);
-    const b = JSON.parse(bucket.stdout);
+    // Problems name a blob by its s3:// object where the disk run names its path below docker/registry/v2.
+    const b = JSON.parse(bucket.stdout.replaceAll(`${url()}/docker/registry/v2/blobs/`, 'blobs/'));
+    expect(bucket.stdout).toContain(`(${url()}/docker/registry/v2/blobs/sha256/`);
     expect(b.storage).toBe(`${url()}/docker/registry/v2`);
     delete a.storage;
     delete b.storage;
@@ -111,6 +113,25 @@ describe('list on a bucket', () => {
     const messages = JSON.stringify(b.summary);
     expect(messages).toContain('did you mean proj/team/app:1.0?');
     expect(messages).toContain('did you mean library/alpine-like:3.19?');
+  }, 180_000);
+
+  it('names a blob of the wrong size by its s3:// object, not as a file on disk', async () => {
+    const root = 'short-blob/registry';
+    await s3.upload(FIXTURE_STORAGE, root);
+    const t = tags.find((x) => x.repository === 'library/alpine-like' && x.tag === '3.19') as ExpectedTag;
+    const hex = (await blobHexes(t.repository, t.tag)).at(-1) as string;
+    const rel = `docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
+    const bytes = await readFile(path.join(FIXTURE_STORAGE, rel));
+    await s3.put(`${root}/${rel}`, bytes.subarray(0, bytes.length - 10));
+    const r = await cli(['list', `s3://${s3.bucket}/${root}`, '--json', ...bucketArgs()], { env: s3.env() });
+    const image = (JSON.parse(r.stdout) as { images: Array<{ repository: string; tag: string; status: string; problems: Array<{ code: string; message: string; file?: string }> }> }).images.find(
+      (i) => i.repository === t.repository && i.tag === t.tag,
+    );
+    expect(image?.status).toBe('broken');
+    const object = `s3://${s3.bucket}/${root}/${rel}`;
+    expect(image?.problems).toEqual([
+      expect.objectContaining({ code: 'blob-size-mismatch', file: object, message: expect.stringContaining(`sha256:${hex} is ${bytes.length - 10} bytes in the storage, the manifest says ${bytes.length} (${object})`) }),
+    ]);
   }, 180_000);
 
   it('finds the tree from the rootdirectory or from …/docker/registry/v2, and names what is missing', async () => {

@@ -8,6 +8,7 @@ import { blobDataPath, hexOf, revisionLinkPath } from '../core/digest.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.js';
 import { repositoryNameProblem, tagProblem } from '../core/reference.js';
 import type { Digest, LayoutFile, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
+import { isBucketUrl } from './bucket-url.js';
 import type { LinkFact, StorageReader } from './storage-reader.js';
 
 export interface ResolveOptions {
@@ -64,7 +65,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   const files = new Map<string, LayoutFile>();
   const top = await loadManifest(reader, digest, `manifest ${digest}`, false);
   if (!top.ok) {
-    fail('broken', top.code, top.message, { digest, file: blobDataPath(digest) });
+    fail('broken', top.code, top.message, { digest, file: blobFile(reader, digest) });
     return finish(image, files);
   }
   const m = top.manifest;
@@ -90,6 +91,14 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   return finish(image, files);
 }
 
+/**
+ * How a problem names a blob's data file: its path below docker/registry/v2 on disk, the whole `s3://` object in a
+ * bucket, which is where the operator has to look it up (README: "named with its digest and `s3://` object").
+ */
+function blobFile(reader: StorageReader, digest: Digest): string {
+  return isBucketUrl(reader.v2) ? `${reader.v2}/${blobDataPath(digest)}` : blobDataPath(digest);
+}
+
 interface Walk {
   reader: StorageReader;
   opts: ResolveOptions;
@@ -103,7 +112,7 @@ type Loaded = { ok: true; manifest: ParsedManifest; size: number; identity?: str
 /** Reads and parses a manifest; `what` names it in messages (`manifest sha256:…`, `child linux/arm64 sha256:… of …`). */
 async function loadManifest(reader: StorageReader, digest: Digest, what: string, child: boolean): Promise<Loaded> {
   const fact = await reader.readManifest(digest);
-  const file = blobDataPath(digest);
+  const file = blobFile(reader, digest);
   if (!fact.ok) {
     if (fact.error === 'missing') return { ok: false, code: child ? 'child-missing' : 'manifest-missing', message: `${what} is missing (${file})` };
     if (fact.error === 'digest-mismatch') {
@@ -147,7 +156,7 @@ async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedMan
         return ctx.fail('broken', 'link-unreadable', `the revision link of ${label} cannot be read: ${revision.detail} (${revisionFile})`, { digest: d.digest, file: revisionFile });
       }
       if (revision.invalid) ctx.warn('revision-link-invalid', `the revision link of ${label} is damaged: ${revision.invalid}; the manifest itself is intact and exported (${revisionFile})`, d.digest);
-      const file = blobDataPath(d.digest);
+      const file = blobFile(ctx.reader, d.digest);
       const child = await loadManifest(ctx.reader, d.digest, label, true);
       if (!child.ok) return ctx.fail('broken', child.code, child.message, { digest: d.digest, file });
       if (child.size !== d.size) {
@@ -180,13 +189,13 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
         return;
       }
       const fact = await ctx.reader.statBlob(d.digest);
-      const file = blobDataPath(d.digest);
+      const file = blobFile(ctx.reader, d.digest);
       if (!fact.ok) {
         if (fact.error === 'missing') return ctx.fail('broken', 'blob-missing', `${label} is missing (${file})`, { digest: d.digest, file });
         return ctx.fail('broken', 'blob-unreadable', `${label} cannot be read: ${fact.detail} (${file})`, { digest: d.digest, file });
       }
       if (fact.size !== d.size) {
-        return ctx.fail('broken', 'blob-size-mismatch', `${label} is ${fact.size} bytes on disk, the manifest says ${d.size} (${file})`, { digest: d.digest, file });
+        return ctx.fail('broken', 'blob-size-mismatch', `${label} is ${fact.size} bytes ${isBucketUrl(ctx.reader.v2) ? 'in the storage' : 'on disk'}, the manifest says ${d.size} (${file})`, { digest: d.digest, file });
       }
       if (ctx.opts.verifyBlobs) {
         let actual: string;
