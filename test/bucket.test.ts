@@ -134,6 +134,20 @@ describe('list on a bucket', () => {
     ]);
   }, 180_000);
 
+  it('ignores a stale AWS_CA_BUNDLE for an http:// endpoint, but not a missing --s3-ca-cert', async () => {
+    const args = ['list', url(), '--format', 'tags', '-q', ...bucketArgs()];
+    const want = tags.filter((t) => t.status === 'ok' || t.problemCode === 'blob-digest-mismatch').map(idOf).sort();
+    const stale = await cli(args, { env: { ...s3.env(), AWS_CA_BUNDLE: '/nonexistent/ca-bundle.pem' } });
+    expect(stale.stderr).toBe('');
+    expect(stale.stdout.trim().split('\n').sort()).toEqual(want);
+    const viaEnv = await cli(['list', url(), '--format', 'tags', '-q', '--s3-path-style'], { env: { ...s3.env(), AWS_ENDPOINT_URL: s3.endpoint, AWS_CA_BUNDLE: '/nonexistent/ca-bundle.pem' } });
+    expect(viaEnv.stderr).toBe('');
+    expect(viaEnv.stdout.trim().split('\n').sort()).toEqual(want);
+    const stated = await cli([...args, '--s3-ca-cert', '/nonexistent/ca.pem'], { env: s3.env() });
+    expect(stated.exitCode).toBe(3);
+    expect(stated.stderr).toContain('cannot read the CA certificate file /nonexistent/ca.pem (--s3-ca-cert)');
+  }, 180_000);
+
   it('finds the tree from the rootdirectory or from …/docker/registry/v2, and names what is missing', async () => {
     // --verify-blobs streams every layer from the bucket through sha256: the corrupt one is not listed as exportable.
     const deeper = await cli(['list', `${url()}/docker/registry/v2`, '--format', 'tags', '-q', '--verify-blobs', ...bucketArgs()], { env: s3.env() });

@@ -78,7 +78,12 @@ export async function createBucketClient(
   // The SDK warns on Node 20 that its releases after January 2027 need Node 22. The version is pinned (see
   // package.json), so the warning concerns no release this tool runs; it would only clutter stderr and cron mail.
   sdkWarningState.warningEmitted = true;
-  const caFile = settings.caCert ?? (env.AWS_CA_BUNDLE || undefined);
+  // AWS_CA_BUNDLE matters for TLS only: a stale one (the file since removed) must not stop a run against an http://
+  // endpoint (--s3-endpoint, or AWS_ENDPOINT_URL(_S3) which the SDK reads). --s3-ca-cert is read whatever the
+  // endpoint: a missing file named on the command line is a mistake to report.
+  const endpoint = settings.endpoint ?? (env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined);
+  const plainHttp = endpoint !== undefined && /^http:\/\//i.test(endpoint);
+  const caFile = settings.caCert ?? (plainHttp ? undefined : env.AWS_CA_BUNDLE || undefined);
   let ca: Buffer | undefined;
   if (caFile !== undefined) {
     ca = await readFile(caFile).catch((error: NodeJS.ErrnoException) => {
