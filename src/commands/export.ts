@@ -48,9 +48,10 @@ Examples:
       const started = performance.now();
       const dryRun = flags.dryRun === true;
       progress.event({ kind: 'run:start', command: 'export', storage, out: flags.out, dryRun });
+      const chosen = selectionOf(flags);
       const run = await openExport(
         {
-          storage, out: flags.out, ...selectionOf(flags), dryRun, prune: flags.prune === true, link: flags.link ?? 'hard', command: 'export',
+          storage, out: flags.out, ...chosen, dryRun, prune: flags.prune === true, link: flags.link ?? 'hard', command: 'export',
           ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
         },
         {
@@ -76,7 +77,7 @@ Examples:
       progress.event({ kind: 'run:done', ms: performance.now() - started });
       progress.close();
       const issues = exportIssues(summary);
-      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted }) + lastLine(io, summary.counts, issues));
+      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted, ...(chosen.shard ? { shard: chosen.shard } : {}) }) + lastLine(io, summary.counts, issues));
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary });
       const exitCode = exitCodeForRun(summary.counts, issues);
       io.setExitCode(exitCode);

@@ -33,8 +33,9 @@ Examples:
   return command.action(async (storage: string, flags: ListFlags) => {
     const progress = createProgress(io.stderr, { isTTY: io.isTTY, quiet: flags.quiet === true || flags.json === true, color: io.color === true, columns: () => io.columns, signal: io.signal });
     const started = performance.now();
+    const chosen = selectionOf(flags);
     const run = await openExport(
-      { storage, ...selectionOf(flags), dryRun: true, prune: false, link: 'hard' },
+      { storage, ...chosen, dryRun: true, prune: false, link: 'hard' },
       { cwd: io.cwd, env: io.env, signal: io.signal, emit: (e) => progress.event(e) },
     );
     const doc = flags.json ? openDocuments(io, { json: true, head: { command: 'list', storage: run.storage.v2 }, key: 'images' }) : undefined;
@@ -57,7 +58,7 @@ Examples:
     doc?.end({ interrupted: io.signal.aborted, summary });
     // Cut short by the reader, the counts cover what was read, not the storage: the progress line says so instead.
     const issues = exportIssues(summary);
-    if (!outputClosed && !flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted }) + lastLine(io, summary.counts, issues));
+    if (!outputClosed && !flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted, ...(chosen.shard ? { shard: chosen.shard } : {}) }) + lastLine(io, summary.counts, issues));
     io.setExitCode(exitCodeForRun(summary.counts, issues));
   });
 }

@@ -177,12 +177,13 @@ Examples:
       progress.event({ kind: 'run:start', command: 'sync', storage, ...(flags.out ? { out: flags.out } : {}), dryRun });
       // Loaded only for this command: it brings skopeo's process handling (execa) and the registry client.
       const { openSync } = await import('../run-sync.js');
+      const chosen = selectionOf(flags);
       const run = await openSync(
         {
           storage,
           to: flags.to,
           ...(flags.out !== undefined ? { out: flags.out } : {}),
-          ...selectionOf(flags),
+          ...chosen,
           dryRun,
           command: 'sync',
           ...(flags.waitLock !== undefined ? { waitLockMs: parseDuration(flags.waitLock, '--wait-lock') } : {}),
@@ -219,7 +220,7 @@ Examples:
       const { totals, exportSummary, issues } = await run.finish();
       progress.event({ kind: 'run:done', ms: totals.ms });
       progress.close();
-      if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary }) + lastLine(io, totals.counts, issues));
+      if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, ...(chosen.shard ? { shard: chosen.shard } : {}) }) + lastLine(io, totals.counts, issues));
       const selection = {
         tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
         unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,

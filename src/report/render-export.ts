@@ -1,6 +1,7 @@
 /** Renders list/export results for people (text) and machines (JSON). */
 import chalk from 'chalk';
 import { plural, problemMessages } from '../core/results.js';
+import { formatShard, type Shard } from '../core/shard.js';
 import type { ExportResult } from '../core/events.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { ResolvedImage } from '../core/types.js';
@@ -88,21 +89,33 @@ export function exportLine(r: ExportResult, out: string, opts: { dryRun: boolean
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Where the counted tags are. With --shard K/N a run walks only its shard's repositories, so its counts are the
+ * shard's: `4 tags in storage` would read as the whole storage.
+ */
+function tagsWhere(shard: Shard | undefined): string {
+  return shard ? `in shard ${formatShard(shard)} of the storage` : 'in storage';
+}
+
 /** What the tags file and --exclude did: storage tags left out, listed tags the storage lacks (with the nearest name), entries matching nothing. */
-export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'selectionProblems' | 'unreadable'>): string[] {
+export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'selectionProblems' | 'unreadable'>, shard?: Shard): string[] {
   const lines: string[] = [];
   if (summary.unreadable.length > 0) lines.push(`INCOMPLETE: ${plural(summary.unreadable.length, 'storage directory', 'storage directories')} could not be read; their tags are not in this run`);
-  if (summary.filteredOut > 0) lines.push(`${plural(summary.filteredOut, 'tag')} in storage left out by the tags file or --exclude`);
+  if (summary.filteredOut > 0) lines.push(`${plural(summary.filteredOut, 'tag')} ${tagsWhere(shard)} left out by the tags file or --exclude`);
   for (const p of summary.selectionProblems) lines.push(p.code === 'glob-unmatched' ? `warning: ${p.message}` : p.code === 'listed-missing' ? `MISSING: ${p.message}` : p.message);
   return lines;
 }
 
-/** Totals and the tags-file bookkeeping, for people. `stopped`: an interrupt ended the walk, so its counts are what was read, not the storage. */
-export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean; stopped?: boolean }): string {
+/**
+ * Totals and the tags-file bookkeeping, for people. `stopped`: an interrupt ended the walk, so its counts are what
+ * was read, not the storage. `shard`: --shard K/N, so the counts are that shard's.
+ */
+export function renderSummaryText(summary: ExportSummary, opts: { command: 'list' | 'export'; dryRun: boolean; stopped?: boolean; shard?: Shard }): string {
   const o = summary.counts;
   const lines: string[] = [];
   const referrers = summary.referrers > 0 ? ` (and ${plural(summary.referrers, 'untagged referrer')})` : '';
-  const head = `${summary.tags} tags${referrers} ${opts.stopped ? 'read before the run stopped' : 'in storage'}, ${summary.selected} selected`;
+  const read = opts.stopped ? `${opts.shard ? `of shard ${formatShard(opts.shard)} ` : ''}read before the run stopped` : tagsWhere(opts.shard);
+  const head = `${summary.tags} tags${referrers} ${read}, ${summary.selected} selected`;
   if (opts.command === 'list') {
     lines.push(`${head}: ${summary.ok} ok, ${summary.broken} broken, ${summary.skipped} skipped; ${formatBytes(summary.bytes)} in exportable images`);
   } else {
@@ -111,7 +124,7 @@ export function renderSummaryText(summary: ExportSummary, opts: { command: 'list
       : `${o.created} created, ${o.rebuilt} rebuilt, ${o.unchanged} unchanged`;
     lines.push(`${head}: ${done}, ${summary.broken} broken, ${summary.skipped} skipped, ${summary.failed} failed; ${summary.files} files, ${formatBytes(summary.bytes)}${opts.dryRun ? ' (dry run: nothing was written)' : ''}`);
   }
-  lines.push(...selectionLines(summary));
+  lines.push(...selectionLines(summary, opts.shard));
   if (summary.pruned > 0) lines.push(`${opts.dryRun ? 'would prune' : 'pruned'} ${plural(summary.pruned, 'layout')} whose tag is gone`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 /** Renders sync results for people: one line per image as it is decided, and a closing summary. */
 import type { SyncResult } from '../core/sync-plan.js';
 import { classOf, plural } from '../core/results.js';
+import type { Shard } from '../core/shard.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { SyncTotals } from '../run-sync.js';
 import { selectionLines } from './render-export.js';
@@ -79,7 +80,7 @@ export function createAttention() {
 }
 
 /** The closing summary: counts, bytes, duration, what stopped the run early, then what needs attention. */
-export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dryRun: boolean; target: string; selection: ExportSummary }): string {
+export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dryRun: boolean; target: string; selection: ExportSummary; shard?: Shard }): string {
   const c = t.counts;
   const lines: string[] = [];
   if (opts.dryRun) {
@@ -107,7 +108,7 @@ export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dr
         : '';
     lines.push(`  project ${p.project}: ${plural(p.images, 'image')}, ${formatBytes(p.bytes)} (each blob once)${quota}`);
   }
-  lines.push(...selectionLines(opts.selection));
+  lines.push(...selectionLines(opts.selection, opts.shard));
   lines.push(...attention);
   return `${lines.join('\n')}\n`;
 }
