@@ -159,17 +159,17 @@ describe('endings', () => {
     h.send(synced(result('synced', 1, 'p/a:0', 1000)));
     h.send(synced(result('up-to-date', 0, 'p/a:1')));
     for (let i = 2; i < 6; i++) h.send(synced(result('canceled', 1, `p/a:${i}`)));
-    for (let i = 0; i < 81; i++) h.send(synced(result('canceled', 0, `p/q:${i}`)), 0);
+    for (let i = 0; i < 81; i++) h.send(synced({ ...result('canceled', 0, `p/q:${i}`), code: 'not-started' }), 0);
     h.send({ kind: 'run:done', ms: 130_000, interrupted: true });
     expect(h.out.split('\n').slice(-3, -1).map((l) => l.replace(/^\S+Z /, ''))).toEqual([
-      'stopped after 2m10s: 87 images done, 0 pushing, 1 synced, 1 up to date, 0 failed, 1.0 kB pushed at 8 B/s',
+      'stopped after 2m10s: 2 images done, 0 pushing, 1 synced, 1 up to date, 0 failed, 1.0 kB pushed at 8 B/s',
       'interrupted: 81 images not started, 4 in flight stopped; run the same command again to continue',
     ]);
 
     const one = harness({ isTTY: false, quiet: true, signal: AbortSignal.abort() });
     one.send(attempt('p/a:1'));
     one.send(synced(result('canceled', 1, 'p/a:1')));
-    one.send(synced(result('canceled', 0, 'p/a:2')));
+    one.send(synced({ ...result('canceled', 0, 'p/a:2'), code: 'not-started' }));
     one.send({ kind: 'run:done', ms: 1000 });
     // --quiet keeps the interruption: it matters as much as a warning.
     expect(one.out).toMatch(/^\S+Z interrupted: 1 image not started, 1 in flight stopped; run the same command again to continue\n$/);
@@ -178,6 +178,20 @@ describe('endings', () => {
     walk.send(exported('ok'));
     walk.send({ kind: 'run:done', ms: 400, interrupted: true });
     expect(walk.out).toMatch(/\r\x1b\[2Kstopped after 0\.4s: 1 image checked, 0 broken\ninterrupted after 1 image; run the same command again to continue\n$/);
+  });
+
+  it('counts as the summary does: canceled images are not done, and one stopped before its push was in flight', () => {
+    // A bucket sync interrupted while 4 images were checking the target or downloading their layouts (no push had
+    // started) and 16 had not begun: the summary says `4 × canceled (interrupted)`, and so must these lines.
+    const h = harness({ isTTY: false });
+    h.send({ kind: 'run:start', command: 'sync', storage: 's3://harbor/registry', dryRun: false, total: 20 });
+    for (let i = 0; i < 4; i++) h.send(synced({ ...result('canceled', 0, `p/a:${i}`), code: 'interrupted' }));
+    for (let i = 4; i < 20; i++) h.send(synced({ ...result('canceled', 0, `p/a:${i}`), code: 'not-started' }), 0);
+    h.send({ kind: 'run:done', ms: 11_000, interrupted: true });
+    expect(h.out.split('\n').slice(-3, -1).map((l) => l.replace(/^\S+Z /, ''))).toEqual([
+      'stopped after 11s: 0 images of 20 done, 0 pushing, 0 synced, 0 up to date, 0 failed, 0 B pushed at 0 B/s',
+      'interrupted: 16 images not started, 4 in flight stopped; run the same command again to continue',
+    ]);
   });
 
   it('prints a final line on a terminal too, counting list/export results', () => {

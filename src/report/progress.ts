@@ -109,16 +109,17 @@ export function createProgress(out: (text: string) => void, opts: ProgressOption
     },
     'image:synced': (e) => {
       s.mode = 'push';
-      const { status, id, bytes } = e.result;
-      s.done++;
+      const { status, id, bytes, code } = e.result;
+      // Done means finished: an image an interrupt canceled is counted below, as not started or stopped, not as done.
+      if (status !== 'canceled') s.done++;
       if (status === 'failed') syncFailed++;
       else if (status === 'synced') {
         s.synced++;
         s.bytesPushed += bytes;
       } else if (status === 'up-to-date') s.upToDate++;
-      // "In flight" means skopeo had started (what the live line counted as pushing); an image stopped while its
-      // HEAD was pending had pushed nothing, so it counts as not started.
-      else if (status === 'canceled') interruption[inFlight.has(id) ? 'stopped' : 'notStarted']++;
+      // As the summary groups them (render-sync.ts): `not-started` never began; any other canceled image was stopped
+      // while in flight, whether checking the target, downloading its layout from a bucket or pushing.
+      else if (status === 'canceled') interruption[code === 'not-started' ? 'notStarted' : 'stopped']++;
       inFlight.delete(id);
       tick();
     },
