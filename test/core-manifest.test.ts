@@ -101,5 +101,7 @@ describe('planExportItem', () => {
     expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'c'.repeat(64), 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
     expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'b'.repeat(64), 'manifest.json.tmp'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
     expect(planExportItem(image({ status: 'broken', files: [] }), { names: [] })).toMatchObject({ action: 'skip', reason: 'broken; the layout already exported for this tag is left as it was' });
+    // No readable manifest.json: nothing says the tag moved.
+    expect(planExportItem(image(), { names: ['b'.repeat(64), 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has no readable manifest.json (half-made or damaged)' });
   });
 });

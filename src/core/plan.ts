@@ -82,10 +82,13 @@ export function planExportItem(image: ResolvedImage, existing: ExistingLayout | 
   const fileCount = image.files.length + 1;
   if (!existing) return item('create', image.files, fileCount);
   if (existing.manifestDigest === image.digest && sameNames(existing.names, image.files)) return item('unchanged', [], fileCount);
+  // A layout without a readable manifest.json (left half-made, or damaged by hand) says nothing of where the tag was.
   const reason =
-    existing.manifestDigest === image.digest
-      ? 'the layout has other files than expected'
-      : `the tag moved from ${existing.manifestDigest ?? 'an unreadable manifest'} to ${image.digest}`;
+    existing.manifestDigest === undefined
+      ? 'the layout has no readable manifest.json (half-made or damaged)'
+      : existing.manifestDigest === image.digest
+        ? 'the layout has other files than expected'
+        : `the tag moved from ${existing.manifestDigest} to ${image.digest}`;
   return item('rebuild', image.files, fileCount, reason);
 }
 
