@@ -179,6 +179,8 @@ describe('a dry run and the metrics file', () => {
     const out = path.join(dir, 'out');
     const failed = await cli(['export', storage, '--out', out, '-q', '--metrics-file', metrics]);
     expect(failed.exitCode, failed.stderr).toBe(4); // the fixture's broken tags
+    // The log's last line names the outcome (README "Exit codes").
+    expect(failed.stderr).toMatch(/\nregistry-rescue: exit 4, partial: \d+ broken \(see above\)$/); // cli() strips the final newline
     const written = await readFile(metrics, 'utf8');
     expect(written).toMatch(/^registry_rescue_last_run_success\{command="export"\} 0$/m);
     const env = { REGISTRY_RESCUE_METRICS_FILE: metrics };
@@ -190,6 +192,7 @@ describe('a dry run and the metrics file', () => {
     ]) {
       const r = await cli(args, { env });
       expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/\nregistry-rescue: exit 0, done$/);
       expect(r.stderr).toContain(`note: --dry-run leaves the metrics file ${metrics} as the last real run wrote it`);
       expect(await readFile(metrics, 'utf8'), args[0]).toBe(written);
     }

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { InterruptedError, PreflightError, UsageError, exitCodeFor } from '../errors.js';
 import { parseShard } from '../core/shard.js';
 import { outcomeLine, type Counts, type RunIssues } from '../core/results.js';
-import { ENV_PREFIX } from './shared.js';
+import { envVariableOf } from './shared.js';
 import { writeMetricsFile } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
 import type { Io } from '../io.js';
@@ -160,8 +160,8 @@ export function recordUsageRefusals(io: Io, command: Command): Command {
   return command.exitOverride((error) => {
     const opts = command.opts<{ metricsFile?: unknown; shard?: unknown; dryRun?: unknown }>();
     // A value refused while the command line is parsed comes before commander reads the environment.
-    const metricsFile = typeof opts.metricsFile === 'string' ? opts.metricsFile : io.env[`${ENV_PREFIX}METRICS_FILE`] || undefined;
-    const shard = typeof opts.shard === 'string' ? opts.shard : io.env[`${ENV_PREFIX}SHARD`] || undefined;
+    const metricsFile = typeof opts.metricsFile === 'string' ? opts.metricsFile : io.env[envVariableOf('--metrics-file')] || undefined;
+    const shard = typeof opts.shard === 'string' ? opts.shard : io.env[envVariableOf('--shard')] || undefined;
     if (error.exitCode !== 0 && metricsFile !== undefined && opts.dryRun !== true && command.options.some((o) => o.long === '--metrics-file')) {
       const start = { file: path.resolve(io.cwd, metricsFile), command: command.name(), shard, startedAt: Date.now() };
       void withRunMetrics(io, start, () => Promise.reject(new UsageError(error.message))).catch(() => undefined);

@@ -136,6 +136,11 @@ export function parseBool(value: string | undefined): boolean {
 /** The prefix of the environment variable behind every option: `--dest-cert-dir` → REGISTRY_RESCUE_DEST_CERT_DIR. */
 export const ENV_PREFIX = 'REGISTRY_RESCUE_';
 
+/** The environment variable behind an option: `--dest-cert-dir` (or `--no-…`) → REGISTRY_RESCUE_DEST_CERT_DIR. */
+export function envVariableOf(long: string): string {
+  return `${ENV_PREFIX}${long.replace(/^--(no-)?/, '').replaceAll('-', '_').toUpperCase()}`;
+}
+
 /**
  * A sub-command whose every option can also come from the environment, so a crontab line stays short: the
  * command line wins over the environment, which wins over the default (commander's precedence for
@@ -153,7 +158,7 @@ class EnvCommand extends Command {
 
   override addOption(option: Option): this {
     if (option.long !== undefined && option.long !== '--help') {
-      const variable = `${ENV_PREFIX}${option.long.replace(/^--(no-)?/, '').replaceAll('-', '_').toUpperCase()}`;
+      const variable = envVariableOf(option.long);
       const takesValue = option.required || option.optional;
       if (takesValue || !['', '0', 'false'].includes((this.#env[variable] ?? '').trim().toLowerCase())) option.env(variable);
     }

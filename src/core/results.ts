@@ -108,7 +108,8 @@ export function outcomeLine(counts: Counts, issues: RunIssues): string {
   if (issues.listedMissing > 0) why.push(`${plural(issues.listedMissing, 'listed tag')} missing from the storage`);
   if (issues.unreadable > 0) why.push(`${plural(issues.unreadable, 'storage directory', 'storage directories')} unreadable`);
   if (issues.nothingSelected) why.push('nothing selected');
-  if (issues.stoppedEarly && !why.some((w) => w.endsWith(' not-attempted'))) why.push('stopped early');
+  // The breaker's stop shows as the images it left not attempted; said in words only when it left none.
+  if (issues.stoppedEarly && counts['not-attempted'] === 0) why.push('stopped early');
   return `registry-rescue: exit ${exitCode}, partial: ${why.join(', ')} (see above)\n`;
 }
 
