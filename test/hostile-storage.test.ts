@@ -382,6 +382,29 @@ const cases: Case[] = [
     },
   },
   {
+    // Blob directories are checked from one listing of their prefix directory (its entries' types), not one lstat each.
+    name: 'layer blob directory is a plain file',
+    repo: repoOf('layer-dir-file'),
+    build: (t, b) => {
+      const { layer } = ownLayer(t, b, repoOf('layer-dir-file'), 'dir-file');
+      const dir = path.dirname(t.abs(rel.blob(layer)));
+      rmSync(dir, { recursive: true });
+      writeFileSync(dir, 'not a directory');
+      return { status: 'broken', code: 'blob-unreadable', digest: layer, file: rel.blob(layer), includes: ['not a directory'] };
+    },
+  },
+  {
+    name: 'manifest blob directory is a symlink leading outside the storage',
+    repo: repoOf('manifest-dir-symlink'),
+    build: (t, b, c) => {
+      const digest = t.tag(repoOf('manifest-dir-symlink'), 't', t.mutate(b.oci, (m) => (m.annotations = { case: 'manifest-dir-symlink' })));
+      const dir = path.dirname(t.abs(rel.blob(digest)));
+      rmSync(dir, { recursive: true });
+      symlinkSync(c.outside, dir);
+      return { status: 'broken', code: 'manifest-unreadable', digest, file: rel.blob(digest), includes: ['reached through a symlinked directory'] };
+    },
+  },
+  {
     name: 'layer blob is a socket',
     repo: repoOf('layer-socket'),
     build: (t, b) => {

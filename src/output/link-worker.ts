@@ -42,7 +42,9 @@ export function build(job: BuildJob): BuildReply {
     for (let i = 0; i < job.files.length; i++) {
       file = i;
       const [source, name] = job.files[i]!;
-      const dest = path.join(job.tmp, name);
+      // Concatenated, not path.join'ed: `tmp` is a directory path we made and `name` a layout file name (a digest's
+      // hex, optionally `.manifest.json`, or manifest.json: no `/`, no `..`), so there is nothing to normalise.
+      const dest = `${job.tmp}/${name}`;
       if (job.mode === 'symlink') fs.symlinkSync(source, dest);
       else {
         try {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstatSync } from 'node:fs';
+import { lstatSync, readdirSync, type Dirent } from 'node:fs';
 import { NotRegularFileError, open, readRegularFileSync, SAFE_OPEN, type FileFacts } from './fast-fs.js';
 import { Lru } from '../core/lru.js';
 import { listRevisions, tagOnceHeld } from './tag-facts.js';
@@ -126,9 +126,9 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
   const abs = (rel: string) => base + rel;
   // A blob store moved to another disk and symlinked back (v2/blobs -> /mnt/blobs) is an operator's choice.
   // Below it, distribution writes only real directories and regular files: a symlink planted at any level
-  // (blobs/sha256, blobs/sha256/<xx>, …/<hex>, …/data) could make us push any file on the host. Checked with
-  // lstat, once per directory: the 256 prefix directories are cached, each blob directory is checked with
-  // its blob (the data file itself is opened O_NOFOLLOW or lstat'ed). No realpath per blob.
+  // (blobs/sha256, blobs/sha256/<xx>, …/<hex>, …/data) could make us push any file on the host. Checked once per
+  // directory, with no realpath per blob: the 256 prefix directories with lstat (cached), each blob directory
+  // from its prefix directory's listing, and the data file itself is opened O_NOFOLLOW or lstat'ed.
   /** Throws unless `rel` is a real directory; `named` puts the path in the message. */
   const realDir = (rel: string, named: boolean) => {
     const info = lstatSync(abs(rel));
@@ -146,21 +146,34 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
       return error as Error;
     }
   };
-  const prefixes = new Map<string, true | Error>();
+  // Each prefix directory (`blobs/sha256/<xx>`) is listed once, with its entries' types (d_type): a blob directory
+  // that is a symlink or not a directory is named there, so no blob costs an lstat of its own directory. Only the
+  // odd entries are kept (none in a registry's tree): memory stays flat however many blobs the prefix holds. A
+  // prefix that cannot be listed falls back to an lstat per blob directory, which names the failure itself. A blob
+  // directory made after its prefix was listed (a registry still running) is not in the listing and is taken as
+  // the directory a registry writes; reading a tree that is still being written is never exact anyway.
+  const prefixes = new Map<string, PrefixVerdict>();
+  const prefixVerdict = (prefix: string): PrefixVerdict => {
+    let known = prefixes.get(prefix);
+    if (known === undefined) {
+      const checked = verdictOf(() => {
+        realDir('blobs/sha256', false);
+        realDir(prefix, false);
+      });
+      known = checked === true ? listPrefix(abs(prefix)) : checked;
+      prefixes.set(prefix, known);
+    }
+    return known;
+  };
   /** Throws unless every directory down to the blob's own is real. */
   const checkBlobDirs = (digest: Digest): void => {
     const hex = hexOf(digest);
     const prefix = `blobs/sha256/${hex.slice(0, 2)}`;
-    let known = prefixes.get(prefix);
-    if (known === undefined) {
-      known = verdictOf(() => {
-        realDir('blobs/sha256', false);
-        realDir(prefix, false);
-      });
-      prefixes.set(prefix, known);
-    }
-    if (known !== true) throw known;
-    realDir(`${prefix}/${hex}`, false);
+    const known = prefixVerdict(prefix);
+    if (known instanceof Error) throw known;
+    if (known === 'unlisted') return realDir(`${prefix}/${hex}`, false);
+    const odd = known.get(hex);
+    if (odd !== undefined) throw odd;
   };
 
   // Under repositories/, distribution writes only real directories too. A symlinked repository, `_manifests`,
@@ -288,6 +301,27 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
         return `sha256:${hash.digest('hex')}`;
       }),
   };
+}
+
+/**
+ * A prefix directory's verdict: an error for every blob below it, its entries that are not real directories (each
+ * with the error a blob below it gets), or `unlisted` when it could not be listed.
+ */
+type PrefixVerdict = Error | Map<string, Error> | 'unlisted';
+
+/** The entries of a prefix directory that are not real directories (d_type; Node lstat's an entry whose type is unknown). */
+function listPrefix(dir: string): PrefixVerdict {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 'unlisted';
+  }
+  const odd = new Map<string, Error>();
+  for (const e of entries) {
+    if (!e.isDirectory()) odd.set(e.name, new NotRegularFileError(e.isSymbolicLink() ? SYMLINKED_DIR : 'not a directory'));
+  }
+  return odd;
 }
 
 export function isNotFound(error: unknown): boolean {
