@@ -79,8 +79,9 @@ export interface LayoutFile {
   size: number;
   source: BlobSource;
   /**
-   * `<dev>:<ino>` of the source file when the storage reader knows it (it opened the file and checked its
-   * sha256): a layout file with the same identity is a hard link to those very bytes.
+   * `<dev>:<ino>` of the source file when the storage reader knows it and checked its sha256: always for the
+   * tag's `manifest.json`, for the other files with --verify-blobs only (storage/resolve-image.ts). A layout file
+   * with the same identity is a hard link to those very bytes.
    */
   identity?: string;
 }

@@ -162,7 +162,8 @@ async function walkIndex(ctx: Walk, repository: string, index: Extract<ParsedMan
       if (child.size !== d.size) {
         return ctx.fail('broken', 'manifest-size-mismatch', `${label} is ${child.size} bytes, its descriptor says ${d.size} (${file})`, { digest: d.digest, file });
       }
-      ctx.files.set(`${hexOf(d.digest)}.manifest.json`, { name: `${hexOf(d.digest)}.manifest.json`, digest: d.digest, size: child.size, source: ctx.reader.blobSource(d.digest) });
+      const childName = `${hexOf(d.digest)}.manifest.json`;
+      ctx.files.set(childName, { name: childName, digest: d.digest, size: child.size, source: ctx.reader.blobSource(d.digest), ...identityFor(ctx.opts, child.identity) });
       const cm = child.manifest;
       if (cm.type === 'schema1') return ctx.fail('broken', 'schema1', `${label} is Docker schema1 inside an index, which skopeo --preserve-digests cannot push (${file})`, { digest: d.digest, file });
       if (d.mediaType !== cm.mediaType) {
@@ -207,9 +208,21 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
         if (actual !== d.digest) return ctx.fail('broken', 'blob-digest-mismatch', `${label} is corrupt: its content hashes to ${actual} (${file})`, { digest: d.digest, file });
       }
       const hex = hexOf(d.digest);
-      ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: ctx.reader.blobSource(d.digest) });
+      ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: ctx.reader.blobSource(d.digest), ...identityFor(ctx.opts, fact.identity) });
     }),
   );
+}
+
+const NO_IDENTITY: { identity?: string } = Object.freeze({});
+
+/**
+ * A child manifest's or blob's identity, kept on its LayoutFile with --verify-blobs only: the existing-layout check
+ * then compares it with the layout file's (a blob replaced by a new inode since the export). Without it nothing is
+ * compared, and the worker's rows (resolver.ts pack) stay as small as they were. The top manifest's identity is
+ * always kept: it is how an unchanged layout is told with one lstat.
+ */
+function identityFor(opts: ResolveOptions, identity: string | undefined): { identity?: string } {
+  return opts.verifyBlobs && identity !== undefined ? { identity } : NO_IDENTITY;
 }
 
 function finish(image: ResolvedImage, files: Map<string, LayoutFile>): ResolvedImage {

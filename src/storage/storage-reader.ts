@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstatSync, readdirSync, type Dirent } from 'node:fs';
-import { NotRegularFileError, open, readRegularFileSync, SAFE_OPEN, type FileFacts } from './fast-fs.js';
+import { identityOf, NotRegularFileError, open, readRegularFileSync, SAFE_OPEN, type FileFacts } from './fast-fs.js';
 import { Lru } from '../core/lru.js';
 import { listRevisions, tagOnceHeld } from './tag-facts.js';
 import { blobDataPath, hexOf, parseLink, type LinkParse } from '../core/digest.js';
@@ -34,7 +34,8 @@ const MAX_LINK_BYTES = 256;
 /** The largest manifest we read into memory; registries refuse bigger ones (4 MiB in distribution). */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-export type BlobFact = { ok: true; size: number; path: string } | { ok: false; error: 'missing' | 'unreadable'; detail: string; path: string };
+/** `identity`: the data file's `<dev>:<ino>` (on disk only), from the lstat that gave its size: no call of its own. */
+export type BlobFact = { ok: true; size: number; path: string; identity?: string } | { ok: false; error: 'missing' | 'unreadable'; detail: string; path: string };
 export type ManifestFact =
   | { ok: true; bytes: Buffer; path: string; identity?: string }
   | { ok: false; error: 'missing' | 'unreadable' | 'digest-mismatch' | 'too-large'; detail: string; path: string };
@@ -288,7 +289,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
           if (!modeAllowsRead(info, who)) {
             return { ok: false, error: 'unreadable', detail: `permission denied (mode ${(info.mode & 0o7777).toString(8).padStart(4, '0')}, owner uid ${info.uid} gid ${info.gid}; running as uid ${who.uid})`, path: file };
           }
-          return { ok: true, size: info.size, path: file };
+          return { ok: true, size: info.size, path: file, identity: identityOf(info) };
         } catch (error) {
           return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
         }
