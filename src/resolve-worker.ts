@@ -24,7 +24,7 @@ if (parentPort && data?.role === 'registry-rescue:resolve') {
   port.on('message', (job: ResolveJob) => {
     resolveImage(reader, job.ref, data.opts, job.link).then(
       (image) => {
-        const existing = layouts && existingFor(layouts, image);
+        const existing = layouts && existingFor(layouts, image, data.checkLinks === true);
         port.postMessage({ n: job.n, ok: true, image: pack(image), ...(existing ? { existing } : {}) } satisfies ResolveReply);
       },
       (error: unknown) => port.postMessage({ n: job.n, ok: false, message: (error as Error).message ?? String(error) } satisfies ResolveReply),

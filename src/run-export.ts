@@ -12,7 +12,7 @@ import { PreflightError, UsageError } from './errors.js';
 import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
-import { planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
+import { checksLinks, planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
 import { createSelector, literalOf, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
@@ -164,7 +164,9 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
       deps.emit({ kind: 'bytes:downloaded', bytes });
     },
   };
-  const layouts = store && !deferred ? { out: store.out, read: store.readExisting } : undefined;
+  // A bucket's layout files are downloaded copies: no inode of the storage to compare them with.
+  const checkLinks = storage.kind === 'filesystem' && checksLinks(opts.link, opts.verifyBlobs);
+  const layouts = store && !deferred ? { out: store.out, read: store.readExisting, checkLinks } : undefined;
   const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, layouts);
   const exportOne = (ref: TagRef) => exportImage(ref, { resolver, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred });
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).

@@ -2,7 +2,7 @@
 // every tag of the real-registry fixture, broken ones included, resolves to exactly what one thread makes, with
 // part of them really resolved on the worker; and a worker that throws or exits hands its tags back to the main
 // thread, so the results stay the same. No tag goes to a worker before it says it is ready.
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -105,6 +105,41 @@ describe('two-thread resolver', () => {
     expect(d?.existing?.names.length).toBe(damaged!.files.length); // one file gone, `version` there
     // Not exported at all: no layout read.
     expect(one.filter((r) => r.image.status === 'broken').every((r) => r.existing === undefined)).toBe(true);
+  });
+
+  it('with the link check (--verify-blobs, hard links), both threads name the layout files that are not links to the storage', async () => {
+    const f = await copyFixture();
+    const linked = path.join(f.dir, 'linked');
+    const exported = await cli(['export', f.storage, '--out', linked, '-q']);
+    expect(exported.exitCode, exported.stderr).toBe(4); // the fixture's broken tags
+    // The same layouts as copies (same names and bytes, other inodes): every file fails the check.
+    const copied = path.join(f.dir, 'copied');
+    await cp(linked, copied, { recursive: true });
+    const tags = await allTags();
+    const v2 = path.join(f.storage, 'docker/registry/v2');
+    const verify = { verifyBlobs: true };
+    const check = async (out: string) => {
+      const layouts = { out, read: existingLayoutReader(out), checkLinks: true };
+      const one = await resolveWithLayouts(localResolver(createStorageReader(v2), verify, 8, layouts), tags);
+      const two = twoThreadResolver(createStorageReader(v2), verify, 8, { layouts });
+      await two.warm();
+      expect(await resolveWithLayouts(two, tags)).toEqual(one);
+      expect(two.handled.worker).toBeGreaterThan(0);
+      return one.filter((r) => r.image.status === 'ok' && r.existing !== undefined);
+    };
+    const kept = await check(linked);
+    expect(kept.length).toBeGreaterThan(tags.length / 2);
+    expect(kept.filter((r) => r.existing!.unlinked !== undefined)).toEqual([]);
+    const copies = await check(copied);
+    expect(copies.length).toBe(kept.length);
+    for (const r of copies) {
+      // Files in name order: the first is named, the others counted.
+      const first = r.image.files[0]!;
+      expect(r.existing!.unlinked, `${r.image.repository}:${r.image.tag}`).toEqual({ name: first.name, digest: first.digest, more: r.image.files.length - 1 });
+    }
+    // Without the check nothing is compared, even with --verify-blobs.
+    const plain = await resolveWithLayouts(localResolver(createStorageReader(v2), verify, 8, { out: copied, read: existingLayoutReader(copied) }), tags);
+    expect(plain.filter((r) => r.existing?.unlinked !== undefined)).toEqual([]);
   });
 
   // Both say they are ready first, so tags are sent to them.

@@ -2,6 +2,8 @@
  * The export plan: for each resolved image, what the run will do with its layout. Pure: the dry run
  * renders exactly these items, the real run executes them.
  */
+import { blobDataPath } from './digest.js';
+import { plural } from './results.js';
 import type { Digest, LayoutFile, Problem, ResolvedImage } from './types.js';
 
 /** skopeo's dir: transport version file, exactly (containers/image directory_transport.go). */
@@ -16,6 +18,50 @@ export interface ExistingLayout {
   manifestDigest?: string;
   /** File names in the layout directory. */
   names: string[];
+  /**
+   * With the link check (checksLinks): the first file that is not the storage file it should be a hard link to,
+   * and how many more are not. Absent when every file is, or when nothing was checked.
+   */
+  unlinked?: Unlinked;
+}
+
+/** A layout file that no longer gives skopeo the storage's blob, named by its file and digest. */
+export interface Unlinked {
+  name: string;
+  digest: Digest;
+  more: number;
+}
+
+/** What a layout file is, for the link check: its lstat's `<dev>:<ino>`, and where it points when a symlink. */
+export interface LayoutFileFacts {
+  identity: string;
+  symlinkTarget?: string;
+}
+
+/**
+ * Whether the kept layouts' files are checked to still be hard links to the storage's blobs: a blob's data file
+ * replaced by a new inode since the export (a corrupt copy repaired with rsync, or `cp` to a temporary name and a
+ * rename) leaves the layout on the old inode, its manifest unchanged, and skopeo refuses the old bytes at push
+ * time ("Digest did not match"). Only with --verify-blobs, which reads every blob anyway: the check costs an lstat
+ * per layout file, which the nightly run over an unchanged tree must not pay. Only for hard links: a symlink names
+ * the blob's path and follows a replaced inode by itself, and a copy never shares an inode, so its inode says
+ * nothing (a copy's bytes are its own; checking them would mean hashing every layout file).
+ */
+export function checksLinks(link: LinkMode, verifyBlobs: boolean): boolean {
+  return verifyBlobs && link === 'hard';
+}
+
+/**
+ * Whether a layout file still gives skopeo the storage file `f` it was made from: a hard link to it (same
+ * `<dev>:<ino>`), or a symlink to its path (a blob at the hard-link limit is symlinked, layout-store.ts; it follows
+ * a replaced inode by itself). `found` undefined: the file could not be looked at. A storage file of unknown
+ * identity passes: there is nothing to compare it with.
+ */
+export function linksTo(f: LayoutFile, found: LayoutFileFacts | undefined): boolean {
+  if (f.identity === undefined) return true;
+  if (found === undefined) return false;
+  if (found.identity === f.identity) return true;
+  return found.symlinkTarget !== undefined && 'path' in f.source && found.symlinkTarget === f.source.path;
 }
 
 /** The storage's manifest as resolved: its digest, and its file's identity when it is a file on this host. */
@@ -24,12 +70,19 @@ export interface ManifestFacts {
   identity?: string;
 }
 
-/** Reads what the output holds for a layout (output/existing-layout.ts); undefined when there is none. */
-export type ReadExisting = (id: string, manifest?: ManifestFacts) => ExistingLayout | undefined;
+/**
+ * Reads what the output holds for a layout (output/existing-layout.ts); undefined when there is none. `linked`:
+ * the image's files, to check that the layout's are still hard links to them (checksLinks); absent, nothing more
+ * than the names and the manifest is looked at.
+ */
+export type ReadExisting = (id: string, manifest?: ManifestFacts, linked?: readonly LayoutFile[]) => ExistingLayout | undefined;
 
-/** The layout check of one resolved image: the storage's manifest file tells an unchanged layout with one lstat. */
-export function existingFor(read: ReadExisting, image: ResolvedImage): ExistingLayout | undefined {
-  return read(layoutIdOf(image), image.files.find((f) => f.name === 'manifest.json'));
+/**
+ * The layout check of one resolved image: the storage's manifest file tells an unchanged layout with one lstat;
+ * with `checkLinks` (checksLinks), every file is compared with its storage file as well.
+ */
+export function existingFor(read: ReadExisting, image: ResolvedImage, checkLinks = false): ExistingLayout | undefined {
+  return read(layoutIdOf(image), image.files.find((f) => f.name === 'manifest.json'), checkLinks ? image.files : undefined);
 }
 
 export type ExportAction = 'create' | 'rebuild' | 'unchanged' | 'skip';
@@ -81,7 +134,10 @@ export function planExportItem(image: ResolvedImage, existing: ExistingLayout | 
   }
   const fileCount = image.files.length + 1;
   if (!existing) return item('create', image.files, fileCount);
-  if (existing.manifestDigest === image.digest && sameNames(existing.names, image.files)) return item('unchanged', [], fileCount);
+  if (existing.manifestDigest === image.digest && sameNames(existing.names, image.files)) {
+    if (existing.unlinked === undefined) return item('unchanged', [], fileCount);
+    return item('rebuild', image.files, fileCount, unlinkedReason(id, existing.unlinked));
+  }
   // A layout without a readable manifest.json (left half-made, or damaged by hand) says nothing of where the tag was.
   const reason =
     existing.manifestDigest === undefined
@@ -90,6 +146,16 @@ export function planExportItem(image: ResolvedImage, existing: ExistingLayout | 
         ? 'the layout has other files than expected'
         : `the tag moved from ${existing.manifestDigest} to ${image.digest}`;
   return item('rebuild', image.files, fileCount, reason);
+}
+
+/**
+ * Why a layout whose manifest and names are right is rebuilt: a file is not a hard link to its blob. Which one
+ * and where, since the operator may want to know what replaced it; both causes, since the layout cannot tell them
+ * apart (the old inode may still be linked from other layouts, a copy from nowhere else).
+ */
+function unlinkedReason(id: string, u: Unlinked): string {
+  const more = u.more > 0 ? ` (and ${plural(u.more, 'more file')})` : '';
+  return `${id}: ${u.name} is not a hard link to the storage's blob ${u.digest} (${blobDataPath(u.digest)})${more}: the blob was replaced in the storage since the export (a repair or restore), or the layout was copied`;
 }
 
 /** Whether a layout's file names are exactly the image's files plus `version` (names are unique in both). */

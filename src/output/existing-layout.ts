@@ -2,13 +2,15 @@
  * What the output directory already holds for a layout, read on whichever thread resolved the image (storage/
  * resolver.ts and src/resolve-worker.ts): the layout check is a readdir and an lstat per tag, the main thread's
  * largest single cost on a nightly run over an unchanged tree. Synchronous calls: a layout is a dozen names, in
- * the page cache after the first run. Reads only.
+ * the page cache after the first run. With --verify-blobs in hard-link mode (core/plan.ts checksLinks) a kept
+ * layout also costs an lstat per file, to tell files that are no longer hard links to their blobs. Reads only.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Lru } from '../core/lru.js';
-import type { ReadExisting } from '../core/plan.js';
+import { linksTo, type ExistingLayout, type LayoutFileFacts, type ManifestFacts, type ReadExisting, type Unlinked } from '../core/plan.js';
+import type { LayoutFile } from '../core/types.js';
 import { identityOf } from '../storage/fast-fs.js';
 
 /** Repository directories of the output whose layout names are remembered (tree order: a few cover the walk). */
@@ -25,8 +27,7 @@ export function existingLayoutReader(out: string): ReadExisting {
         return new Set<string>();
       }
     });
-  return (id, manifest) => {
-    const dir = path.join(out, id);
+  const read = (dir: string, manifest: ManifestFacts | undefined): ExistingLayout | undefined => {
     // One readdir per repository directory tells which of its tags have layouts: no call per new tag.
     if (!entriesOf(path.dirname(dir)).has(path.basename(dir))) return undefined;
     let names: string[];
@@ -51,4 +52,37 @@ export function existingLayoutReader(out: string): ReadExisting {
     }
     return { names, ...(manifestDigest ? { manifestDigest } : {}) };
   };
+  return (id, manifest, linked) => {
+    const dir = path.join(out, id);
+    const existing = read(dir, manifest);
+    // Only a layout the plan would keep is worth an lstat per file: one whose tag moved is rebuilt anyway.
+    if (existing === undefined || linked === undefined || existing.manifestDigest !== manifest?.digest) return existing;
+    const unlinked = findUnlinked(dir, existing.names, linked);
+    return unlinked ? { ...existing, unlinked } : existing;
+  };
+}
+
+/**
+ * The first of `files` whose layout file is not a link to it (linksTo), and how many more are not. A file missing
+ * from the layout is left to the plan's check of the names.
+ */
+function findUnlinked(dir: string, names: string[], files: readonly LayoutFile[]): Unlinked | undefined {
+  let first: Unlinked | undefined;
+  for (const f of files) {
+    if (f.identity === undefined || !names.includes(f.name)) continue;
+    if (linksTo(f, factsOf(path.join(dir, f.name)))) continue;
+    if (first) first.more++;
+    else first = { name: f.name, digest: f.digest, more: 0 };
+  }
+  return first;
+}
+
+/** A layout file's identity (lstat: a symlink's own), and its target when it is a symlink; undefined if it is gone. */
+function factsOf(file: string): LayoutFileFacts | undefined {
+  try {
+    const info = fs.lstatSync(file);
+    return info.isSymbolicLink() ? { identity: identityOf(info), symlinkTarget: fs.readlinkSync(file) } : { identity: identityOf(info) };
+  } catch {
+    return undefined;
+  }
 }

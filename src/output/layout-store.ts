@@ -28,6 +28,7 @@ export interface LayoutStore {
   /**
    * What is exported for `id` (synchronous: a readdir and an lstat). With `manifest` (the storage's manifest file as
    * resolved), a layout manifest that is a hard link to that very file is known to hold its digest without being read.
+   * With `linked` (--verify-blobs, hard links), every file is lstat'ed and compared with its storage file.
    */
   readExisting: ReadExisting;
   /** Streams the ids of the layouts in the output directory (directories `<repository>:<tag>` holding manifest.json). */

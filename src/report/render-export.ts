@@ -82,7 +82,7 @@ export function exportLine(r: ExportResult, out: string, opts: { dryRun: boolean
   if (!opts.dryRun && !opts.verbose && (r.outcome === 'unchanged' || r.outcome === 'created')) return '';
   const { item } = r;
   const where = item.action === 'skip' ? '' : `  ${out}/${r.id}  ${item.fileCount} files  ${formatBytes(item.bytes)}`;
-  const lines = [printable(`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${item.reason})` : ''}`)];
+  const lines = [printable(`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${local(item.reason, r.id)})` : ''}`)];
   for (const m of problemMessages(item.problems)) lines.push(`              ${printable(local(m, r.id))}`);
   if (r.error) lines.push(`              ${printable(local(r.error, r.id))}`);
   for (const w of r.warnings) lines.push(`              warning: ${printable(local(w, r.id))}`);

@@ -25,6 +25,8 @@ export interface ResolveWorkerData {
   opts: ResolveOptions;
   /** The output directory whose existing layouts are read along with each image. */
   out?: string;
+  /** Check that those layouts' files are still hard links to the storage's (LayoutsToRead.checkLinks). */
+  checkLinks?: true;
 }
 
 export interface ResolveJob {
@@ -66,6 +68,8 @@ export interface Resolution {
 export interface LayoutsToRead {
   out: string;
   read: ReadExisting;
+  /** Also compare each layout file with the storage file it should be a hard link to (core/plan.ts checksLinks). */
+  checkLinks?: boolean;
 }
 
 export interface Resolver {
@@ -87,7 +91,7 @@ export function localResolver(reader: StorageReader, opts: ResolveOptions, paral
       handled.here++;
       const image = await resolveImage(reader, ref, opts);
       if (!layouts) return { image };
-      const existing = existingFor(layouts.read, image);
+      const existing = existingFor(layouts.read, image, layouts.checkLinks === true);
       return existing ? { image, existing } : { image };
     },
     parallel,
@@ -130,7 +134,7 @@ export function twoThreadResolver(reader: StorageReader, opts: ResolveOptions, p
   };
   const start = () => {
     const w = new Worker(workerFile, {
-      workerData: { role: 'registry-rescue:resolve', v2: reader.v2, who: { uid: who.uid, gids: [...who.gids] }, opts, ...(layouts ? { out: layouts.out } : {}) } satisfies ResolveWorkerData,
+      workerData: { role: 'registry-rescue:resolve', v2: reader.v2, who: { uid: who.uid, gids: [...who.gids] }, opts, ...(layouts ? { out: layouts.out } : {}), ...(layouts?.checkLinks ? { checkLinks: true } : {}) } satisfies ResolveWorkerData,
       // Small messages and per-run caches: a small heap keeps the run's peak memory down.
       resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 },
     });
