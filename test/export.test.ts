@@ -205,6 +205,7 @@ describe('export', () => {
     const d3 = JSON.parse(third.stdout);
     const moved = d3.images.find((i: any) => idOf(i) === idOf(a));
     expect(moved.outcome).toBe('rebuilt');
+    expect(moved.reason).toBe(`the tag moved from ${a.digest} to ${moveTo}`);
     expect(sha256(await readFile(path.join(out, idOf(a), 'manifest.json')))).toBe(moveTo);
     expect(d3.summary.pruned).toBe(1);
     // Pruning ran inside the run: its staging is gone afterwards, and so is its lock.

@@ -25,7 +25,14 @@ export function imageJson(result: ExportResult, out?: string) {
     size: image.size,
     files: result.item.fileCount,
     ...(out !== undefined
-      ? { layout: `${out}/${result.id}`, action: result.item.action, outcome: result.outcome, ...(result.error ? { error: result.error } : {}) }
+      ? {
+          layout: `${out}/${result.id}`,
+          action: result.item.action,
+          outcome: result.outcome,
+          // Why a layout is rebuilt (the tag moved, a file is not its blob any more…): a monitor sees what the text says.
+          ...(result.item.action === 'rebuild' && result.item.reason ? { reason: result.item.reason } : {}),
+          ...(result.error ? { error: result.error } : {}),
+        }
       : {}),
   };
 }
