@@ -43,7 +43,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     const reason = new InterruptedError(signal);
     // A second signal means "now": skip the orderly shutdown, and kill the skopeo processes outright (one that
-    // ignored the first signal's SIGTERM would outlive the run).
+    // ignored the first signal's SIGTERM would outlive the run). process.exit still runs the exit clean-ups,
+    // synchronously: the auth file, the lock, and the metrics file's record of this interrupted run (outputs.ts).
     if (controller.signal.aborted) {
       killRunningChildren();
       process.exit(reason.exitCode);
@@ -52,11 +53,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const exitCleanups = new Set<() => void>();
-process.on('exit', () => {
+const exitCleanups = new Set<(exitCode: number) => void>();
+process.on('exit', (exitCode) => {
   for (const cleanup of exitCleanups) {
     try {
-      cleanup();
+      cleanup(exitCode);
     } catch {
       // Best effort: the process is ending.
     }

@@ -31,8 +31,9 @@ export interface Io {
   /**
    * Registers a synchronous clean-up that runs however the process ends (normal exit, a second
    * signal, a closed pipe): for files that must not outlive the run, such as the temporary auth file.
+   * It gets the code the process exits with (a second signal's exit code is not the first one's).
    */
-  onExit(cleanup: () => void): void;
+  onExit(cleanup: (exitCode: number) => void): void;
   /** Sets the exit code the process will end with. */
   setExitCode(code: number): void;
 }

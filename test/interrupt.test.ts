@@ -1,7 +1,7 @@
 // SIGTERM during a sync: in-flight skopeo processes are stopped, nothing new starts, the report of
 // what was done is still written, and the exit code is 143 (130 for SIGINT).
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
@@ -132,6 +132,43 @@ describe('interrupting sync', () => {
       } finally {
         for (const pid of hung) if (alive(pid)) process.kill(pid, 'SIGKILL');
         await killStrays(storage); // and one started after the pid file was read
+      }
+    } finally {
+      await reg.stop();
+    }
+  });
+
+  it('a second signal exits at once and still replaces last night\'s metrics with the interrupted run\'s', async () => {
+    const reg = await startRegistry();
+    try {
+      const { dir, storage } = await copyFixture();
+      const pids = path.join(dir, 'pids');
+      const metrics = path.join(dir, 'rescue.prom');
+      // Last night's good run: the record a monitor must no longer see once this run is interrupted.
+      await writeFile(metrics, 'registry_rescue_last_run_success{command="sync"} 1\nregistry_rescue_last_run_exit_code{command="sync"} 0\n');
+      const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '--metrics-file', metrics, '-q'], {
+        reject: false,
+        // The push ignores SIGTERM: after the first signal the run waits for it, the second ends it at once.
+        env: { SKOPEO_HANG_PID_FILE: pids, SKOPEO_HANG_IGNORE_TERM: '1' },
+      });
+      const hung = await waitFor('a push in flight', async () => ((await readFile(pids, 'utf8')).trim() ? (await readFile(pids, 'utf8')).trim().split('\n').map(Number) : undefined));
+      try {
+        child.kill('SIGTERM');
+        await new Promise((r) => setTimeout(r, 500));
+        expect(child.exitCode).toBeNull();
+        // Another signal than the first: the file must carry the code the process exits with, the second's.
+        child.kill('SIGINT');
+        const r = await child;
+        expect(r.exitCode).toBe(130);
+        const prom = await readFile(metrics, 'utf8');
+        expect(prom).toMatch(/^registry_rescue_last_run_exit_code\{command="sync"\} 130$/m);
+        expect(prom).toMatch(/^registry_rescue_last_run_success\{command="sync"\} 0$/m);
+        expect(prom).toMatch(/^registry_rescue_last_run_end_timestamp_seconds\{command="sync"\} \d/m);
+        // Written atomically: no temp file is left beside it.
+        expect((await readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      } finally {
+        for (const pid of hung) if (alive(pid)) process.kill(pid, 'SIGKILL');
+        await killStrays(storage);
       }
     } finally {
       await reg.stop();

@@ -9,7 +9,7 @@ import { InterruptedError, PreflightError, UsageError, exitCodeFor } from '../er
 import { parseShard } from '../core/shard.js';
 import { outcomeLine, type Counts, type RunIssues } from '../core/results.js';
 import { envVariableOf } from './shared.js';
-import { writeMetricsFile } from '../output/write-metrics.js';
+import { writeMetricsFile, writeMetricsFileSync } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
 import type { Io } from '../io.js';
 import { checkWritableDir, openAtomicFile, type AtomicFile } from '../output/write-atomic.js';
@@ -131,21 +131,46 @@ export async function withRunMetrics(io: Io, start: MetricsStart, body: (record:
     command: start.command, ...(shard ? { shard } : {}), startedAt: start.startedAt, endedAt: Date.now(), ...figures, exitCode: finalExitCode(io, figures.exitCode),
   });
   let recorded = false;
+  // True once this run's figures were written (or failed to be): from then on the file is this run's record.
+  let settled = false;
   const record = async (figures: RunFigures) => {
     recorded = true;
-    if (start.file !== undefined) await writeRunMetrics(start.file, metricsOf(figures));
+    try {
+      if (start.file !== undefined) await writeRunMetrics(start.file, metricsOf(figures));
+    } finally {
+      settled = true;
+    }
   };
+  if (start.file !== undefined) {
+    const file = start.file;
+    // A second SIGINT/SIGTERM ends the process at once (cli.ts), before the body records anything: without this the
+    // previous run's file stayed, success 1 and all, and a monitor took the interrupted run for a good one. Written
+    // synchronously from the 'exit' listener, with the code the process really exits with (the second signal's),
+    // and no image counts: the run never got to its summary. A write that fails here has no one to tell.
+    io.onExit((exitCode) => {
+      if (settled) return;
+      try {
+        writeMetricsFileSync(file, renderMetrics({ ...metricsOf(NO_FIGURES), exitCode }));
+      } catch {
+        // The process is ending.
+      }
+    });
+  }
   try {
     await body(record);
   } catch (error) {
     if (start.file !== undefined && !recorded) {
-      const failed = metricsOf({ exitCode: exitCodeFor(error), counts: {}, bytesPushed: 0, bytesDownloaded: 0, tagsSelected: 0, tagsInStorage: 0 });
+      const failed = metricsOf({ ...NO_FIGURES, exitCode: exitCodeFor(error) });
       // The run's own error is what the person must read: a metrics file that cannot be written either is secondary.
       await writeRunMetrics(start.file, failed).catch(() => undefined);
+      settled = true;
     }
     throw error;
   }
 }
+
+/** The figures of a run that ended before its images: no counts, nothing pushed or selected. */
+const NO_FIGURES: RunFigures = { exitCode: 0, counts: {}, bytesPushed: 0, bytesDownloaded: 0, tagsSelected: 0, tagsInStorage: 0 };
 
 /**
  * Makes commander's own refusals of `command` (an unknown option, an option without its value, a value outside

@@ -1,5 +1,6 @@
 /** Writes the metrics textfile that node_exporter's textfile collector reads on every scrape. */
 import { randomUUID } from 'node:crypto';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -11,7 +12,7 @@ import path from 'node:path';
  * (output/write-atomic.ts's writeFileAtomic leaves the mode to the umask, hence not reused here.)
  */
 export async function writeMetricsFile(file: string, text: string, mode = 0o644): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+  const temp = tempNameFor(file);
   try {
     const handle = await open(temp, 'wx', mode);
     try {
@@ -26,4 +27,31 @@ export async function writeMetricsFile(file: string, text: string, mode = 0o644)
     await rm(temp, { force: true });
     throw error;
   }
+}
+
+/**
+ * writeMetricsFile with synchronous calls, for a process that is exiting now (a second SIGINT/SIGTERM): an
+ * 'exit' listener cannot wait for a promise. Same temp file, mode and rename.
+ */
+export function writeMetricsFileSync(file: string, text: string, mode = 0o644): void {
+  const temp = tempNameFor(file);
+  try {
+    const fd = openSync(temp, 'wx', mode);
+    try {
+      writeSync(fd, text, null, 'utf8');
+      fchmodSync(fd, mode);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+/** `.<name>.<uuid>.tmp` beside `file`: same filesystem for the rename, and ignored by the collector. */
+function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
 }
