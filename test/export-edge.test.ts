@@ -170,6 +170,43 @@ describe('damage and oddities', () => {
     expect(r.stderr).toContain('is inside the registry storage');
   });
 
+  for (const link of ['hard', 'copy'] as const) {
+    it(`a plain file where a namespace directory or a layout goes fails those images by name, the rest go on, --prune too (--link ${link})`, async () => {
+      const { storage, dir } = await copyFixture();
+      const out = path.join(dir, 'out');
+      // What an operator may leave in --out: a file named like a project, another named like a layout.
+      await mkdir(path.join(out, 'multi'), { recursive: true });
+      await writeFile(path.join(out, 'proj'), 'notes\n');
+      await writeFile(path.join(out, 'multi', 'oci-index:1.0'), 'notes\n');
+      // A layout whose tag is not in the storage: --prune still removes it beside the failures.
+      await mkdir(path.join(out, 'gone', 'app:1.0'), { recursive: true });
+      await writeFile(path.join(out, 'gone', 'app:1.0', 'manifest.json'), '{}');
+      const r = await cli(['export', storage, '--out', out, '--link', link, '--prune', '--json']);
+      expect(r.exitCode, r.stderr).toBe(4);
+      const images = new Map((JSON.parse(r.stdout).images as any[]).map((i) => [idOf(i), i]));
+      const underProj = [...images.values()].filter((i) => i.repository.startsWith('proj/') && i.status === 'ok');
+      expect(underProj.length).toBeGreaterThan(0);
+      for (const i of underProj) {
+        expect(i.outcome, idOf(i)).toBe('failed');
+        expect(i.error).toContain(`${path.join(out, 'proj')} is a regular file: layouts are written only into real directories of the output directory ${out}`);
+        expect(i.error).toMatch(/remove or rename it/);
+      }
+      const blocked = images.get('multi/oci-index:1.0');
+      expect(blocked.outcome).toBe('failed');
+      expect(blocked.error).toContain(`${path.join(out, 'multi', 'oci-index:1.0')} is a regular file, where the layout of multi/oci-index:1.0 goes`);
+      expect(blocked.error).toMatch(/remove or rename it/);
+      // No raw Node error, no staging path in any message.
+      expect(r.stdout).not.toMatch(/ENOTDIR:|EEXIST:|registry-rescue-staging/);
+      // The other images are exported, the stale layout pruned, and what was in the way is left as it was.
+      expect(images.get('multi/docker-list:1.0').outcome).toBe('created');
+      expect((await lstat(path.join(out, 'multi', 'docker-list:1.0', 'manifest.json'))).isFile()).toBe(true);
+      expect(JSON.parse(r.stdout).summary.pruned).toBe(1);
+      await expect(lstat(path.join(out, 'gone', 'app:1.0'))).rejects.toThrow(/ENOENT/);
+      expect(await readFile(path.join(out, 'proj'), 'utf8')).toBe('notes\n');
+      expect(await readFile(path.join(out, 'multi', 'oci-index:1.0'), 'utf8')).toBe('notes\n');
+    });
+  }
+
   it('sweeps half-built layouts an interrupted run left in staging, and stages long names fine', async () => {
     const { storage, v2, dir } = await copyFixture();
     const out = path.join(dir, 'out');

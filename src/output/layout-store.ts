@@ -156,7 +156,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
         }
         const f = reply.file !== undefined ? files[reply.file] : undefined;
         if (f) throw new LinkError(describeLinkError(reply.code, f, mode), reply.code);
-        throw Object.assign(new Error(reply.message), { code: reply.code });
+        throw blockerIn(out, final, id) ?? Object.assign(new Error(reply.message), { code: reply.code });
       }
       const template = await versionTemplate();
       // A short name: the id can be near 255 bytes, staging must not fail where the final name fits.
@@ -179,7 +179,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
             return warnings;
           } catch (error) {
             // Someone created it since we looked: replace it like a rebuild.
-            if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+            if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw blockerIn(out, final, id) ?? error;
           }
         }
         await replaceWith(tmp, final, staging);
@@ -309,11 +309,54 @@ function realDirsBelow(root: string, dir: string): void {
       }
       info = lstatSync(current);
     }
-    if (!info.isDirectory()) {
-      const what = info.isSymbolicLink() ? 'a symlink' : 'not a directory';
-      throw new LinkError(`${current} is ${what}: layouts are written only into real directories of the output directory ${root} (a symlink could lead anywhere, even into the registry storage); remove or rename it`, 'ENOTDIR');
-    }
+    if (!info.isDirectory()) throw notANamespaceDir(root, current, info);
   }
+}
+
+/** What a non-directory entry of the output is, for a person: `a regular file`, `a symlink`, … */
+function kindOf(info: Stats): string {
+  if (info.isSymbolicLink()) return 'a symlink';
+  if (info.isFile()) return 'a regular file';
+  if (info.isFIFO()) return 'a FIFO';
+  if (info.isSocket()) return 'a socket';
+  if (info.isBlockDevice() || info.isCharacterDevice()) return 'a device file';
+  return 'not a directory';
+}
+
+/** The error for an entry of the output that is not a real directory where a namespace directory goes. */
+function notANamespaceDir(root: string, current: string, info: Stats): LinkError {
+  const why = info.isSymbolicLink() ? ' (a symlink could lead anywhere, even into the registry storage)' : '';
+  return new LinkError(
+    `${current} is ${kindOf(info)}: layouts are written only into real directories of the output directory ${root}${why}, and the layouts below ${path.relative(root, current)}/ go into that one; remove or rename it, then run again`,
+    'ENOTDIR',
+  );
+}
+
+/**
+ * Why a layout could not be renamed into place, when something not ours is in the way: a namespace directory
+ * of the output that is not a real directory, or an entry that is not a directory where the layout `id` goes
+ * (a regular file `out/app:1.0`). Only looked at after a rename failed (rename's ENOTDIR or EISDIR would
+ * name our staging path, not what to fix). Never removed: registry-rescue does not delete what it did not write.
+ */
+function blockerIn(root: string, final: string, id: string): LinkError | undefined {
+  let current = root;
+  const names = path.relative(root, final).split(path.sep);
+  for (const [i, name] of names.entries()) {
+    current = path.join(current, name);
+    let info: Stats;
+    try {
+      info = lstatSync(current);
+    } catch {
+      return undefined;
+    }
+    if (info.isDirectory()) continue;
+    if (i < names.length - 1) return notANamespaceDir(root, current, info);
+    return new LinkError(
+      `${current} is ${kindOf(info)}, where the layout of ${id} goes: registry-rescue writes only its own layout directories into the output directory ${root} and does not remove what it did not write; remove or rename it, then run again`,
+      'ENOTDIR',
+    );
+  }
+  return undefined;
 }
 
 /** Puts the built layout `tmp` in place of the one at `final`: the old one is moved aside first, then removed. */
