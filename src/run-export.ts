@@ -449,6 +449,8 @@ export function accessorySubject(tag: string): string | undefined {
  */
 async function prune(store: LayoutStore, reader: StorageReader, dryRun: boolean, emit: Emit): Promise<number> {
   let pruned = 0;
+  // Namespace directories are emptied only once the walk of the output is done with them: one id per namespace.
+  const emptied = new Map<string, string>();
   for await (const id of store.listExported()) {
     // `repository@sha256:<hex>`: a referrer's layout stays while its manifest is in the repository.
     const at = id.lastIndexOf('@sha256:');
@@ -456,10 +458,15 @@ async function prune(store: LayoutStore, reader: StorageReader, dryRun: boolean,
     const colon = id.lastIndexOf(':');
     const there = digest !== undefined ? isDigest(digest) && (await reader.hasRevision(id.slice(0, at), digest)) : await tagStillThere(reader, id.slice(0, colon), id.slice(colon + 1));
     if (there) continue;
-    if (!dryRun) await store.remove(id);
+    if (!dryRun) {
+      await store.remove(id);
+      emptied.set(path.dirname(id), id);
+    }
     emit({ kind: 'prune:removed', id, dryRun });
     pruned++;
   }
+  // `out/team/` left empty by pruning `team/app:1` would stay forever (and look like a project to whoever reads --out).
+  store.removeEmptyNamespaces(emptied.values());
   return pruned;
 }
 

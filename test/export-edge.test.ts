@@ -207,6 +207,36 @@ describe('damage and oddities', () => {
     });
   }
 
+  it('--prune removes the namespace directories it left empty, and nothing else', async () => {
+    const { storage, dir } = await copyFixture();
+    const out = path.join(dir, 'out');
+    const layout = async (id: string) => {
+      await mkdir(path.join(out, id), { recursive: true });
+      await writeFile(path.join(out, id, 'manifest.json'), '{}');
+    };
+    // Layouts of tags the storage does not hold: each is pruned.
+    await layout('team/app:1');
+    await layout('deep/a/b/app:1');
+    await layout('kept/app:1');
+    await layout('proj/gone/app:1'); // proj/ also holds the fixture's layouts
+    await writeFile(path.join(out, 'kept', 'notes.txt'), 'mine\n'); // not empty after the prune
+    await mkdir(path.join(out, 'empty-before')); // empty, but not made so by the prune
+    // A namespace reached through a symlink is neither listed nor emptied, nor is what it leads to.
+    const elsewhere = path.join(dir, 'elsewhere');
+    await mkdir(path.join(elsewhere, 'ns'), { recursive: true });
+    await symlink(elsewhere, path.join(out, 'linked'));
+    const r = await cli(['export', storage, '--out', out, '--prune', '--json']);
+    expect(r.exitCode, r.stderr).toBe(4); // the fixture's broken tags
+    expect(JSON.parse(r.stdout).summary.pruned).toBe(4);
+    for (const gone of ['team', 'deep', 'proj/gone']) await expect(lstat(path.join(out, gone)), gone).rejects.toThrow(/ENOENT/);
+    expect(await readdir(path.join(out, 'kept'))).toEqual(['notes.txt']);
+    expect((await lstat(path.join(out, 'empty-before'))).isDirectory()).toBe(true);
+    expect((await lstat(path.join(out, 'proj', 'a', 'app:1.0', 'manifest.json'))).isFile()).toBe(true);
+    expect((await lstat(path.join(out, 'linked'))).isSymbolicLink()).toBe(true);
+    expect((await lstat(path.join(elsewhere, 'ns'))).isDirectory()).toBe(true);
+    expect((await lstat(out)).isDirectory()).toBe(true);
+  });
+
   it('sweeps half-built layouts an interrupted run left in staging, and stages long names fine', async () => {
     const { storage, v2, dir } = await copyFixture();
     const out = path.join(dir, 'out');

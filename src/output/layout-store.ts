@@ -5,7 +5,7 @@
  * storage blob: nothing here ever opens a storage file for writing.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, existsSync, lstatSync, mkdirSync, type Stats } from 'node:fs';
+import { constants, existsSync, lstatSync, mkdirSync, rmdirSync, type Stats } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { copyFile, lstat, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
@@ -44,6 +44,12 @@ export interface LayoutStore {
   /** Removes what interrupted runs left in staging (it holds hard links that keep deleted blobs alive). */
   sweep(olderThanMs: number, now: number): Promise<string[]>;
   remove(id: string): Promise<void>;
+  /**
+   * After --prune: removes the namespace directories (`team/` of `team/app:1`) of the given layout ids that are
+   * empty now, deepest first, up to but never `out` itself. rmdir only (a directory still holding anything stays),
+   * and only through real directories of the output (never a symlink).
+   */
+  removeEmptyNamespaces(ids: Iterable<string>): void;
 }
 
 /** Staging lives beside the output directory: same filesystem (rename works), outside what skopeo walks. */
@@ -217,7 +223,40 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       const old = await moveAside(dirOf(id), staging);
       if (old) await rm(old, { recursive: true, force: true });
     },
+    removeEmptyNamespaces(ids) {
+      const namespaces = new Set<string>();
+      for (const id of ids) namespaces.add(path.dirname(dirOf(id)));
+      const deepestFirst = [...namespaces].sort((a, b) => b.split(path.sep).length - a.split(path.sep).length);
+      for (let dir of deepestFirst) {
+        while (isBelow(out, dir) && isRealDirChain(out, dir)) {
+          try {
+            rmdirSync(dir);
+          } catch {
+            // ENOTEMPTY: it still holds layouts or something else; ENOENT: removed already. Either way, not ours to go on.
+            break;
+          }
+          dir = path.dirname(dir);
+        }
+      }
+    },
   };
+}
+
+/**
+ * True when every directory from below `root` down to `dir` is a real directory (lstat): an rmdir through a
+ * symlinked component would remove an empty directory wherever that symlink leads.
+ */
+function isRealDirChain(root: string, dir: string): boolean {
+  let current = root;
+  for (const name of path.relative(root, dir).split(path.sep)) {
+    current = path.join(current, name);
+    try {
+      if (!lstatSync(current).isDirectory()) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 function emlinkWarning(f: LayoutFile): string {
