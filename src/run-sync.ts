@@ -30,7 +30,7 @@ import { createTargetState, type TagState, type TargetState } from './registry/t
 import { createSeenFilter, type SeenFilter } from './core/seen-filter.js';
 import { DEFAULT_BREAKER } from './core/sync-plan.js';
 import { exportIssues, openExport, type ExportOptions, type ExportRun } from './run-export.js';
-import { checkRunLock } from './output/run-lock.js';
+import { checkRunLock, waitForRunLock } from './output/run-lock.js';
 import { isBucketUrl } from './storage/bucket-url.js';
 
 /** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */
@@ -126,9 +126,12 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     conn?.close();
   };
   try {
-    // Another run busy with this output directory: exit 75 at once, before credentials are read or the target is
-    // asked anything (openExport takes the lock itself, after the target checks, which leave no directory behind).
+    // Another run busy with this output directory: exit 75 at once, or with --wait-lock wait for it, before
+    // credentials are read or the target is asked anything (a token got before an hour's wait may have expired
+    // after it). openExport takes the lock itself, after the target checks, which leave no directory behind; with
+    // --wait-lock it waits again should a third run take the lock in between.
     if (!dryRun && opts.waitLockMs === undefined) await checkRunLock(out);
+    if (!dryRun && opts.waitLockMs !== undefined) await waitForRunLock(out, { waitMs: opts.waitLockMs, signal: deps.signal });
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
     const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
     if (dryRun && opts.checkQuota) {

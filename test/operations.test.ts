@@ -65,6 +65,40 @@ describe('one run per output directory', () => {
     expect(r.stderr).not.toContain(`127.0.0.1:${port}`);
   });
 
+  it('with --wait-lock, a sync waits for the lock before it reads credentials or contacts the target', async () => {
+    const { dir, storage } = await copyFixture();
+    const out = path.join(dir, 'out');
+    // A target on 127.0.0.1 that notes when it is first asked, and answers 503 (exit 3 once asked, with --retries 0).
+    let firstRequestAt: number | undefined;
+    const target = http.createServer((_req, res) => {
+      firstRequestAt ??= Date.now();
+      res.writeHead(503).end();
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => void target.close());
+    const to = `127.0.0.1:${(target.address() as AddressInfo).port}`;
+    const sync = (wait: string) =>
+      cli(['sync', storage, '--to', to, '--out', out, '--dest-tls-verify=false', '--retries', '0', '--wait-lock', wait, '-q'], {
+        env: { REGISTRY_RESCUE_USERNAME: 'u', REGISTRY_RESCUE_PASSWORD: 'p' },
+      });
+    // The holder keeps the lock past the wait: 75, and the target never heard of this run.
+    const holder = await holdLock(out);
+    const gaveUp = await sync('1s');
+    expect(gaveUp.exitCode, gaveUp.stderr).toBe(75);
+    expect(gaveUp.stderr).toContain('waited 1 s for it');
+    expect(gaveUp.stderr).not.toContain('using credentials');
+    expect(firstRequestAt).toBeUndefined();
+    // The holder finishes during the wait: the target is asked only after that.
+    const waiting = sync('30s');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(firstRequestAt).toBeUndefined();
+    const releasedAt = Date.now();
+    holder.stop();
+    const r = await waiting;
+    expect(r.exitCode, r.stderr).toBe(3); // the 503
+    expect(firstRequestAt).toBeGreaterThanOrEqual(releasedAt);
+  });
+
   it('a lock left by a dead process is taken over with a warning, and released at the end', async () => {
     const { dir, storage } = await copyFixture();
     const out = path.join(dir, 'out');

@@ -113,6 +113,34 @@ export async function checkRunLock(dir: string, opts: Pick<AcquireRunLockOptions
   if (verdict?.kind === 'held') throw heldError(file, verdict, { now: now(), waitMs: undefined, staleMs });
 }
 
+/**
+ * Waits up to `waitMs` until no live run holds the lock of `dir`, reading only (like checkRunLock: nothing is
+ * created, taken or changed); throws what acquireRunLock throws when the wait runs out, and the signal's reason
+ * on abort. Lets `sync --wait-lock` wait before it reads credentials or contacts the target: a run that waits an
+ * hour must not hold a target token that expires meanwhile, nor report target problems while another run works.
+ * The lock itself is still taken by acquireRunLock afterwards (race-safe, with its own wait).
+ */
+export async function waitForRunLock(dir: string, opts: Pick<AcquireRunLockOptions, 'now' | 'host' | 'pid' | 'staleMs' | 'signal' | 'pollMs'> & { waitMs: number }): Promise<void> {
+  const now = opts.now ?? Date.now;
+  const staleMs = opts.staleMs ?? OTHER_HOST_STALE_MS;
+  const file = path.join(dir, LOCK_FILE_NAME);
+  const me = { host: opts.host ?? os.hostname(), pid: opts.pid ?? process.pid, now, staleMs };
+  const waitStart = performance.now();
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    // Anything but a live holder (no lock, a stale one, one that cannot be judged) is acquireRunLock's to handle.
+    const verdict = await judgeLock(file, me).catch(() => undefined);
+    if (verdict?.kind !== 'held') return;
+    const waited = performance.now() - waitStart;
+    if (waited >= opts.waitMs) throw heldError(file, verdict, { now: now(), waitMs: opts.waitMs, staleMs });
+    try {
+      await sleep(Math.min(opts.pollMs ?? LOCK_POLL_MS, opts.waitMs - waited), undefined, { signal: opts.signal });
+    } catch (error) {
+      throw opts.signal?.aborted ? opts.signal.reason : error;
+    }
+  }
+}
+
 /** Creates `file` holding `content` unless it exists; the content is complete the moment the name appears. */
 async function createExclusive(file: string, content: string): Promise<boolean> {
   const temp = `${file}.${randomUUID()}.tmp`;
