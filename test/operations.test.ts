@@ -233,6 +233,26 @@ describe('a dry run and the metrics file', () => {
   });
 });
 
+describe('what goes to standard error', () => {
+  it('a text run ends with its summary on stderr, a --json run with none, and the README says which', async () => {
+    const { dir, storage } = await copyFixture();
+    const text = await cli(['list', storage]);
+    expect(text.stderr).toMatch(/tags in storage, \d+ selected: /);
+    expect(text.stderr).toMatch(/^registry-rescue: exit 4, /m);
+    for (const args of [['list', storage, '--json'], ['export', storage, '--out', path.join(dir, 'out'), '--json']]) {
+      const r = await cli(args);
+      expect(r.exitCode, args.join(' ')).toBe(4);
+      expect(JSON.parse(r.stdout).summary.counts, args.join(' ')).toBeDefined();
+      expect(r.stderr, args.join(' ')).not.toMatch(/tags in storage|registry-rescue: exit/);
+    }
+    // The README's sentence about stderr must not promise a summary "for every command", and must name --json.
+    const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+    const commands = readme.slice(readme.indexOf('## Commands'), readme.indexOf('### `list <storage>`'));
+    expect(commands).not.toMatch(/closing summary go to standard error, for every command/);
+    expect(commands).toMatch(/With `--json`[^.]*no closing summary on standard error/);
+  });
+});
+
 describe('options from the environment', () => {
   it('REGISTRY_RESCUE_<OPTION> sets an option, the command line wins, and a flag set to false stays off', async () => {
     const { dir, storage } = await copyFixture();
