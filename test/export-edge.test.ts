@@ -188,12 +188,12 @@ describe('damage and oddities', () => {
       expect(underProj.length).toBeGreaterThan(0);
       for (const i of underProj) {
         expect(i.outcome, idOf(i)).toBe('failed');
-        expect(i.error).toContain(`${path.join(out, 'proj')} is a regular file: layouts are written only into real directories of the output directory ${out}`);
+        expect(i.error).toContain(`${path.join(out, 'proj')} is a plain file: layouts are written only into real directories of the output directory ${out}`);
         expect(i.error).toMatch(/remove or rename it/);
       }
       const blocked = images.get('multi/oci-index:1.0');
       expect(blocked.outcome).toBe('failed');
-      expect(blocked.error).toContain(`${path.join(out, 'multi', 'oci-index:1.0')} is a regular file, where the layout of multi/oci-index:1.0 goes`);
+      expect(blocked.error).toContain(`${path.join(out, 'multi', 'oci-index:1.0')} is a plain file, where the layout of multi/oci-index:1.0 goes`);
       expect(blocked.error).toMatch(/remove or rename it/);
       // No raw Node error, no staging path in any message.
       expect(r.stdout).not.toMatch(/ENOTDIR:|EEXIST:|registry-rescue-staging/);

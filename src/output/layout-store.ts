@@ -9,7 +9,7 @@ import { constants, existsSync, lstatSync, mkdirSync, rmdirSync, type Stats } fr
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { copyFile, lstat, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { link, mkdir, readdir, rename } from '../storage/fast-fs.js';
+import { entryKind, link, mkdir, readdir, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
 import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type LinkMode, type ReadExisting } from '../core/plan.js';
@@ -352,21 +352,11 @@ function realDirsBelow(root: string, dir: string): void {
   }
 }
 
-/** What a non-directory entry of the output is, for a person: `a regular file`, `a symlink`, … */
-function kindOf(info: Stats): string {
-  if (info.isSymbolicLink()) return 'a symlink';
-  if (info.isFile()) return 'a regular file';
-  if (info.isFIFO()) return 'a FIFO';
-  if (info.isSocket()) return 'a socket';
-  if (info.isBlockDevice() || info.isCharacterDevice()) return 'a device file';
-  return 'not a directory';
-}
-
 /** The error for an entry of the output that is not a real directory where a namespace directory goes. */
 function notANamespaceDir(root: string, current: string, info: Stats): LinkError {
   const why = info.isSymbolicLink() ? ' (a symlink could lead anywhere, even into the registry storage)' : '';
   return new LinkError(
-    `${current} is ${kindOf(info)}: layouts are written only into real directories of the output directory ${root}${why}, and the layouts below ${path.relative(root, current)}/ go into that one; remove or rename it, then run again`,
+    `${current} is ${entryKind(info)}: layouts are written only into real directories of the output directory ${root}${why}, and the layouts below ${path.relative(root, current)}/ go into that one; remove or rename it, then run again`,
     'ENOTDIR',
   );
 }
@@ -391,7 +381,7 @@ function blockerIn(root: string, final: string, id: string): LinkError | undefin
     if (info.isDirectory()) continue;
     if (i < names.length - 1) return notANamespaceDir(root, current, info);
     return new LinkError(
-      `${current} is ${kindOf(info)}, where the layout of ${id} goes: registry-rescue writes only its own layout directories into the output directory ${root} and does not remove what it did not write; remove or rename it, then run again`,
+      `${current} is ${entryKind(info)}, where the layout of ${id} goes: registry-rescue writes only its own layout directories into the output directory ${root} and does not remove what it did not write; remove or rename it, then run again`,
       'ENOTDIR',
     );
   }

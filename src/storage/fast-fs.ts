@@ -27,6 +27,16 @@ export const open = sync((p: string, flags: number) => fs.openSync(p, flags));
  */
 export const SAFE_OPEN = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
+/** What a directory entry (or an lstat) is, for messages about an entry that should be a directory: `a symlink`, `a plain file`, … */
+export function entryKind(e: Pick<fs.Stats, 'isSymbolicLink' | 'isFile' | 'isFIFO' | 'isSocket' | 'isBlockDevice' | 'isCharacterDevice'>): string {
+  if (e.isSymbolicLink()) return 'a symlink';
+  if (e.isFile()) return 'a plain file';
+  if (e.isFIFO()) return 'a FIFO';
+  if (e.isSocket()) return 'a socket';
+  if (e.isBlockDevice() || e.isCharacterDevice()) return 'a device';
+  return 'not a directory';
+}
+
 /** `<dev>:<ino>`: two paths with the same identity are hard links to one file. */
 export function identityOf(info: fs.Stats): string {
   return `${info.dev}:${info.ino}`;

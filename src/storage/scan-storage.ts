@@ -4,9 +4,9 @@
  * depth, including one inside another repository's directory. The walk never descends into
  * `_layers`, `_uploads`, `_manifests/revisions` or a tag's own subtree.
  */
-import type { Dirent, Stats } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { lstat, readdir } from './fast-fs.js';
+import { entryKind, lstat, readdir } from './fast-fs.js';
 import path from 'node:path';
 import { PreflightError } from '../errors.js';
 import { compareStrings } from '../core/order.js';
@@ -105,16 +105,6 @@ export async function* scanTags(v2: string, onError: (message: string) => void =
   }
 }
 
-/** What a directory entry (or an lstat) is, for messages about entries that should be directories. */
-function entryType(e: Dirent | Stats): string {
-  if (e.isSymbolicLink()) return 'a symlink';
-  if (e.isFile()) return 'a plain file';
-  if (e.isFIFO()) return 'a FIFO';
-  if (e.isSocket()) return 'a socket';
-  if (e.isBlockDevice() || e.isCharacterDevice()) return 'a device';
-  return 'not a directory';
-}
-
 /**
  * Reads one directory: its tags if it is a repository, and the subdirectories that may hold more, both sorted.
  * Distribution writes only directories down to a tag: an entry of another type where a repository, its
@@ -134,8 +124,8 @@ async function visitDir(root: string, rel: string, onError: (message: string) =>
   let isRepository = false;
   for (const e of entries) {
     if (!e.isDirectory()) {
-      if (e.name === '_manifests' && rel !== '') onError(`${where(e.name)} is ${entryType(e)}, not a directory; the tags of ${rel} are not listed`);
-      else if (!e.name.startsWith('_') && !e.isFile()) onError(`${where(e.name)} is ${entryType(e)}, where a repository directory should be; not followed, so any repository below it is not listed`);
+      if (e.name === '_manifests' && rel !== '') onError(`${where(e.name)} is ${entryKind(e)}, not a directory; the tags of ${rel} are not listed`);
+      else if (!e.name.startsWith('_') && !e.isFile()) onError(`${where(e.name)} is ${entryKind(e)}, where a repository directory should be; not followed, so any repository below it is not listed`);
       continue;
     }
     if (e.name === '_manifests') isRepository = rel !== '';
@@ -153,13 +143,13 @@ async function visitDir(root: string, rel: string, onError: (message: string) =>
   if (!info.isDirectory()) {
     // Named by its type, as for `_manifests`: "not a directory" alone would read "not a directory, not a directory".
     const consequence = info.isSymbolicLink() ? 'not followed, so the tags' : 'the tags';
-    onError(`repositories/${tagsDir} is ${entryType(info)}, not a directory; ${consequence} of ${rel} are not listed`);
+    onError(`repositories/${tagsDir} is ${entryKind(info)}, not a directory; ${consequence} of ${rel} are not listed`);
     return { children };
   }
   const tags: string[] = [];
   for (const e of await list(tagsDir)) {
     if (e.isDirectory()) tags.push(e.name);
-    else onError(`repositories/${tagsDir}/${e.name} is ${entryType(e)}, not a tag directory; tag ${JSON.stringify(e.name)} of ${rel} is not listed`);
+    else onError(`repositories/${tagsDir}/${e.name} is ${entryKind(e)}, not a tag directory; tag ${JSON.stringify(e.name)} of ${rel} is not listed`);
   }
   return { children, tags: tags.sort(compareStrings) };
 }
