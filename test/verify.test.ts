@@ -76,6 +76,24 @@ describe('verify against a synced registry', () => {
     expect(text.stderr).toContain(`${ok.length} tags checked against ${reg.host}: ${ok.length} ok, 0 missing, 0 different, 0 drift, 0 broken at source, 0 skipped, 0 failed`);
   });
 
+  it('names a listed tag the storage lacks, on stderr and in the JSON, as list, export and sync do', async () => {
+    const listed = path.join(await makeTempDir('rr-verify-typo'), 'typo.tags');
+    await writeFile(listed, 'libary/alpine-like:3.19\nmulti/oci-index:1.0\n');
+    const text = await cli(['verify', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', listed]);
+    expect(text.exitCode, text.stderr).toBe(4);
+    // The last line says "see above": above must name the tag, with the nearest storage name.
+    expect(text.stderr).toContain('MISSING: typo.tags:1: libary/alpine-like:3.19 is not in the storage (did you mean library/alpine-like:3.19?)');
+    expect(text.stderr).toMatch(/^\d+ tags in storage left out by the tags file or --exclude$/m);
+    expect(text.stderr).toMatch(/exit 4, partial: 1 listed tag missing from the storage/);
+    // --json prints no summary on stderr: the document alone must say why the run is partial.
+    const json = await verify(['--tags-file', listed]);
+    expect(json.exitCode, json.stderr).toBe(4);
+    const selection = (json.doc as unknown as { selection: { tagsInStorage: number; missingFromStorage: string[]; problems: Array<{ code: string; message: string }> } }).selection;
+    expect(selection.tagsInStorage).toBe(tags.length);
+    expect(selection.missingFromStorage).toEqual(['libary/alpine-like:3.19']);
+    expect(selection.problems.map((p) => p.code)).toContain('listed-missing');
+  });
+
   it('reports a tag deleted from the target as missing, and one holding another image as drift', async () => {
     // A digest no other tag shares: DELETE by digest removes every tag on it (§2.5).
     const gone = ok.find((t) => t.repository === 'proj/team/sub/deep/app') as ExpectedTag;

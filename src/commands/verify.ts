@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { exitCodeForRun, plural } from '../core/results.js';
 import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
+import { selectionLines } from '../report/render-export.js';
 import { exportIssues } from '../run-export.js';
 import type { VerifyResult } from '../run-verify.js';
 import { checkMetricsPath, checkReportPath, lastLine, openDocuments, withRunMetrics } from './outputs.js';
@@ -59,10 +60,18 @@ Examples:
       const { counts: c, exportSummary } = await run.finish();
       progress.event({ kind: 'run:done', ms: performance.now() - started });
       progress.close();
-      doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
+      // As sync's: the tags file's bookkeeping (listed tags the storage lacks, what it left out), which can make
+      // the run partial; with --json the document is all a monitor reads.
+      const selection = {
+        tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
+        unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, problems: exportSummary.selectionProblems,
+      };
+      doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
       const issues = exportIssues(exportSummary);
       if (!flags.json) {
         io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.drift} drift, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
+        const notes = selectionLines(exportSummary, selectionOf(flags).shard);
+        if (notes.length > 0) io.stderr(`${notes.join('\n')}\n`);
         io.stderr(lastLine(io, c, issues));
       }
       const exitCode = exitCodeForRun(c, issues);
