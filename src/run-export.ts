@@ -138,6 +138,7 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
         command: opts.command ?? 'export',
         signal: deps.signal,
         onWarning: (message) => deps.emit({ kind: 'warning', message }),
+        onWaiting: (message) => deps.emit({ kind: 'warning', message }),
         ...(opts.waitLockMs !== undefined ? { waitMs: opts.waitLockMs } : {}),
       });
       const held = lock;

@@ -131,7 +131,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     // after it). openExport takes the lock itself, after the target checks, which leave no directory behind; with
     // --wait-lock it waits again should a third run take the lock in between.
     if (!dryRun && opts.waitLockMs === undefined) await checkRunLock(out);
-    if (!dryRun && opts.waitLockMs !== undefined) await waitForRunLock(out, { waitMs: opts.waitLockMs, signal: deps.signal });
+    if (!dryRun && opts.waitLockMs !== undefined) await waitForRunLock(out, { waitMs: opts.waitLockMs, signal: deps.signal, onWaiting: (message) => deps.emit({ kind: 'warning', message }) });
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
     const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
     if (dryRun && opts.checkQuota) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { EXIT, LockHeldError } from '../src/errors.js';
-import { acquireRunLock, LOCK_FILE_NAME, parseLock } from '../src/output/run-lock.js';
+import { acquireRunLock, LOCK_FILE_NAME, parseLock, waitForRunLock } from '../src/output/run-lock.js';
 
 const DIST = path.join(import.meta.dirname, '../dist/output/run-lock.js');
 const SRC = path.join(import.meta.dirname, '../src/output/run-lock.ts');
@@ -145,6 +145,27 @@ describe('acquireRunLock', () => {
     expect(holder.output()).toContain('released');
     expect(parseLock(await readFile(lock.file, 'utf8'))?.pid).toBe(process.pid);
     await lock.release();
+  });
+
+  it('with waitMs, says once that it waits and for whom, so a cron log does not go silent for the wait', async () => {
+    const dir = await tempDir();
+    const holder = await startHolder(dir, 1_200);
+    const said: string[] = [];
+    const lock = await acquireRunLock(dir, { command: 'export', waitMs: 20_000, pollMs: 100, onWaiting: (m) => said.push(m) });
+    await lock.release();
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(new RegExp(`^another registry-rescue sync \\(pid ${holder.child.pid} on ${HOST}, started .*\\) holds the lock on .*${LOCK_FILE_NAME}; waiting up to 20 s for it \\(--wait-lock\\)$`));
+    // sync waits before it reads credentials (waitForRunLock): the same notice.
+    const again = await startHolder(dir, 1_200);
+    const told: string[] = [];
+    await waitForRunLock(dir, { waitMs: 20_000, pollMs: 100, onWaiting: (m) => told.push(m) });
+    expect(told).toHaveLength(1);
+    expect(told[0]).toContain(`(pid ${again.child.pid} on ${HOST}`);
+    // A free lock: nothing to say.
+    const none: string[] = [];
+    const free = await acquireRunLock(dir, { command: 'export', waitMs: 20_000, onWaiting: (m) => none.push(m) });
+    await free.release();
+    expect(none).toEqual([]);
   });
 
   it('with waitMs, fails when the holder keeps it past the wait, saying it waited', async () => {

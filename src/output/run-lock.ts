@@ -54,6 +54,8 @@ export interface AcquireRunLockOptions {
   pid?: number;
   /** Told about takeovers of stale locks and about losing our own lock. */
   onWarning?: (msg: string) => void;
+  /** Told once, when a wait (waitMs) starts, who holds the lock: a waiting run's log does not go silent. */
+  onWaiting?: (msg: string) => void;
   /** Age of the last refresh after which another host's lock is stale (default 10 min). */
   staleMs?: number;
   /** Poll interval while waiting (default 500 ms). */
@@ -78,6 +80,7 @@ export async function acquireRunLock(dir: string, opts: AcquireRunLockOptions): 
   const file = path.join(dir, LOCK_FILE_NAME);
   await mkdir(dir, { recursive: true });
   const waitStart = performance.now();
+  let told = false;
   for (;;) {
     opts.signal?.throwIfAborted();
     const holder: LockHolder = { pid, host, startedAt: new Date(now()).toISOString(), command: opts.command };
@@ -91,6 +94,8 @@ export async function acquireRunLock(dir: string, opts: AcquireRunLockOptions): 
     }
     const waited = performance.now() - waitStart;
     if (opts.waitMs === undefined || waited >= opts.waitMs) throw heldError(file, verdict, { now: now(), waitMs: opts.waitMs, staleMs });
+    if (!told) opts.onWaiting?.(waitingMessage(file, verdict, now(), opts.waitMs));
+    told = true;
     try {
       await sleep(Math.min(opts.pollMs ?? LOCK_POLL_MS, opts.waitMs - waited), undefined, { signal: opts.signal });
     } catch (error) {
@@ -120,12 +125,13 @@ export async function checkRunLock(dir: string, opts: Pick<AcquireRunLockOptions
  * hour must not hold a target token that expires meanwhile, nor report target problems while another run works.
  * The lock itself is still taken by acquireRunLock afterwards (race-safe, with its own wait).
  */
-export async function waitForRunLock(dir: string, opts: Pick<AcquireRunLockOptions, 'now' | 'host' | 'pid' | 'staleMs' | 'signal' | 'pollMs'> & { waitMs: number }): Promise<void> {
+export async function waitForRunLock(dir: string, opts: Pick<AcquireRunLockOptions, 'now' | 'host' | 'pid' | 'staleMs' | 'signal' | 'pollMs' | 'onWaiting'> & { waitMs: number }): Promise<void> {
   const now = opts.now ?? Date.now;
   const staleMs = opts.staleMs ?? OTHER_HOST_STALE_MS;
   const file = path.join(dir, LOCK_FILE_NAME);
   const me = { host: opts.host ?? os.hostname(), pid: opts.pid ?? process.pid, now, staleMs };
   const waitStart = performance.now();
+  let told = false;
   for (;;) {
     opts.signal?.throwIfAborted();
     // Anything but a live holder (no lock, a stale one, one that cannot be judged) is acquireRunLock's to handle.
@@ -133,6 +139,8 @@ export async function waitForRunLock(dir: string, opts: Pick<AcquireRunLockOptio
     if (verdict?.kind !== 'held') return;
     const waited = performance.now() - waitStart;
     if (waited >= opts.waitMs) throw heldError(file, verdict, { now: now(), waitMs: opts.waitMs, staleMs });
+    if (!told) opts.onWaiting?.(waitingMessage(file, verdict, now(), opts.waitMs));
+    told = true;
     try {
       await sleep(Math.min(opts.pollMs ?? LOCK_POLL_MS, opts.waitMs - waited), undefined, { signal: opts.signal });
     } catch (error) {
@@ -269,6 +277,12 @@ export function isAlive(pid: number): boolean {
 function describeHolder(holder: LockHolder, now: number): string {
   const started = holder.startedAt.replace(/\.\d{3}Z$/, 'Z');
   return `pid ${holder.pid} on ${holder.host}, started ${started}, ${formatDuration(now - Date.parse(holder.startedAt))} ago`;
+}
+
+/** What a run that starts waiting for a held lock says, naming the holder as heldError does. */
+function waitingMessage(file: string, verdict: Extract<Verdict, { kind: 'held' }>, now: number, waitMs: number): string {
+  const where = verdict.otherHost ? ' on another host' : '';
+  return `another registry-rescue ${verdict.holder.command}${where} (${describeHolder(verdict.holder, now)}) holds the lock on ${file}; waiting up to ${formatDuration(waitMs)} for it (--wait-lock)`;
 }
 
 function heldError(
