@@ -47,6 +47,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     // synchronously: the auth file, the lock, and the metrics file's record of this interrupted run (outputs.ts).
     if (controller.signal.aborted) {
       killRunningChildren();
+      // The orderly shutdown's summary and last line are skipped: still end the log with the outcome (README,
+      // Exit codes), or a cron log's last line is whatever the run said before. stderr is synchronous for files,
+      // pipes and terminals on Linux, so the line is out before process.exit.
+      write(process.stderr, `registry-rescue: interrupted by ${signal}, a second signal: stopped at once, skopeo processes killed, no summary or report written; run the same command again to continue\n`);
       process.exit(reason.exitCode);
     }
     controller.abort(reason);

@@ -160,6 +160,10 @@ describe('interrupting sync', () => {
         child.kill('SIGINT');
         const r = await child;
         expect(r.exitCode).toBe(130);
+        // The log's last line still names the outcome (README, Exit codes), though no summary is written.
+        expect(String(r.stderr).trimEnd().split('\n').at(-1)).toBe(
+          'registry-rescue: interrupted by SIGINT, a second signal: stopped at once, skopeo processes killed, no summary or report written; run the same command again to continue',
+        );
         const prom = await readFile(metrics, 'utf8');
         expect(prom).toMatch(/^registry_rescue_last_run_exit_code\{command="sync"\} 130$/m);
         expect(prom).toMatch(/^registry_rescue_last_run_success\{command="sync"\} 0$/m);
