@@ -151,6 +151,15 @@ try {
   if (error instanceof CommanderError) {
     // --help and --version end with exitCode 0; everything else commander rejects is a usage error.
     process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    // Commander has printed its `error: …` lines; end with the outcome as every other run does (README, Exit
+    // codes), so a crontab typo shows in a log grepped for `^registry-rescue:`. Help shown for no command is no
+    // refusal of a command line, and says enough.
+    if (error.exitCode !== 0 && error.code !== 'commander.help' && error.code !== 'commander.helpDisplayed') {
+      const reason = (error.message.split('\n')[0] ?? '').replace(/^error: /, '');
+      const args = process.argv.slice(2);
+      const named = program.commands.find((c) => args.includes(c.name()) && error.code !== 'commander.unknownCommand');
+      write(process.stderr, `registry-rescue: exit 2, usage error: ${reason}; see registry-rescue ${named ? `${named.name()} ` : ''}--help\n`);
+    }
   } else if (error instanceof ToolError) {
     process.stderr.write(`registry-rescue: ${error.message}\n`);
     process.exitCode = error.exitCode;
