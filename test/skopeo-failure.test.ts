@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput, extractMessage, type SkopeoFailureReason } from '../src/core/skopeo-failure.js';
+import { troubleOfSkopeoFailure } from '../src/core/breaker.js';
 
 // logrus quotes values like Go's %q; for these ASCII texts JSON.stringify produces the same bytes.
 const T = 'time="2025-05-01T10:00:00Z"';
@@ -84,16 +85,32 @@ const CASES: [string, string, SkopeoFailureReason, boolean][] = [
   [
     'schema1 rejected (§2.4): a 500 that is not the race',
     `writing manifest: uploading manifest v1 to ${H}/schema1/test: received unexpected HTTP status: 500 Internal Server Error`,
-    'unknown', true,
+    'server-error', true,
   ],
   [
     // registry-rescue pushes one image per repository at a time: a bare 500 there is the target's trouble (here its
     // disk is full, "no space left on device" in its log), not the race; still worth another try.
     'a full target disk: a 500 that is not the race',
     'failed to read from destination repository full/app: 500 (Internal Server Error)',
-    'unknown', true,
+    'server-error', true,
   ],
-  ['a bare 5xx from the destination is a transient server error', 'failed to read from destination repository full/app: 507', 'unknown', true],
+  ['a bare 5xx from the destination is a transient server error', 'failed to read from destination repository full/app: 507', 'server-error', true],
+  // skopeo 1.9.3's words, seen through test/helpers/fault-proxy.ts in front of a real docker-registry (test/breaker-server-error.test.ts).
+  [
+    'a 500 to the blob upload (a full target disk)',
+    `writing blob: initiating layer upload to /v2/ml/backend/blobs/uploads/ in ${H}: received unexpected HTTP status: 500 Internal Server Error`,
+    'server-error', true,
+  ],
+  [
+    'a 500 to the manifest PUT (a full target disk)',
+    `writing manifest: uploading manifest latest to ${H}/ml/backend: received unexpected HTTP status: 500 Internal Server Error`,
+    'server-error', true,
+  ],
+  ['a 501 is a server error too', 'writing manifest: received unexpected HTTP status: 501 Not Implemented', 'server-error', true],
+  ['a 507 Insufficient Storage', 'writing blob: received unexpected HTTP status: 507 Insufficient Storage', 'server-error', true],
+  ['a 429 is a rate limit, not a server error', 'writing blob: received unexpected HTTP status: 429 Too Many Requests', 'unknown', true],
+  ['toomanyrequests is a rate limit', 'writing manifest: toomanyrequests: slow down', 'unknown', true],
+  ['a bare 503 is not a server error of the target itself', 'failed to read from destination repository full/app: 503', 'unknown', true],
   ['local permission problem is not a registry denial', 'open /srv/export/app:1/abc: permission denied', 'unknown', false],
 ];
 
@@ -102,6 +119,24 @@ describe('classifySkopeoFailure', () => {
     const result = classifySkopeoFailure(`${T} level=info msg="Copying image ref 1/1"\n${copyFailed(err)}\n`);
     // Upload session URLs carry the upload's id and state token: messages keep only their path up to uploads/.
     expect(result).toEqual({ reason, transient, message: cleanSkopeoOutput(err) });
+  });
+
+  // What the circuit breaker counts (breaker.ts): the target's own server errors and unreachability, nothing else.
+  it.each([
+    ['a 500 counts, with its status', 'writing manifest: received unexpected HTTP status: 500 Internal Server Error', { kind: 'server-error', status: 500 }],
+    ['a bare 507 counts', 'failed to read from destination repository full/app: 507', { kind: 'server-error', status: 507 }],
+    ['a 502 counts as unreachable, as before', 'writing manifest: received unexpected HTTP status: 502 Bad Gateway', { kind: 'unreachable' }],
+    ['a 429 does not count', 'writing blob: received unexpected HTTP status: 429 Too Many Requests', undefined],
+    [
+      'the parallel-push race does not count (per image, and a re-run passes)',
+      'trying to reuse blob sha256:c7e5aa at destination: failed to read from destination repository par/same: 500 (Internal Server Error)',
+      undefined,
+    ],
+    ['a corrupt source blob does not count', 'writing blob: happened during read: Digest did not match, expected sha256:726c, got sha256:233d', undefined],
+    ['a denial does not count', 'writing manifest: denied: requested access to the resource is denied', undefined],
+    ['an unknown manifest does not count', `reading manifest sha256:3c54 in ${H}/multi/oci-index: manifest unknown: manifest unknown`, undefined],
+  ])('for the circuit breaker: %s', (_name, err, trouble) => {
+    expect(troubleOfSkopeoFailure(classifySkopeoFailure(copyFailed(err)))).toEqual(trouble);
   });
 
   it('removes upload URLs and _state tokens from what reports and logs keep, and nothing else', () => {

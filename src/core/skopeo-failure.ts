@@ -17,6 +17,7 @@ export type SkopeoFailureReason =
   | 'invalid-reference'
   | 'manifest-unknown'
   | 'timeout'
+  | 'server-error'
   | 'unknown';
 
 /** A classified failure: `transient` means running the same command again may succeed. */
@@ -26,6 +27,9 @@ export interface SkopeoFailure {
   /** The error text skopeo logged (unescaped, without the `Error copying ref "dir:…": ` prefix). */
   message: string;
 }
+
+/** HTTP statuses of a target's own server error: 500, 501, 505-599 (not the gateway's 502, 503, 504). */
+const SERVER_ERROR = '5(?:0[015-9]|[1-9]\\d)';
 
 interface Rule {
   reason: SkopeoFailureReason;
@@ -49,7 +53,7 @@ const RULES: readonly Rule[] = [
   { reason: 'immutable', transient: false, test: /configured as immutable|\b412 Precondition Failed/ },
   // §5.6: half-written link read by a parallel push; --retry-times does not retry it, a re-run does. Only with the
   // race's own evidence: the 500 on the HEAD of skopeo's blob-reuse check, or Distribution's detail. Any other 500
-  // from the destination (a full disk: "no space left on device" in its log) is the generic 5xx below.
+  // from the destination (a full disk: "no space left on device" in its log) is a server-error below.
   {
     reason: 'parallel-push-race',
     transient: true,
@@ -86,7 +90,17 @@ const RULES: readonly Rule[] = [
   },
   { reason: 'missing-file', transient: false, test: /no such file or directory/ },
   { reason: 'manifest-unknown', transient: false, test: /manifest unknown|MANIFEST_UNKNOWN/i },
-  // Other 5xx and rate limits: the server's trouble, worth one more try; no more specific reason exists.
+  // The target's own server error (500, 501, 505-599; 502-504 are a gateway saying the registry behind it is gone,
+  // above): a full disk (Distribution answers 500 to the upload or the manifest PUT) or a broken storage backend.
+  // skopeo 1.9.3 ignores the body of a 5xx and says `received unexpected HTTP status: 500 Internal Server Error`.
+  // Worth one more try; many in a row trip the circuit breaker (breaker.ts).
+  {
+    reason: 'server-error',
+    transient: true,
+    test: new RegExp(`HTTP status: ${SERVER_ERROR}\\b|\\b${SERVER_ERROR} \\(?[A-Z][a-z]+|failed to read from destination repository \\S+: ${SERVER_ERROR}\\b`),
+  },
+  // Rate limits (429) and a 5xx in no form above: the server's trouble, worth one more try, but no sign the target
+  // as a whole is failing (a 429 is the target protecting itself, and it passes).
   {
     reason: 'unknown',
     transient: true,
