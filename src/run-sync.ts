@@ -15,6 +15,7 @@ import { defaultImageTimeoutMs } from './core/image-timeout.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
+import { createBreaker, troubleOfSkopeoFailure, troubleOfStatus, type TargetTrouble } from './core/breaker.js';
 import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type PushSettings, type SyncResult } from './core/sync-plan.js';
 import { pushIndexFromLayout } from './registry/push-index.js';
 import type { HarborApi } from './registry/harbor-api.js';
@@ -50,7 +51,7 @@ export interface SyncOptions extends Omit<ExportOptions, 'out'>, TargetAccessOpt
   skopeo: string;
   /** Kill and retry a skopeo process after this long. */
   imageTimeoutMs?: number;
-  /** Consecutive connection failures that stop the run from starting pushes (0: never). */
+  /** Consecutive images the target failed (unreachable, or its own server error) that stop the run from starting pushes (0: never). */
   breaker?: number;
   /** Stop starting pushes after the first failed image. */
   abortOnError?: boolean;
@@ -355,8 +356,11 @@ interface PusherContext {
   emit: Emit;
 }
 
-/** Thrown inside a push when the target cannot be reached (after retries): what the circuit breaker counts. */
+/** Thrown inside a push when the target cannot be reached (after retries). */
 const isConnectionFailure = (error: unknown) => error instanceof RegistryConnectionError;
+/** What an error of our own requests (HEADs, Harbor's API, the direct push) says about the target: what the circuit breaker counts. */
+const troubleOfError = (error: unknown): TargetTrouble | undefined =>
+  isConnectionFailure(error) ? { kind: 'unreachable' } : error instanceof RegistryHttpError ? troubleOfStatus(error.status) : undefined;
 const isTransientHttp = (error: unknown) =>
   isConnectionFailure(error) || (error instanceof RegistryHttpError && (error.status >= 500 || error.status === 429 || error.status === 0));
 
@@ -368,10 +372,8 @@ const isTransientHttp = (error: unknown) =>
 function createPusher(c: PusherContext) {
   let skopeoChecked: Promise<unknown> | undefined;
   let preflight: PreflightError | undefined;
-  let consecutiveUnreachable = 0;
-  let unreachableSince: string | undefined;
   let stopReason: string | undefined;
-  const breaker = c.opts.breaker ?? DEFAULT_BREAKER;
+  const breaker = createBreaker(c.opts.breaker ?? DEFAULT_BREAKER, c.opts.to);
   // skopeo needs none of our secrets: not the target's password, nor the bucket's AWS credentials.
   const skopeoEnv = { [ENV_PASSWORD]: undefined, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined };
   const retry = { retries: c.opts.retries, baseMs: RETRY_BASE_MS, signal: c.signal, random: Math.random };
@@ -402,17 +404,15 @@ function createPusher(c: PusherContext) {
       return false;
     }
   };
-  const observe = (r: SyncResult, unreachable: boolean): SyncResult => {
-    if (unreachable) {
-      consecutiveUnreachable++;
-      unreachableSince ??= new Date().toISOString();
-      if (breaker > 0 && consecutiveUnreachable >= breaker && !stopReason) {
-        stopReason = `${c.opts.to} has been unreachable since ${unreachableSince} (${consecutiveUnreachable} images in a row); no more pushes were started`;
-        c.emit({ kind: 'warning', message: `circuit breaker: ${stopReason}` });
-      }
-    } else if (r.status === 'synced' || r.status === 'up-to-date' || r.status === 'drift' || r.status === 'immutable-conflict') {
-      consecutiveUnreachable = 0;
-      unreachableSince = undefined;
+  /** Feeds the breaker with how an image ended; `trouble`: what its failure says about the target as a whole. */
+  const observe = (r: SyncResult, trouble: TargetTrouble | undefined): SyncResult => {
+    const success = r.status === 'synced' || r.status === 'up-to-date' || r.status === 'drift' || r.status === 'immutable-conflict';
+    // The reason is quoted in the stop reason, which goes to stderr and the report unredacted: secrets out first.
+    const outcome = success ? { kind: 'success' as const } : trouble ? { ...trouble, message: redact(r.reason ?? '', c.secrets) } : { kind: 'other' as const };
+    const tripped = breaker.observe(outcome, new Date().toISOString());
+    if (tripped !== undefined && !stopReason) {
+      stopReason = tripped;
+      c.emit({ kind: 'warning', message: `circuit breaker: ${stopReason}` });
     }
     if (r.status === 'failed' && c.opts.abortOnError && !stopReason) {
       stopReason = `--abort-on-error: ${r.id} failed`;
@@ -424,13 +424,13 @@ function createPusher(c: PusherContext) {
   /** After a push: the target's digest must be the source's. */
   const verifyPushed = async (job: PushJob, attempts: number, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): Promise<SyncResult> => {
     const after = await lookup(job, true);
-    if (!after.known) return observe(done('synced', { attempts, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), false);
+    if (!after.known) return observe(done('synced', { attempts, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), undefined);
     if (after.digest !== job.digest) {
       const got = after.digest !== undefined ? { targetDigest: after.digest } : {};
-      return observe(done('failed', { attempts, command: commandOf(c.opts.skopeo, job), code: 'digest-mismatch', ...got, reason: `pushed, but the target has ${after.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), false);
+      return observe(done('failed', { attempts, command: commandOf(c.opts.skopeo, job), code: 'digest-mismatch', ...got, reason: `pushed, but the target has ${after.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), undefined);
     }
     c.state.pushed(job.targetRepository, job.tag, job.digest);
-    return observe(done('synced', { attempts }), false);
+    return observe(done('synced', { attempts }), undefined);
   };
 
   return {
@@ -451,15 +451,15 @@ function createPusher(c: PusherContext) {
       const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
       try {
         const project = c.guard ? await retried(() => c.guard!(job.project)) : undefined;
-        if (project?.refusal) return { result: observe(done('failed', { code: 'project-refused', reason: project.refusal }), false) };
+        if (project?.refusal) return { result: observe(done('failed', { code: 'project-refused', reason: project.refusal }), undefined) };
         const before = await lookup(job);
-        if (before.known && before.digest === job.digest) return { result: observe(done('up-to-date'), false) };
+        if (before.known && before.digest === job.digest) return { result: observe(done('up-to-date'), undefined) };
         const source = job.export.item.image;
         if (before.known && before.digest !== undefined && !c.opts.overwrite && !(await c.reader.tagOnceHeld(source.repository, source.tag, before.digest))) {
           // Not an earlier revision of the source's tag (that would be the tag moving at the source, pushed as usual):
           // someone pushed this tag at the target (a failover, a rebuild), and theirs is kept unless --overwrite.
           const reason = `the target's ${job.reference} holds ${before.digest}, the source ${job.digest}; left alone (--overwrite replaces it)`;
-          return { result: observe(done('drift', { code: 'drift', targetDigest: before.digest, reason }), false) };
+          return { result: observe(done('drift', { code: 'drift', targetDigest: before.digest, reason }), undefined) };
         }
         // Not known (the target refuses reads): pushed anyway, as an account that may push but not read expects.
         return { harbor: project !== undefined };
@@ -468,7 +468,7 @@ function createPusher(c: PusherContext) {
         // that is the run stopping, not this image failing.
         if (c.signal.aborted) return { result: done('canceled', { code: 'interrupted', reason: 'interrupted while checking the target, before anything was pushed' }) };
         const unreachable = isConnectionFailure(error);
-        return { result: observe(done('failed', { code: unreachable ? 'unreachable' : 'target-error', reason: (error as Error).message }), unreachable) };
+        return { result: observe(done('failed', { code: unreachable ? 'unreachable' : 'target-error', reason: (error as Error).message }), troubleOfError(error)) };
       }
     },
     /** Pushes an image that check() found missing or different on the target, then verifies its digest. */
@@ -509,9 +509,9 @@ function createPusher(c: PusherContext) {
           const outputTail = tailOfOutput(`${run.stdout}\n${run.stderr}`);
           if (failure.reason === 'immutable') {
             reason = `the target's ${job.reference} is immutable and holds another image; not retried (${failure.message})`;
-            return observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command, log, outputTail }), false);
+            return observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command, log, outputTail }), undefined);
           }
-          return observe(done('failed', { attempts, code: failure.reason, reason, command, log, outputTail }), failure.reason === 'unreachable');
+          return observe(done('failed', { attempts, code: failure.reason, reason, command, log, outputTail }), troubleOfSkopeoFailure(failure));
         }
         pushed = attempts;
         return await verifyPushed(job, attempts, done);
@@ -522,7 +522,7 @@ function createPusher(c: PusherContext) {
           return done('canceled', { code: 'interrupted', reason, attempts: pushed });
         }
         const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
-        return observe(done('failed', { code: isConnectionFailure(error) ? 'unreachable' : 'target-error', reason, attempts: pushed, ...(pushed > 0 ? { command: commandOf(c.opts.skopeo, job) } : {}) }), isConnectionFailure(error));
+        return observe(done('failed', { code: isConnectionFailure(error) ? 'unreachable' : 'target-error', reason, attempts: pushed, ...(pushed > 0 ? { command: commandOf(c.opts.skopeo, job) } : {}) }), troubleOfError(error));
       }
     },
     /**
@@ -544,10 +544,10 @@ function createPusher(c: PusherContext) {
       const message = (error as Error).message;
       if (error instanceof RegistryHttpError && error.status === 412) {
         const reason = `the target's ${job.reference} is immutable and holds another image; not retried (${message})`;
-        return { result: observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command: DIRECT_PUSH_COMMAND }), false) };
+        return { result: observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command: DIRECT_PUSH_COMMAND }), undefined) };
       }
       const unreachable = isConnectionFailure(error);
-      return { result: observe(done('failed', { attempts, code: unreachable ? 'unreachable' : 'direct-push-failed', reason: `pushing it through the Distribution API failed: ${message}`, command: DIRECT_PUSH_COMMAND }), unreachable) };
+      return { result: observe(done('failed', { attempts, code: unreachable ? 'unreachable' : 'direct-push-failed', reason: `pushing it through the Distribution API failed: ${message}`, command: DIRECT_PUSH_COMMAND }), troubleOfError(error)) };
     },
   };
 }

@@ -2,14 +2,17 @@
 // HEAD before and after a push, a while of errors on every request, a slow target, and the registry killed
 // mid-upload and restarted. Each time: nothing lost (every selected image ends up in the target, byte for
 // byte), nothing half-written (no image reported synced that the target does not hold), the storage tree
-// unchanged, and the next run finds everything up to date.
-import { readdir } from 'node:fs/promises';
+// unchanged, and the next run finds everything up to date. And a target that answers every push with its own
+// server error (a full disk): the circuit breaker stops the run after a few images instead of trying them all.
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { generateStorage } from '../scripts/bench/generate-storage.mjs';
+import { CHECK_CONCURRENCY } from '../src/run-sync.js';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
-import { isManifest, startFaultProxy, type Fault } from './helpers/fault-proxy.js';
-import { startRegistry } from './helpers/registry.js';
-import { byId, expectSameImage, idOf, readReport, writeTagsFile } from './helpers/sync.js';
+import { isManifest, startFaultProxy, type Fault, type ProxiedRequest } from './helpers/fault-proxy.js';
+import { makeTempDir, startRegistry } from './helpers/registry.js';
+import { byId, expectSameImage, idOf, readRecord, readReport, RECORD_BIN, syncCalls, writeTagsFile } from './helpers/sync.js';
 import { expectStorageUnchanged, snapshotStorage } from './helpers/tree.js';
 
 const TIMEOUT = 240_000;
@@ -239,5 +242,97 @@ describe('the target killed mid-sync', () => {
     const next = await cli(['sync', storage, '--to', second.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report]);
     expect(next.exitCode, next.stderr).toBe(0);
     expect((await readReport(report)).images.map((i) => i.status)).toEqual(Array(tags.length).fill('up-to-date'));
+  }, TIMEOUT);
+});
+
+describe('a target that answers every push with its own server error (a full disk)', () => {
+  const IMAGES = 100;
+  /** A generated storage of `tags` images (nested repositories, shared layers), synced through `host` by the real skopeo (recorded). */
+  async function syncMany(host: string, tags: number, prepare?: (storage: string) => Promise<void>) {
+    const dir = await makeTempDir('rr-5xx-breaker-');
+    const storage = path.join(dir, 'storage');
+    generateStorage({ dir: storage, tags, seed: 5 });
+    await prepare?.(storage);
+    const report = path.join(dir, 'report.json');
+    const record = path.join(dir, 'record');
+    const r = await cli(['sync', storage, '--to', host, '--dest-tls-verify=false', '--retries', '0', '--breaker', '3', '--concurrency', '1', '--report', report, '--skopeo', RECORD_BIN], {
+      env: { SKOPEO_RECORD_FILE: record },
+    });
+    const pushes = syncCalls(await readRecord(record).catch(() => []));
+    const statuses = (await readReport(report)).images.map((i) => i.status);
+    const count = (status: string) => statuses.filter((s) => s === status).length;
+    return { ...r, pushes, count, summary: (await readReport(report)).summary as unknown as { stoppedEarly?: string } };
+  }
+
+  const uploads = (r: ProxiedRequest) => /\/v2\/.+\/blobs\/uploads\//.test(r.url) && ['POST', 'PATCH', 'PUT'].includes(r.method);
+  it.each([
+    ['every blob upload', uploads],
+    ['every manifest PUT', (r: ProxiedRequest) => isManifest(r, 'PUT')],
+  ])('HTTP 500 to %s: the breaker stops after 3 images, says so in words, the rest not-attempted, exit 4', async (_what, faulty) => {
+    const reg = await startRegistry();
+    const proxy = await startFaultProxy(reg.host, (r) => (faulty(r) ? { status: 500 } : undefined));
+    const r = await syncMany(proxy.host, IMAGES);
+    expect(r.exitCode, r.stderr).toBe(4);
+    const words = new RegExp(
+      `circuit breaker: 127\\.0\\.0\\.1:\\d+ answered 3 images in a row with a server error \\(HTTP 500; last: skopeo failed \\(server-error\\): .*received unexpected HTTP status: 500 Internal Server Error\\); no more pushes were started — check the target's disk and logs`,
+    );
+    expect(r.stderr).toMatch(words);
+    expect(r.stderr).toMatch(/^stopped early: .* answered 3 images in a row with a server error/m);
+    expect(r.summary.stoppedEarly).toMatch(/answered 3 images in a row with a server error \(HTTP 500; last: /);
+    // One push at a time: exactly the three that tripped it ran skopeo; every other image was never started.
+    expect(r.pushes).toHaveLength(3);
+    expect(r.count('failed')).toBe(3);
+    expect(r.count('not-attempted')).toBe(IMAGES - 3);
+    expect(r.stderr).toMatch(/registry-rescue: exit 4, partial: 3 failed, 97 not-attempted/);
+  }, TIMEOUT);
+
+  it('HTTP 500 to the HEAD before each push: the breaker stops the checks after 3 (and those already in flight), no skopeo run', async () => {
+    const reg = await startRegistry();
+    const proxy = await startFaultProxy(reg.host, (r) => (isManifest(r, 'HEAD') ? { status: 500 } : undefined));
+    const r = await syncMany(proxy.host, IMAGES);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/circuit breaker: 127\.0\.0\.1:\d+ answered 3 images in a row with a server error \(HTTP 500; last: HEAD \/v2\/\S+ on 127\.0\.0\.1:\d+: HTTP 500/);
+    expect(r.pushes).toHaveLength(0);
+    expect(r.count('failed')).toBeLessThanOrEqual(3 + CHECK_CONCURRENCY);
+    expect(r.count('not-attempted')).toBeGreaterThanOrEqual(IMAGES - 3 - CHECK_CONCURRENCY);
+  }, TIMEOUT);
+
+  // Negative controls: every image fails, each for a reason that says nothing about the target's health.
+  const FEW = 8;
+  it('HTTP 429 to every HEAD before a push (a rate limit) does not trip it: every image tried, no breaker', async () => {
+    // Through skopeo a 429 costs ~30 s an image (containers/image backs off on its own, whatever --retry-times says):
+    // skopeo-failure.test.ts proves its 429 does not count; here our own requests' 429 does not either.
+    const reg = await startRegistry();
+    const proxy = await startFaultProxy(reg.host, (r) => (isManifest(r, 'HEAD') ? { status: 429 } : undefined));
+    const r = await syncMany(proxy.host, FEW);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.stderr).not.toMatch(/circuit breaker|stopped early/);
+    expect(r.count('failed')).toBe(FEW);
+    expect(r.count('not-attempted')).toBe(0);
+  }, TIMEOUT);
+
+  it('a source whose every layer is corrupt (same size, skopeo finds it) does not trip it: every image tried, no breaker', async () => {
+    const reg = await startRegistry();
+    const corrupt = async (storage: string) => {
+      // Every blob that is no JSON (the layers) gets its last byte changed: sizes still match, so the export passes it
+      // on and skopeo finds the digest wrong while it uploads.
+      const blobs = path.join(storage, 'docker/registry/v2/blobs/sha256');
+      for (const prefix of await readdir(blobs)) {
+        for (const hex of await readdir(path.join(blobs, prefix))) {
+          const file = path.join(blobs, prefix, hex, 'data');
+          const data = await readFile(file);
+          if (data[0] === 0x7b) continue;
+          data[data.length - 1] = (data[data.length - 1] as number) ^ 0xff;
+          await writeFile(file, data);
+        }
+      }
+    };
+    const r = await syncMany(reg.host, FEW, corrupt);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.count('failed')).toBe(FEW);
+    expect(r.stderr).toMatch(/skopeo failed \(corrupt-source\)/);
+    expect(r.stderr).not.toMatch(/circuit breaker|stopped early/);
+    expect(r.pushes).toHaveLength(FEW);
+    expect(r.count('not-attempted')).toBe(0);
   }, TIMEOUT);
 });
