@@ -138,7 +138,7 @@ export function syncCommand(io: Io): Command {
     .option('--concurrency <n>', `skopeo processes at once, never two into one repository (default ${DEFAULT_SYNC_CONCURRENCY}, at most ${MAX_SYNC_CONCURRENCY})`)
     .option('--retries <n>', `retries of a transient failure (connection, 5xx, 429, expired token), for the push and the HEADs around it, with growing delays and jitter; skopeo's own retries are off (default ${DEFAULT_RETRIES})`)
     .option('--image-timeout <duration>', 'stop a push that takes longer (then retried like a transient failure): 90s, 30m, 2h (default: 10m plus 1 s per MiB of the image)')
-    .option('--breaker <n>', `stop starting pushes after N images in a row could not reach the target; the rest are reported not-attempted, exit 4 (0: never; default ${DEFAULT_BREAKER})`)
+    .option('--breaker <n>', `stop starting pushes after N images in a row could not reach the target, or N in a row got its own server error (HTTP 500, 501, 505-599: a full disk); the rest are reported not-attempted, exit 4 (0: never; default ${DEFAULT_BREAKER})`)
     .option('--abort-on-error', 'stop starting pushes after the first failed image')
     .option('--dry-run', 'show every target reference and skopeo command line, and what would be skipped; touch nothing, contact nothing')
     .option('--report <file>', 'write the per-image result as JSON to FILE (atomically)')

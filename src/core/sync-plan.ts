@@ -16,7 +16,7 @@ export const DEFAULT_SYNC_CONCURRENCY = 4;
  */
 export const MAX_SYNC_CONCURRENCY = 64;
 export const DEFAULT_RETRIES = 2;
-/** Consecutive images that could not reach the target before no more pushes start. */
+/** Consecutive images that could not reach the target, or that it answered with its own server error, before no more pushes start. */
 export const DEFAULT_BREAKER = 5;
 
 export type SyncStatus = Extract<Status, 'synced' | 'up-to-date' | 'skipped' | 'broken' | 'failed' | 'canceled' | 'not-attempted' | 'would-sync' | 'drift' | 'immutable-conflict'>;
