@@ -95,7 +95,7 @@ const CASES: [string, string, SkopeoFailureReason, boolean][] = [
     'server-error', true,
   ],
   ['a bare 5xx from the destination is a transient server error', 'failed to read from destination repository full/app: 507', 'server-error', true],
-  // skopeo 1.9.3's words, seen through test/helpers/fault-proxy.ts in front of a real docker-registry (test/breaker-server-error.test.ts).
+  // skopeo 1.9.3's words, seen through test/helpers/fault-proxy.ts in front of a real docker-registry (test/faults-target.test.ts).
   [
     'a 500 to the blob upload (a full target disk)',
     `writing blob: initiating layer upload to /v2/ml/backend/blobs/uploads/ in ${H}: received unexpected HTTP status: 500 Internal Server Error`,
