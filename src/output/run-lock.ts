@@ -79,8 +79,7 @@ export async function acquireRunLock(dir: string, opts: AcquireRunLockOptions): 
   const warn = opts.onWarning ?? (() => {});
   const file = path.join(dir, LOCK_FILE_NAME);
   await mkdir(dir, { recursive: true });
-  const waitStart = performance.now();
-  let told = false;
+  const wait = lockWaiter(file, { ...opts, now, staleMs });
   for (;;) {
     opts.signal?.throwIfAborted();
     const holder: LockHolder = { pid, host, startedAt: new Date(now()).toISOString(), command: opts.command };
@@ -92,16 +91,28 @@ export async function acquireRunLock(dir: string, opts: AcquireRunLockOptions): 
       if (await removeIfUnchanged(file, verdict.content)) warn(verdict.warning);
       continue;
     }
-    const waited = performance.now() - waitStart;
-    if (opts.waitMs === undefined || waited >= opts.waitMs) throw heldError(file, verdict, { now: now(), waitMs: opts.waitMs, staleMs });
-    if (!told) opts.onWaiting?.(waitingMessage(file, verdict, now(), opts.waitMs));
+    await wait(verdict);
+  }
+}
+
+/**
+ * One turn of waiting for a lock a live run holds: throws what acquireRunLock throws once `waitMs` has run out
+ * (at once without a wait), says once who holds it (onWaiting), then sleeps a poll; the signal's reason on abort.
+ */
+function lockWaiter(file: string, opts: Pick<AcquireRunLockOptions, 'waitMs' | 'pollMs' | 'signal' | 'onWaiting'> & { now: () => number; staleMs: number }) {
+  const start = performance.now();
+  let told = false;
+  return async (verdict: Extract<Verdict, { kind: 'held' }>): Promise<void> => {
+    const waited = performance.now() - start;
+    if (opts.waitMs === undefined || waited >= opts.waitMs) throw heldError(file, verdict, { now: opts.now(), waitMs: opts.waitMs, staleMs: opts.staleMs });
+    if (!told) opts.onWaiting?.(waitingMessage(file, verdict, opts.now(), opts.waitMs));
     told = true;
     try {
       await sleep(Math.min(opts.pollMs ?? LOCK_POLL_MS, opts.waitMs - waited), undefined, { signal: opts.signal });
     } catch (error) {
       throw opts.signal?.aborted ? opts.signal.reason : error;
     }
-  }
+  };
 }
 
 /**
@@ -130,22 +141,13 @@ export async function waitForRunLock(dir: string, opts: Pick<AcquireRunLockOptio
   const staleMs = opts.staleMs ?? OTHER_HOST_STALE_MS;
   const file = path.join(dir, LOCK_FILE_NAME);
   const me = { host: opts.host ?? os.hostname(), pid: opts.pid ?? process.pid, now, staleMs };
-  const waitStart = performance.now();
-  let told = false;
+  const wait = lockWaiter(file, { ...opts, now, staleMs });
   for (;;) {
     opts.signal?.throwIfAborted();
     // Anything but a live holder (no lock, a stale one, one that cannot be judged) is acquireRunLock's to handle.
     const verdict = await judgeLock(file, me).catch(() => undefined);
     if (verdict?.kind !== 'held') return;
-    const waited = performance.now() - waitStart;
-    if (waited >= opts.waitMs) throw heldError(file, verdict, { now: now(), waitMs: opts.waitMs, staleMs });
-    if (!told) opts.onWaiting?.(waitingMessage(file, verdict, now(), opts.waitMs));
-    told = true;
-    try {
-      await sleep(Math.min(opts.pollMs ?? LOCK_POLL_MS, opts.waitMs - waited), undefined, { signal: opts.signal });
-    } catch (error) {
-      throw opts.signal?.aborted ? opts.signal.reason : error;
-    }
+    await wait(verdict);
   }
 }
 
