@@ -398,7 +398,11 @@ async function exportImage(ref: TagRef, c: { resolver: Resolver; store: LayoutSt
   if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';
   else if (!store) result.outcome = 'ok';
   else if (item.action === 'unchanged') result.outcome = 'unchanged';
-  else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
+  else if (item.blocked !== undefined) {
+    // Not ours to replace (core/plan.ts): the image fails, named, in the dry run as in the real one.
+    result.outcome = 'failed';
+    result.error = item.blocked;
+  } else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
   else Object.assign(result, await writeOne(store, item, opts, c.copyIo));
   result.ms = performance.now() - started;
   if (opts.keepBlobs && image.status === 'ok') result.blobs = image.files.map((f) => [f.digest, f.size]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseLink } from '../src/core/digest.js';
 import { MEDIA, parseManifest } from '../src/core/manifest.js';
-import { planExportItem } from '../src/core/plan.js';
+import { foreignNames, planExportItem } from '../src/core/plan.js';
 import { repositoryNameProblem, tagProblem } from '../src/core/reference.js';
 import type { ResolvedImage } from '../src/core/types.js';
 
@@ -99,7 +99,13 @@ describe('planExportItem', () => {
     expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
     // As many files as expected, but not the same ones: another blob, or no version file.
     expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'c'.repeat(64), 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
-    expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'b'.repeat(64), 'manifest.json.tmp'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has other files than expected' });
+    // A name no layout of ours holds: someone else's directory, never replaced (the image fails, named).
+    expect(planExportItem(image(), { manifestDigest: H('a'), names: ['manifest.json', 'b'.repeat(64), 'manifest.json.tmp'] })).toMatchObject({
+      action: 'rebuild',
+      blocked: 'p/app:1: the directory at this layout\'s path in the output holds files registry-rescue does not write ("manifest.json.tmp"): it is not replaced; move them away or remove the directory, then run again',
+    });
+    expect(planExportItem(image(), { names: ['a', 'b', 'c', 'd', 'version'] }).blocked).toContain('("a", "b", "c", and 1 more)');
+    expect(foreignNames(['version', 'manifest.json', 'b'.repeat(64), `${'c'.repeat(64)}.manifest.json`, 'B'.repeat(64), 'signature-1', '.x'])).toEqual(['B'.repeat(64), 'signature-1', '.x']);
     expect(planExportItem(image({ status: 'broken', files: [] }), { names: [] })).toMatchObject({ action: 'skip', reason: 'broken; the layout already exported for this tag is left as it was' });
     // No readable manifest.json: nothing says the tag moved.
     expect(planExportItem(image(), { names: ['b'.repeat(64), 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has no readable manifest.json (half-made or damaged)' });

@@ -99,7 +99,20 @@ export interface ExportItem {
   bytes: number;
   /** For skip: why; for rebuild: what changed. */
   reason?: string;
+  /**
+   * For rebuild: why the directory at the layout's path cannot be replaced (it holds files registry-rescue never
+   * writes): the image fails with this, and nothing there is touched.
+   */
+  blocked?: string;
   problems: Problem[];
+}
+
+/** The names registry-rescue writes into a layout (skopeo's dir: format): version, manifest.json, <hex>, <hex>.manifest.json. */
+const LAYOUT_NAME = /^(?:version|manifest\.json|[a-f0-9]{64}(?:\.manifest\.json)?)$/;
+
+/** The entries of a directory at a layout's path that no layout of ours holds: someone else's files, never replaced. */
+export function foreignNames(names: readonly string[]): string[] {
+  return names.filter((n) => !LAYOUT_NAME.test(n));
 }
 
 /**
@@ -137,6 +150,14 @@ export function planExportItem(image: ResolvedImage, existing: ExistingLayout | 
   if (existing.manifestDigest === image.digest && sameNames(existing.names, image.files)) {
     if (existing.unlinked === undefined) return item('unchanged', [], fileCount);
     return item('rebuild', image.files, fileCount, unlinkedReason(id, existing.unlinked));
+  }
+  // A rebuild replaces the directory, removing what it held: only ever one holding nothing but layout files. A
+  // directory of someone else's (notes, a copy of something) that happens to sit at the layout's path is left alone.
+  const foreign = foreignNames(existing.names);
+  if (foreign.length > 0) {
+    const shown = foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(', ') + (foreign.length > 3 ? `, and ${foreign.length - 3} more` : '');
+    const blocked = `${id}: the directory at this layout's path in the output holds files registry-rescue does not write (${shown}): it is not replaced; move them away or remove the directory, then run again`;
+    return { ...item('rebuild', image.files, fileCount, 'the directory holds other files'), blocked };
   }
   // A layout without a readable manifest.json (left half-made, or damaged by hand) says nothing of where the tag was.
   const reason =
