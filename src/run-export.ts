@@ -12,7 +12,7 @@ import { PreflightError, UsageError } from './errors.js';
 import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
-import { checksLinks, planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
+import { checksLinks, foreignNames, namesList, planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
 import { createSelector, literalOf, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
@@ -463,6 +463,12 @@ async function prune(store: LayoutStore, reader: StorageReader, dryRun: boolean,
     const colon = id.lastIndexOf(':');
     const there = digest !== undefined ? isDigest(digest) && (await reader.hasRevision(id.slice(0, at), digest)) : await tagStillThere(reader, id.slice(0, colon), id.slice(colon + 1));
     if (there) continue;
+    // As a rebuild does (core/plan.ts), a directory holding files no layout has is someone else's: not removed.
+    const foreign = foreignNames(await readdir(path.join(store.out, id)).catch(() => [] as string[]));
+    if (foreign.length > 0) {
+      emit({ kind: 'warning', message: `${id}: its tag is gone from the storage, but ${path.join(store.out, id)} holds files registry-rescue does not write (${namesList(foreign)}): not pruned; move them away or remove it` });
+      continue;
+    }
     if (!dryRun) {
       await store.remove(id);
       emptied.set(path.dirname(id), id);

@@ -41,4 +41,20 @@ describe('a directory at a layout path holding files registry-rescue does not wr
     const text = await cli(['export', storage, '--out', out]);
     expect(text.stdout).toMatch(/^FAILED +proj\/a\/app:1\.0 .*\n +the directory at this layout's path in the output holds files registry-rescue does not write \("notes\.txt"\)/m);
   });
+
+  it('--prune keeps the directory of a gone tag when it holds files registry-rescue does not write, and says so', async () => {
+    const { dir, storage, v2 } = await copyFixture();
+    const out = path.join(dir, 'out');
+    await cli(['export', storage, '--out', out, '-q']);
+    await writeFile(path.join(out, 'proj/b/app:1.0', 'notes.txt'), 'keep me\n');
+    // Both tags are gone from the storage: one layout holds someone's file, the other only layout files.
+    await rm(path.join(v2, 'repositories/proj/b/app/_manifests/tags/1.0'), { recursive: true });
+    await rm(path.join(v2, 'repositories/proj/a/app/_manifests/tags/1.0'), { recursive: true });
+
+    const r = await cli(['export', storage, '--out', out, '--prune', '--json']);
+    expect(JSON.parse(r.stdout).summary.pruned).toBe(1);
+    expect(r.stderr).toContain(`proj/b/app:1.0: its tag is gone from the storage, but ${path.join(out, 'proj/b/app:1.0')} holds files registry-rescue does not write ("notes.txt"): not pruned; move them away or remove it`);
+    expect(await readFile(path.join(out, 'proj/b/app:1.0', 'notes.txt'), 'utf8')).toBe('keep me\n');
+    await expect(readdir(path.join(out, 'proj/a/app:1.0'))).rejects.toThrow(/ENOENT/);
+  });
 });

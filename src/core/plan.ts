@@ -110,6 +110,11 @@ export interface ExportItem {
 /** The names registry-rescue writes into a layout (skopeo's dir: format): version, manifest.json, <hex>, <hex>.manifest.json. */
 const LAYOUT_NAME = /^(?:version|manifest\.json|[a-f0-9]{64}(?:\.manifest\.json)?)$/;
 
+/** The first few names, quoted (`"a", "b", "c", and 2 more`), for a message. */
+export function namesList(names: readonly string[]): string {
+  return names.slice(0, 3).map((n) => JSON.stringify(n)).join(', ') + (names.length > 3 ? `, and ${names.length - 3} more` : '');
+}
+
 /** The entries of a directory at a layout's path that no layout of ours holds: someone else's files, never replaced. */
 export function foreignNames(names: readonly string[]): string[] {
   return names.filter((n) => !LAYOUT_NAME.test(n));
@@ -155,8 +160,7 @@ export function planExportItem(image: ResolvedImage, existing: ExistingLayout | 
   // directory of someone else's (notes, a copy of something) that happens to sit at the layout's path is left alone.
   const foreign = foreignNames(existing.names);
   if (foreign.length > 0) {
-    const shown = foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(', ') + (foreign.length > 3 ? `, and ${foreign.length - 3} more` : '');
-    const blocked = `${id}: the directory at this layout's path in the output holds files registry-rescue does not write (${shown}): it is not replaced; move them away or remove the directory, then run again`;
+    const blocked = `${id}: the directory at this layout's path in the output holds files registry-rescue does not write (${namesList(foreign)}): it is not replaced; move them away or remove the directory, then run again`;
     return { ...item('rebuild', image.files, fileCount, 'the directory holds other files'), blocked };
   }
   // A layout without a readable manifest.json (left half-made, or damaged by hand) says nothing of where the tag was.
