@@ -11,6 +11,7 @@ import type { Io } from '../io.js';
 import type { TargetAccessOptions } from '../registry/target-registry.js';
 import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
+import { selectionJson } from '../report/render-export.js';
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, MAX_SYNC_CONCURRENCY } from '../core/sync-plan.js';
 import { checkMetricsPath, checkReportPath, lastLine, openDocuments, withRunMetrics } from './outputs.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
@@ -221,11 +222,7 @@ Examples:
       progress.event({ kind: 'run:done', ms: totals.ms });
       progress.close();
       if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, ...(chosen.shard ? { shard: chosen.shard } : {}) }) + lastLine(io, totals.counts, issues));
-      const selection = {
-        tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
-        unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, pruned: exportSummary.pruned,
-        problems: exportSummary.selectionProblems,
-      };
+      const selection = selectionJson(exportSummary, { pruned: true });
       // Written after the summary, so a full disk at the very end still leaves the person the results.
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } });
       const exitCode = exitCodeForRun(totals.counts, issues);

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { exitCodeForRun, plural } from '../core/results.js';
 import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
-import { selectionLines } from '../report/render-export.js';
+import { selectionJson, selectionLines } from '../report/render-export.js';
 import { exportIssues } from '../run-export.js';
 import type { VerifyResult } from '../run-verify.js';
 import { checkMetricsPath, checkReportPath, lastLine, openDocuments, withRunMetrics } from './outputs.js';
@@ -62,10 +62,7 @@ Examples:
       progress.close();
       // As sync's: the tags file's bookkeeping (listed tags the storage lacks, what it left out), which can make
       // the run partial; with --json the document is all a monitor reads.
-      const selection = {
-        tagsInStorage: exportSummary.tags, filteredOut: exportSummary.filteredOut, missingFromStorage: exportSummary.missingFromStorage,
-        unmatchedEntries: exportSummary.unmatchedEntries, unreadable: exportSummary.unreadable, problems: exportSummary.selectionProblems,
-      };
+      const selection = selectionJson(exportSummary);
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
       const issues = exportIssues(exportSummary);
       if (!flags.json) {

@@ -228,7 +228,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       for (const id of ids) namespaces.add(path.dirname(dirOf(id)));
       const deepestFirst = [...namespaces].sort((a, b) => b.split(path.sep).length - a.split(path.sep).length);
       for (let dir of deepestFirst) {
-        while (isBelow(out, dir) && isRealDirChain(out, dir)) {
+        while (isBelow(out, dir) && firstNonDirBelow(out, dir) === undefined) {
           try {
             rmdirSync(dir);
           } catch {
@@ -243,20 +243,26 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
 }
 
 /**
- * True when every directory from below `root` down to `dir` is a real directory (lstat): an rmdir through a
- * symlinked component would remove an empty directory wherever that symlink leads.
+ * The first entry from below `root` down to `dir` that is not a real directory (lstat, so a symlink is one): its
+ * path, whether it is `dir` itself, and its lstat (none when it is missing). Undefined when every one is a real
+ * directory: only then may an rmdir go through them (through a symlinked component it would remove an empty
+ * directory wherever that symlink leads).
  */
-function isRealDirChain(root: string, dir: string): boolean {
+function firstNonDirBelow(root: string, dir: string): { path: string; last: boolean; info?: Stats } | undefined {
   let current = root;
-  for (const name of path.relative(root, dir).split(path.sep)) {
+  const names = path.relative(root, dir).split(path.sep);
+  for (const [i, name] of names.entries()) {
     current = path.join(current, name);
+    const last = i === names.length - 1;
+    let info: Stats;
     try {
-      if (!lstatSync(current).isDirectory()) return false;
+      info = lstatSync(current);
     } catch {
-      return false;
+      return { path: current, last };
     }
+    if (!info.isDirectory()) return { path: current, last, info };
   }
-  return true;
+  return undefined;
 }
 
 function emlinkWarning(f: LayoutFile): string {
@@ -368,24 +374,13 @@ function notANamespaceDir(root: string, current: string, info: Stats): LinkError
  * name our staging path, not what to fix). Never removed: registry-rescue does not delete what it did not write.
  */
 function blockerIn(root: string, final: string, id: string): LinkError | undefined {
-  let current = root;
-  const names = path.relative(root, final).split(path.sep);
-  for (const [i, name] of names.entries()) {
-    current = path.join(current, name);
-    let info: Stats;
-    try {
-      info = lstatSync(current);
-    } catch {
-      return undefined;
-    }
-    if (info.isDirectory()) continue;
-    if (i < names.length - 1) return notANamespaceDir(root, current, info);
-    return new LinkError(
-      `${current} is ${entryKind(info)}, where the layout of ${id} goes: registry-rescue writes only its own layout directories into the output directory ${root} and does not remove what it did not write; remove or rename it, then run again`,
-      'ENOTDIR',
-    );
-  }
-  return undefined;
+  const hit = firstNonDirBelow(root, final);
+  if (hit?.info === undefined) return undefined;
+  if (!hit.last) return notANamespaceDir(root, hit.path, hit.info);
+  return new LinkError(
+    `${hit.path} is ${entryKind(hit.info)}, where the layout of ${id} goes: registry-rescue writes only its own layout directories into the output directory ${root} and does not remove what it did not write; remove or rename it, then run again`,
+    'ENOTDIR',
+  );
 }
 
 /** Puts the built layout `tmp` in place of the one at `final`: the old one is moved aside first, then removed. */

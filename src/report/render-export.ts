@@ -37,6 +37,18 @@ export function imageJson(result: ExportResult, out?: string) {
   };
 }
 
+/**
+ * The walk's selection bookkeeping as the sync and verify documents carry it (`selection`): tags in the storage (or
+ * the shard), filtered out, listed but missing, unmatched globs, unreadable directories; `pruned` for sync.
+ */
+export function selectionJson(s: ExportSummary, opts: { pruned?: boolean } = {}) {
+  return {
+    tagsInStorage: s.tags, filteredOut: s.filteredOut, missingFromStorage: s.missingFromStorage, unmatchedEntries: s.unmatchedEntries, unreadable: s.unreadable,
+    ...(opts.pruned ? { pruned: s.pruned } : {}),
+    problems: s.selectionProblems,
+  };
+}
+
 /** `image`, `index linux/amd64,linux/arm64`, `artifact application/vnd.cncf.helm.config.v1+json`. */
 export function describeKind(image: ResolvedImage): string {
   if (image.kind === 'index') return `index ${(image.platforms ?? []).join(',')}`;
