@@ -12,6 +12,8 @@ import { expectStorageUnchanged, snapshotStorage } from './helpers/tree.js';
 
 const TIMEOUT = 240_000;
 const alive = (pid: number): boolean => {
+  // kill(0, 0) signals our own process group: an unread pid must not pass for a live one.
+  if (!(pid > 1)) throw new Error(`not a process id: ${pid}`);
   try {
     process.kill(pid, 0);
     return true;

@@ -138,6 +138,7 @@ describe('runSkopeo', () => {
     expect(r).toMatchObject({ ok: false, canceled: true, timedOut: false, stdout: 'hanging' });
     expect(Date.now() - abortedAt).toBeLessThan(5000);
     const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(pid).toBeGreaterThan(1); // never 0: kill(0, 0) signals our own process group and always succeeds
     expect(() => process.kill(pid, 0)).toThrow(); // really gone
   });
 

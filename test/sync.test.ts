@@ -291,6 +291,7 @@ describe('sync into a plain-http registry', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const skopeoPid = Number(await readFile(pidFile, 'utf8'));
+    expect(skopeoPid).toBeGreaterThan(1); // never 0: kill(0, 0) signals our own process group and always succeeds
     child.kill('SIGTERM');
     const r = await child;
     expect(r.exitCode, `${r.signal} ${r.isTerminated} ${String(r.stderr)} ${String(r.stdout)}`).toBe(143);

@@ -4,7 +4,7 @@
 // SKOPEO_FLAKY_FAILURES calls (default 1) print SKOPEO_FLAKY_STDERR (default: the HTTP 500 parallel-push race of
 // storage-and-skopeo.md §5.6, as skopeo 1.9.3 logs it) and exit 1, or with SKOPEO_FLAKY_HANG=1 hang until a
 // signal; later calls exec the real skopeo with the same argv, stdio and exit code.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { execRealSkopeo } from './real-skopeo.js';
 
 const RACE =
@@ -36,7 +36,12 @@ function failsNow() {
 if (!failsNow()) {
   execRealSkopeo('skopeo-flaky', args);
 } else if (process.env.SKOPEO_FLAKY_HANG === '1') {
-  if (process.env.SKOPEO_FLAKY_PID_FILE) writeFileSync(process.env.SKOPEO_FLAKY_PID_FILE, String(process.pid));
+  const pidFile = process.env.SKOPEO_FLAKY_PID_FILE;
+  if (pidFile) {
+    // Whole or not at all (see skopeo-hang.js): an empty pid file read as pid 0 made `kill(0, 0)` succeed.
+    writeFileSync(`${pidFile}.tmp`, String(process.pid));
+    renameSync(`${pidFile}.tmp`, pidFile);
+  }
   process.stdout.write('hanging\n');
   setTimeout(() => {}, 1e8);
 } else {

@@ -6,7 +6,10 @@ if (process.env.SKOPEO_HANG_IGNORE_TERM === '1') process.on('SIGTERM', () => {})
 // output is on its way.
 process.stdout.write('hanging\n');
 if (process.env.SKOPEO_HANG_PID_FILE) {
-  const { writeFileSync } = await import('node:fs');
-  writeFileSync(process.env.SKOPEO_HANG_PID_FILE, String(process.pid));
+  // Written whole or not at all (temp file, then rename): a test polling for the file must never read it empty,
+  // or Number('') is 0 and `process.kill(0, 0)` "finds" the test's own process group alive.
+  const { renameSync, writeFileSync } = await import('node:fs');
+  writeFileSync(`${process.env.SKOPEO_HANG_PID_FILE}.tmp`, String(process.pid));
+  renameSync(`${process.env.SKOPEO_HANG_PID_FILE}.tmp`, process.env.SKOPEO_HANG_PID_FILE);
 }
 setTimeout(() => {}, 1e8);
