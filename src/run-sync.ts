@@ -25,7 +25,7 @@ import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/c
 import { RegistryConnectionError, RegistryHttpError } from './registry/registry-errors.js';
 import { locateStorage } from './storage/scan-storage.js';
 import type { StorageReader } from './storage/storage-reader.js';
-import { preflightSkopeo, runSkopeo } from './registry/skopeo.js';
+import { assertSkopeoPresent, preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { createTargetState, type TagState, type TargetState } from './registry/target-state.js';
 import { createSeenFilter, type SeenFilter } from './core/seen-filter.js';
@@ -143,6 +143,8 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       else quotaApi = conn.harbor();
     }
     if (!dryRun) {
+      // A nightly run on a node without skopeo would otherwise export everything and fail at the first push.
+      assertSkopeoPresent(opts.skopeo, deps.env.PATH, deps.cwd);
       // Before the export opens: a target that cannot be used leaves nothing behind (no export directory).
       conn = await connectTarget({
         host: target.host, tlsVerify: opts.destTlsVerify, certDir, credentials, signal: deps.signal,

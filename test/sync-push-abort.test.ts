@@ -3,7 +3,8 @@
  * HEAD of the tag, before any skopeo process) makes that image `canceled`, not `failed`. Timing that with real
  * processes is guesswork, so runSync() is called in process against a loopback stand-in target (node:http on
  * 127.0.0.1) that aborts the run's signal the moment the request in question arrives, and never answers it.
- * No skopeo is needed: the push never gets that far (`--skopeo` points nowhere).
+ * No skopeo is started: the push never gets that far (`--skopeo` names a fake that fails, which would make the image
+ * `failed`; it must exist, as sync checks before its export).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -94,7 +95,7 @@ describe('an interrupt while sync checks the target', () => {
         retries: 0,
         createProjects: false,
         destTlsVerify: false,
-        skopeo: path.join(work, 'no-skopeo-here'),
+        skopeo: path.join(import.meta.dirname, 'bin/skopeo-fatal.js'),
       };
       const results: SyncResult[] = [];
       const run = await runSync(opts, { cwd: work, onExit: () => {}, env: {}, signal: controller.signal, emit: (e) => events.push(e) }, (r) => results.push(r));

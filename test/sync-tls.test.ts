@@ -4,7 +4,7 @@
  * the three ways to give credentials, and proof that the password travels only through a private (0600),
  * short-lived auth file. Then every preflight failure, each with its own message and exit code 3.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -201,13 +201,28 @@ describe('sync into a TLS + htpasswd registry', () => {
       );
     });
 
-    it('skopeo missing', async () => {
+    // Found missing before the export (a path lookup, no process): a nightly run on a node without skopeo used to
+    // export the whole storage first and fail at its first push.
+    it('skopeo missing (--skopeo PATH)', async () => {
       await expectPreflight(
         ['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string, '--skopeo', '/nonexistent/skopeo'],
         creds,
         /^registry-rescue: skopeo not found at \/nonexistent\/skopeo; install it: apt-get install -y skopeo, or pass --skopeo PATH$/,
-        { exportsFirst: true },
       );
+    });
+
+    it('skopeo missing from PATH', async () => {
+      // A PATH that finds node (to start the CLI) and no skopeo.
+      const bin = await makeTempDir('rr-path');
+      await symlink(process.execPath, path.join(bin, 'node'));
+      await expectPreflight(['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string], { ...creds, PATH: bin }, /^registry-rescue: skopeo not found on PATH; install it: apt-get install -y skopeo, or pass --skopeo PATH$/);
+    });
+
+    it('--skopeo naming a file that is not executable', async () => {
+      const dir = await makeTempDir('rr-noexec');
+      const file = path.join(dir, 'skopeo');
+      await writeFile(file, '#!/bin/sh\n', { mode: 0o644 });
+      await expectPreflight(['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string, '--skopeo', file], creds, new RegExp(`^registry-rescue: skopeo not found at ${file}; `));
     });
 
     it('skopeo too old', async () => {

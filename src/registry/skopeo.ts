@@ -2,6 +2,8 @@
  * Runs skopeo (style guide §5): argv arrays only, our own timeout, SIGTERM then SIGKILL on cancel, and a
  * failure returned as data, never thrown. The binary is `skopeo` from PATH or what `--skopeo` names.
  */
+import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import { PreflightError } from '../errors.js';
@@ -45,6 +47,27 @@ export interface RunSkopeoOptions {
   env?: Record<string, string | undefined>;
 }
 
+const notFound = (bin: string) => new PreflightError(bin === 'skopeo' ? `skopeo not found on PATH; ${INSTALL_HINT}` : `skopeo not found at ${bin}; ${INSTALL_HINT}`);
+
+/**
+ * Throws the "skopeo not found" PreflightError unless `bin` is an executable file: the path given, or the first
+ * match on `searchPath` (PATH) as the push would find it. Nothing is started, so a sync can check this before it
+ * exports anything, even on a run that turns out to have nothing to push (which must start no process); whether it
+ * runs and is recent enough is `preflightSkopeo`'s, when the first push needs it.
+ */
+export function assertSkopeoPresent(bin: string, searchPath: string | undefined, cwd: string): void {
+  const candidates = bin.includes('/') ? [path.resolve(cwd, bin)] : (searchPath ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.resolve(cwd, dir, bin));
+  for (const file of candidates) {
+    try {
+      accessSync(file, constants.X_OK);
+      if (statSync(file).isFile()) return;
+    } catch {
+      // Not this one.
+    }
+  }
+  throw notFound(bin);
+}
+
 /** Checks that skopeo runs and is recent enough; throws PreflightError otherwise. */
 export async function preflightSkopeo(
   bin = 'skopeo',
@@ -58,11 +81,7 @@ export async function preflightSkopeo(
     forceKillAfterDelay: FORCE_KILL_AFTER_MS,
     env: SCRUBBED_ENV,
   });
-  if (r.code === 'ENOENT') {
-    throw new PreflightError(
-      bin === 'skopeo' ? `skopeo not found on PATH; ${INSTALL_HINT}` : `skopeo not found at ${bin}; ${INSTALL_HINT}`,
-    );
-  }
+  if (r.code === 'ENOENT') throw notFound(bin);
   if (r.timedOut) throw new PreflightError(`${bin} --version did not answer within ${timeoutMs} ms`);
   if (r.failed) {
     const detail = String(r.stderr).trim() || r.shortMessage;
