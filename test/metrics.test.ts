@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { writeMetricsFile } from '../src/output/write-metrics.js';
+import { readdirSync } from 'node:fs';
+import { writeMetricsFile, writeMetricsFileSync } from '../src/output/write-metrics.js';
 import { IMAGE_STATUSES, renderMetrics, type RunMetrics } from '../src/report/metrics.js';
 
 const RUN: RunMetrics = {
@@ -132,5 +133,23 @@ describe('writeMetricsFile', () => {
     await expect(writeMetricsFile(blocked, 'x 1\n')).rejects.toThrow();
     expect((await readdir(dir)).sort()).toEqual(['blocked.prom', 'registry-rescue.prom']);
     expect(await readFile(file, 'utf8')).toBe('old content\n');
+  });
+
+  it('the exit-time write removes the temp file of a write still under way (a second signal during the record)', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'registry-rescue.prom');
+    const underWay = writeMetricsFile(file, 'run 1\n');
+    // Hold the event loop, as a process that exits now does, until the async write has created its temp file.
+    const deadline = Date.now() + 10_000;
+    while (readdirSync(dir).length === 0 && Date.now() < deadline) {
+      // busy: the open runs on libuv's pool meanwhile
+    }
+    expect(readdirSync(dir)[0]).toMatch(/^\.registry-rescue\.prom\..+\.tmp$/);
+    writeMetricsFileSync(file, 'interrupted 1\n');
+    expect(readdirSync(dir)).toEqual(['registry-rescue.prom']);
+    expect(await readFile(file, 'utf8')).toBe('interrupted 1\n');
+    // In a real exit the process ends here; in this test the abandoned write goes on and fails, leaving nothing.
+    await underWay.catch(() => undefined);
+    expect(readdirSync(dir)).toEqual(['registry-rescue.prom']);
   });
 });

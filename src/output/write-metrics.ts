@@ -13,6 +13,7 @@ import path from 'node:path';
  */
 export async function writeMetricsFile(file: string, text: string, mode = 0o644): Promise<void> {
   const temp = tempNameFor(file);
+  inFlight.add(temp);
   try {
     const handle = await open(temp, 'wx', mode);
     try {
@@ -26,14 +27,23 @@ export async function writeMetricsFile(file: string, text: string, mode = 0o644)
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  } finally {
+    inFlight.delete(temp);
   }
 }
 
+/** Temp files of writeMetricsFile calls not finished yet: an exiting process removes them (writeMetricsFileSync). */
+const inFlight = new Set<string>();
+
 /**
  * writeMetricsFile with synchronous calls, for a process that is exiting now (a second SIGINT/SIGTERM): an
- * 'exit' listener cannot wait for a promise. Same temp file, mode and rename.
+ * 'exit' listener cannot wait for a promise. Same temp file, mode and rename. A writeMetricsFile still under way
+ * (the signal came while the run recorded its figures) never finishes: its temp file is removed first, or one
+ * would stay in the collector's directory after each such night.
  */
 export function writeMetricsFileSync(file: string, text: string, mode = 0o644): void {
+  for (const stale of inFlight) rmSync(stale, { force: true });
+  inFlight.clear();
   const temp = tempNameFor(file);
   try {
     const fd = openSync(temp, 'wx', mode);
