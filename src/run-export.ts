@@ -56,6 +56,8 @@ export interface ExportOptions {
   shard?: Shard;
   /** Wait this long for another run's lock on --out instead of exiting 75. */
   waitLockMs?: number;
+  /** When (performance.now()) the run began waiting for the lock, if it did before the export (sync). */
+  waitLockStartedAt?: number;
   /** The command, for the lock file (`export`, `sync`). */
   command?: string;
   /**
@@ -140,6 +142,7 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
         onWarning: (message) => deps.emit({ kind: 'warning', message }),
         onWaiting: (message) => deps.emit({ kind: 'warning', message }),
         ...(opts.waitLockMs !== undefined ? { waitMs: opts.waitLockMs } : {}),
+        ...(opts.waitLockStartedAt !== undefined ? { waitStartedAt: opts.waitLockStartedAt } : {}),
       });
       const held = lock;
       deps.onExit?.(() => held.releaseSync());

@@ -130,9 +130,11 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     // Another run busy with this output directory: exit 75 at once, or with --wait-lock wait for it, before
     // credentials are read or the target is asked anything (a token got before an hour's wait may have expired
     // after it). openExport takes the lock itself, after the target checks, which leave no directory behind; with
-    // --wait-lock it waits again should a third run take the lock in between.
+    // --wait-lock it waits for what is left of the same budget should a third run take the lock in between.
     if (!dryRun && opts.waitLockMs === undefined) await checkRunLock(out);
-    if (!dryRun && opts.waitLockMs !== undefined) await waitForRunLock(out, { waitMs: opts.waitLockMs, signal: deps.signal, onWaiting: (message) => deps.emit({ kind: 'warning', message }) });
+    // One budget for both waits: a third run taking the lock between this wait and openExport's must not double it.
+    const waitLockStartedAt = performance.now();
+    if (!dryRun && opts.waitLockMs !== undefined) await waitForRunLock(out, { waitMs: opts.waitLockMs, waitStartedAt: waitLockStartedAt, signal: deps.signal, onWaiting: (message) => deps.emit({ kind: 'warning', message }) });
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
     const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
     if (dryRun && opts.checkQuota) {
@@ -162,7 +164,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
     // Oldest push first within a repository (the walk's order across repositories is kept).
-    const run = await openExport({ ...opts, out, pushOrder: true, keepBlobs: dryRun, deferDownloads: true }, deps);
+    const run = await openExport({ ...opts, out, waitLockStartedAt, pushOrder: true, keepBlobs: dryRun, deferDownloads: true }, deps);
     /** Dry run: per target project, its images and bytes, each blob counted once per project (in fixed memory). */
     const projects = new Map<string, { images: number; bytes: number }>();
     let seen: SeenFilter | undefined;

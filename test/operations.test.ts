@@ -99,6 +99,36 @@ describe('one run per output directory', () => {
     expect(firstRequestAt).toBeGreaterThanOrEqual(releasedAt);
   });
 
+  it('with --wait-lock, a sync waits at most that long in all, also when a third run takes the lock after the first wait', async () => {
+    const { dir, storage } = await copyFixture();
+    const out = path.join(dir, 'out');
+    // A plain registry on 127.0.0.1 whose first request (sync's /v2/ check, after the first wait) has a third run take
+    // the lock before it is answered: openExport then finds the lock held again.
+    let third: Promise<unknown> | undefined;
+    const target = http.createServer((req, res) => {
+      third ??= holdLock(out);
+      void third.then(() => {
+        if (req.url === '/v2/') res.writeHead(200, { 'Docker-Distribution-Api-Version': 'registry/2.0' }).end('{}');
+        else res.writeHead(404).end();
+      });
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => void target.close());
+    const to = `127.0.0.1:${(target.address() as AddressInfo).port}`;
+    const first = await holdLock(out);
+    const started = Date.now();
+    const waiting = cli(['sync', storage, '--to', to, '--out', out, '--dest-tls-verify=false', '--retries', '0', '--wait-lock', '10s', '-q']);
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    first.stop();
+    const r = await waiting;
+    const took = Date.now() - started;
+    expect(r.exitCode, r.stderr).toBe(75);
+    expect(third).toBeDefined();
+    expect(r.stderr).toContain('waited 10 s for it');
+    // One 10 s budget: about 10 s (plus starting node; 10.8 s at a load of 7), where two waits took 4 s + 10 s and more.
+    expect(took, `${took} ms`).toBeLessThan(13_500);
+  });
+
   it('a lock left by a dead process is taken over with a warning, and released at the end', async () => {
     const { dir, storage } = await copyFixture();
     const out = path.join(dir, 'out');

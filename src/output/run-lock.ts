@@ -46,6 +46,12 @@ export interface AcquireRunLockOptions {
   command: string;
   /** Wait up to this long for the holder to finish; without it a held lock throws at once. */
   waitMs?: number;
+  /**
+   * When (performance.now()) the run began waiting for this lock, if before this call: `waitMs` is the whole run's
+   * budget, not each call's (sync waits once before it contacts the target, and again here if a third run took the
+   * lock in between).
+   */
+  waitStartedAt?: number;
   /** Aborts the wait, throwing `signal.reason`. */
   signal?: AbortSignal;
   /** Clock for the lock's startedAt and ages (waiting itself uses the monotonic clock). */
@@ -99,8 +105,8 @@ export async function acquireRunLock(dir: string, opts: AcquireRunLockOptions): 
  * One turn of waiting for a lock a live run holds: throws what acquireRunLock throws once `waitMs` has run out
  * (at once without a wait), says once who holds it (onWaiting), then sleeps a poll; the signal's reason on abort.
  */
-function lockWaiter(file: string, opts: Pick<AcquireRunLockOptions, 'waitMs' | 'pollMs' | 'signal' | 'onWaiting'> & { now: () => number; staleMs: number }) {
-  const start = performance.now();
+function lockWaiter(file: string, opts: Pick<AcquireRunLockOptions, 'waitMs' | 'waitStartedAt' | 'pollMs' | 'signal' | 'onWaiting'> & { now: () => number; staleMs: number }) {
+  const start = opts.waitStartedAt ?? performance.now();
   let told = false;
   return async (verdict: Extract<Verdict, { kind: 'held' }>): Promise<void> => {
     const waited = performance.now() - start;
@@ -136,7 +142,7 @@ export async function checkRunLock(dir: string, opts: Pick<AcquireRunLockOptions
  * hour must not hold a target token that expires meanwhile, nor report target problems while another run works.
  * The lock itself is still taken by acquireRunLock afterwards (race-safe, with its own wait).
  */
-export async function waitForRunLock(dir: string, opts: Pick<AcquireRunLockOptions, 'now' | 'host' | 'pid' | 'staleMs' | 'signal' | 'pollMs' | 'onWaiting'> & { waitMs: number }): Promise<void> {
+export async function waitForRunLock(dir: string, opts: Pick<AcquireRunLockOptions, 'now' | 'host' | 'pid' | 'staleMs' | 'signal' | 'pollMs' | 'onWaiting' | 'waitStartedAt'> & { waitMs: number }): Promise<void> {
   const now = opts.now ?? Date.now;
   const staleMs = opts.staleMs ?? OTHER_HOST_STALE_MS;
   const file = path.join(dir, LOCK_FILE_NAME);
