@@ -10,7 +10,7 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PreflightError } from './errors.js';
 import type { Emit, ExportResult } from './core/events.js';
-import { emptyCounts, type Counts, type RunIssues } from './core/results.js';
+import { emptyCounts, type Counts, type RunIssues, type StopCause } from './core/results.js';
 import { defaultImageTimeoutMs } from './core/image-timeout.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
@@ -39,6 +39,12 @@ export const CHECK_CONCURRENCY = 16;
 /** Default --out: a directory on the storage volume, beside docker/. */
 export const DEFAULT_OUT_NAME = 'registry-rescue-export';
 const RETRY_BASE_MS = 2_000;
+/**
+ * The `reason` of every image a stopped run never started: the same short text for all, since the stop reason is
+ * the run's, said once (the summary's `stopped early:` line, the report's `summary.stoppedEarly`). A trip at image 3
+ * of 100,000 would otherwise copy it into the report 100k times.
+ */
+export const NOT_ATTEMPTED_REASON = 'not started: the run stopped early (see "stopped early" in the summary)';
 /** What the dry run shows in place of the private auth file written at run time. */
 const AUTHFILE_PLACEHOLDER = '<private auth file>';
 
@@ -92,8 +98,10 @@ export interface SyncTotals {
   /** Bytes of the images synced in this run (blobs the target already had included). */
   bytesSynced: number;
   ms: number;
-  /** Why the run stopped starting pushes, if it did (circuit breaker, --abort-on-error). */
+  /** Why the run stopped starting pushes, if it did (circuit breaker, --abort-on-error): said once, here. */
   stoppedEarly?: string;
+  /** The same as a word for monitors. */
+  stoppedBy?: StopCause;
   /** Dry run: bytes per target project, sorted by project. */
   projects?: ProjectBytes[];
 }
@@ -270,10 +278,12 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       async finish() {
         const exportSummary = await run.finish();
         totals.ms = Math.round(performance.now() - started);
-        const stoppedEarly = pusher.stoppedReason();
-        if (stoppedEarly) totals.stoppedEarly = stoppedEarly;
-
-        return { totals, exportSummary, issues: { ...exportIssues(exportSummary), stoppedEarly: stoppedEarly !== undefined } };
+        const stop = pusher.stopped();
+        if (stop) {
+          totals.stoppedEarly = stop.reason;
+          totals.stoppedBy = stop.cause;
+        }
+        return { totals, exportSummary, issues: { ...exportIssues(exportSummary), stoppedEarly: stop?.cause } };
       },
     };
   } catch (error) {
@@ -377,6 +387,14 @@ function createPusher(c: PusherContext) {
   let skopeoChecked: Promise<unknown> | undefined;
   let preflight: PreflightError | undefined;
   let stopReason: string | undefined;
+  let stopCause: StopCause | undefined;
+  /** The first stop wins: its reason goes to stderr and into the report once. */
+  const stop = (cause: StopCause, reason: string): boolean => {
+    if (stopReason !== undefined) return false;
+    stopReason = reason;
+    stopCause = cause;
+    return true;
+  };
   const breaker = createBreaker(c.opts.breaker ?? DEFAULT_BREAKER, c.opts.to);
   // skopeo needs none of our secrets: not the target's password, nor the bucket's AWS credentials.
   const skopeoEnv = { [ENV_PASSWORD]: undefined, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined };
@@ -404,7 +422,7 @@ function createPusher(c: PusherContext) {
     } catch (error) {
       if (!(error instanceof PreflightError)) throw error;
       preflight ??= error;
-      stopReason ??= 'skopeo cannot run';
+      stop('skopeo-unusable', 'skopeo cannot run');
       return false;
     }
   };
@@ -414,12 +432,11 @@ function createPusher(c: PusherContext) {
     // The reason is quoted in the stop reason, which goes to stderr and the report unredacted: secrets out first.
     const outcome = success ? { kind: 'success' as const } : trouble ? { ...trouble, message: redact(r.reason ?? '', c.secrets) } : { kind: 'other' as const };
     const tripped = breaker.observe(outcome, new Date().toISOString());
-    if (tripped !== undefined && !stopReason) {
-      stopReason = tripped;
-      c.emit({ kind: 'warning', message: `circuit breaker: ${stopReason}` });
+    // Only a target trouble trips it: the outcome's kind is the cause.
+    if (tripped !== undefined && (outcome.kind === 'unreachable' || outcome.kind === 'server-error')) {
+      if (stop(outcome.kind === 'unreachable' ? 'target-unreachable' : 'target-server-error', tripped)) c.emit({ kind: 'warning', message: `circuit breaker: ${tripped}` });
     }
-    if (r.status === 'failed' && c.opts.abortOnError && !stopReason) {
-      stopReason = `--abort-on-error: ${r.id} failed`;
+    if (r.status === 'failed' && c.opts.abortOnError && stop('abort-on-error', `--abort-on-error: ${r.id} failed`)) {
       c.emit({ kind: 'warning', message: `${stopReason}; no more pushes are started` });
     }
     return r;
@@ -441,9 +458,9 @@ function createPusher(c: PusherContext) {
     get preflight() {
       return preflight;
     },
-    stopped: () => stopReason !== undefined,
-    stoppedReason: () => stopReason,
-    notAttempted: (job: PushJob): SyncResult => ({ ...base(job), status: 'not-attempted', code: 'not-attempted', reason: `not started: ${stopReason}` }),
+    /** Why the run stopped starting pushes, if it did. */
+    stopped: (): { cause: StopCause; reason: string } | undefined => (stopCause !== undefined && stopReason !== undefined ? { cause: stopCause, reason: stopReason } : undefined),
+    notAttempted: (job: PushJob): SyncResult => ({ ...base(job), status: 'not-attempted', code: 'not-attempted', reason: NOT_ATTEMPTED_REASON }),
     /**
      * The Harbor project check and the HEAD before a push: a result when there is nothing to push (up to
      * date, refused, unreachable), else whether the project is Harbor's. Read-only, so it runs outside the

@@ -30,9 +30,16 @@ describe("a run's last line", () => {
       'registry-rescue: exit 4, partial: 1 listed tag missing from the storage, 2 storage directories unreadable (see above)\n',
     );
     expect(outcomeLine(counts({}), { ...NO_ISSUES, nothingSelected: true })).toBe('registry-rescue: exit 4, partial: nothing selected (see above)\n');
-    // The breaker's stop shows as the images it left; said in words only when it left none.
-    expect(outcomeLine(counts({ failed: 5, 'not-attempted': 3 }), { ...NO_ISSUES, stoppedEarly: true })).toBe('registry-rescue: exit 4, partial: 5 failed, 3 not-attempted (see above)\n');
-    expect(outcomeLine(counts({ failed: 5 }), { ...NO_ISSUES, stoppedEarly: true })).toBe('registry-rescue: exit 4, partial: 5 failed, stopped early (see above)\n');
+  });
+
+  it('names briefly why a run stopped early: the last line is what cron mails and monitors grep', () => {
+    const c = counts({ failed: 5, 'not-attempted': 3 });
+    expect(outcomeLine(c, { ...NO_ISSUES, stoppedEarly: 'target-unreachable' })).toBe('registry-rescue: exit 4, partial: 5 failed, 3 not-attempted; stopped: target unreachable (see above)\n');
+    expect(outcomeLine(c, { ...NO_ISSUES, stoppedEarly: 'target-server-error' })).toBe('registry-rescue: exit 4, partial: 5 failed, 3 not-attempted; stopped: target server errors (see above)\n');
+    expect(outcomeLine(c, { ...NO_ISSUES, stoppedEarly: 'abort-on-error' })).toBe('registry-rescue: exit 4, partial: 5 failed, 3 not-attempted; stopped: --abort-on-error (see above)\n');
+    // Also when it left no image unattempted (the last ones were in flight), and then the stop alone makes it partial.
+    expect(outcomeLine(counts({ failed: 5 }), { ...NO_ISSUES, stoppedEarly: 'target-unreachable' })).toBe('registry-rescue: exit 4, partial: 5 failed; stopped: target unreachable (see above)\n');
+    expect(outcomeLine(counts({ synced: 1 }), { ...NO_ISSUES, stoppedEarly: 'target-server-error' })).toBe('registry-rescue: exit 4, partial: stopped: target server errors (see above)\n');
   });
 
   it('gives exit 4 exactly when exitCodeForRun does', () => {

@@ -8,7 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateStorage } from '../scripts/bench/generate-storage.mjs';
-import { CHECK_CONCURRENCY } from '../src/run-sync.js';
+import { CHECK_CONCURRENCY, NOT_ATTEMPTED_REASON } from '../src/run-sync.js';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
 import { isManifest, startFaultProxy, type Fault, type ProxiedRequest } from './helpers/fault-proxy.js';
 import { makeTempDir, startRegistry } from './helpers/registry.js';
@@ -259,9 +259,10 @@ describe('a target that answers every push with its own server error (a full dis
       env: { SKOPEO_RECORD_FILE: record },
     });
     const pushes = syncCalls(await readRecord(record).catch(() => []));
-    const statuses = (await readReport(report)).images.map((i) => i.status);
+    const doc = await readReport(report);
+    const statuses = doc.images.map((i) => i.status);
     const count = (status: string) => statuses.filter((s) => s === status).length;
-    return { ...r, pushes, count, summary: (await readReport(report)).summary as unknown as { stoppedEarly?: string } };
+    return { ...r, pushes, count, doc, reportText: await readFile(report, 'utf8'), summary: doc.summary as unknown as { stoppedEarly?: string; stoppedBy?: string } };
   }
 
   const uploads = (r: ProxiedRequest) => /\/v2\/.+\/blobs\/uploads\//.test(r.url) && ['POST', 'PATCH', 'PUT'].includes(r.method);
@@ -284,6 +285,18 @@ describe('a target that answers every push with its own server error (a full dis
     expect(r.count('failed')).toBe(3);
     expect(r.count('not-attempted')).toBe(IMAGES - 3);
     expect(r.stderr).toMatch(/registry-rescue: exit 4, partial: 3 failed, 97 not-attempted/);
+    // The last line (what cron mails, what monitors grep) names the cause, briefly.
+    expect(r.stderr.split('\n').at(-1)).toBe('registry-rescue: exit 4, partial: 3 failed, 97 not-attempted; stopped: target server errors (see above)');
+    expect(r.summary.stoppedBy).toBe('target-server-error');
+    // The stop reason is said once in the report (summary.stoppedEarly), not once per image never started: each
+    // of those carries the same short reason (a trip at image 3 of 100,000 would otherwise copy it 100k times).
+    const unstarted = r.doc.images.filter((i) => i.status === 'not-attempted');
+    expect(new Set(unstarted.map((i) => i.reason))).toEqual(new Set([NOT_ATTEMPTED_REASON]));
+    expect(NOT_ATTEMPTED_REASON.length).toBeLessThan(80);
+    const stop = 'answered 3 images in a row with a server error';
+    expect(r.reportText.split(stop)).toHaveLength(2);
+    // And in the text: the warning when it tripped and the summary's `stopped early:` line, no third copy per group or image.
+    expect(r.stderr.split(stop)).toHaveLength(3);
   }, TIMEOUT);
 
   it('HTTP 500 to the HEAD before each push: the breaker stops the checks after 3 (and those already in flight), no skopeo run', async () => {

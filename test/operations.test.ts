@@ -398,6 +398,10 @@ describe('circuit breaker', () => {
     expect(doc.summary.stoppedEarly).toMatch(/unreachable since/);
     expect(r.stderr).toMatch(/^stopped early: /m);
     expect(r.stderr).toMatch(/\d+ × not-attempted \(not-attempted\)/);
+    // The last line names the cause briefly; the report says it once, in summary.stoppedEarly, and stoppedBy as a word.
+    expect(r.stderr.split('\n').at(-1)).toMatch(/^registry-rescue: exit 4, partial: \d+ failed, \d+ not-attempted; stopped: target unreachable \(see above\)$/);
+    expect(doc.summary.stoppedBy).toBe('target-unreachable');
+    expect(doc.images.filter((i: { status: string; reason: string }) => i.status === 'not-attempted' && /unreachable since/.test(i.reason))).toEqual([]);
     // Nothing was pushed: the HEAD before each push already failed.
     await expect(readFile(path.join(dir, 'record'))).rejects.toThrow(/ENOENT/);
   });

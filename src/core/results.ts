@@ -75,11 +75,25 @@ export interface RunIssues {
   listedMissing: number;
   /** The selection was empty although the storage has tags. */
   nothingSelected: boolean;
-  /** The run stopped starting work (circuit breaker, --abort-on-error). */
-  stoppedEarly: boolean;
+  /** Why the run stopped starting work (circuit breaker, --abort-on-error), if it did. */
+  stoppedEarly: StopCause | undefined;
 }
 
-export const NO_ISSUES: RunIssues = { unreadable: 0, listedMissing: 0, nothingSelected: false, stoppedEarly: false };
+/**
+ * What stopped a run from starting work, as a word for monitors (the report's `summary.stoppedBy`): the target
+ * unreachable or answering with its own server errors (the circuit breaker), --abort-on-error, skopeo unusable.
+ */
+export type StopCause = 'target-unreachable' | 'target-server-error' | 'abort-on-error' | 'skopeo-unusable';
+
+/** The cause in a few words, for the last line (the summary above it has the whole reason). */
+const STOP_WORDS: Record<StopCause, string> = {
+  'target-unreachable': 'target unreachable',
+  'target-server-error': 'target server errors',
+  'abort-on-error': '--abort-on-error',
+  'skopeo-unusable': 'skopeo cannot run',
+};
+
+export const NO_ISSUES: RunIssues = { unreadable: 0, listedMissing: 0, nothingSelected: false, stoppedEarly: undefined };
 
 /** How many images a run did not get right: bad and undone statuses. */
 export function countBad(counts: Counts): number {
@@ -93,7 +107,7 @@ export function countBad(counts: Counts): number {
  * selected image is broken, failed, canceled or not attempted, or the run itself is incomplete; else 0.
  */
 export function exitCodeForRun(counts: Counts, issues: RunIssues): 0 | 4 {
-  const incomplete = issues.unreadable > 0 || issues.listedMissing > 0 || issues.nothingSelected || issues.stoppedEarly;
+  const incomplete = issues.unreadable > 0 || issues.listedMissing > 0 || issues.nothingSelected || issues.stoppedEarly !== undefined;
   return countBad(counts) > 0 || incomplete ? 4 : 0;
 }
 
@@ -108,9 +122,11 @@ export function outcomeLine(counts: Counts, issues: RunIssues): string {
   if (issues.listedMissing > 0) why.push(`${plural(issues.listedMissing, 'listed tag')} missing from the storage`);
   if (issues.unreadable > 0) why.push(`${plural(issues.unreadable, 'storage directory', 'storage directories')} unreadable`);
   if (issues.nothingSelected) why.push('nothing selected');
-  // The breaker's stop shows as the images it left not attempted; said in words only when it left none.
-  if (issues.stoppedEarly && counts['not-attempted'] === 0) why.push('stopped early');
-  return `registry-rescue: exit ${exitCode}, partial: ${why.join(', ')} (see above)\n`;
+  // A run the breaker stopped says why in the line cron mails: `N not-attempted` alone does not tell a dead target
+  // (wait, or fail over) from a full disk on it (clean it up) from --abort-on-error.
+  const stop = issues.stoppedEarly !== undefined ? `stopped: ${STOP_WORDS[issues.stoppedEarly]}` : undefined;
+  const text = stop === undefined ? why.join(', ') : why.length > 0 ? `${why.join(', ')}; ${stop}` : stop;
+  return `registry-rescue: exit ${exitCode}, partial: ${text} (see above)\n`;
 }
 
 /** `1 image`, `2 images`. */
