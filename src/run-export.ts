@@ -107,6 +107,8 @@ export interface ExportRun {
   removeLayout(id: string): Promise<void>;
   /** After `results` ended (or was abandoned): prune unless interrupted, tags-file bookkeeping, totals. */
   finish(): Promise<ExportSummary>;
+  /** After `results` ended: whether the walk read the whole storage (or shard), not stopped by an interrupt or its consumer. */
+  walkComplete(): boolean;
 }
 
 /** Everything that can fail before the first image (storage, tags file, output directory), then the stream. */
@@ -203,6 +205,7 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
     async removeLayout(id) {
       await store?.remove(id);
     },
+    walkComplete: () => complete,
     async finish() {
       // Pruning moves layouts aside through this run's staging, under this run's lock: both go after it.
       try {

@@ -20,7 +20,7 @@ import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type PushSettings, type Sy
 import { pushIndexFromLayout } from './registry/push-index.js';
 import type { HarborApi } from './registry/harbor-api.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
-import type { ExportSummary } from './core/summary.js';
+import { notReachedOf, type ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
 import { RegistryConnectionError, RegistryHttpError } from './registry/registry-errors.js';
 import { locateStorage } from './storage/scan-storage.js';
@@ -102,6 +102,10 @@ export interface SyncTotals {
   stoppedEarly?: string;
   /** The same as a word for monitors. */
   stoppedBy?: StopCause;
+  /** False when the run stopped (an interrupt) before its walk of the storage ended: the tags after it were never read. */
+  walkComplete: boolean;
+  /** Selected tags the walk had listed but the run never reached (not in the results); see notReachedOf. */
+  notReached: number;
   /** Dry run: bytes per target project, sorted by project. */
   projects?: ProjectBytes[];
 }
@@ -195,7 +199,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     const logs = path.join(settings.out, LOG_DIR);
     const secrets = secretsOf(credentials);
     const pusher = createPusher({ reader: run.storage.reader, conn: conn as TargetConnection, state: state as TargetState, opts, guard, signal: deps.signal, emit: deps.emit, logs, secrets });
-    const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0 };
+    const totals: SyncTotals = { selected: 0, counts: emptyCounts(), bytesSynced: 0, ms: 0, walkComplete: false, notReached: 0 };
     const channel = createChannel<SyncResult>();
     const record = (r: SyncResult) => {
       totals.selected++;
@@ -278,6 +282,9 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       async finish() {
         const exportSummary = await run.finish();
         totals.ms = Math.round(performance.now() - started);
+        // Counted as list counts an interrupted walk (the tags it read), so the two commands agree.
+        totals.walkComplete = run.walkComplete();
+        totals.notReached = notReachedOf(exportSummary);
         const stop = pusher.stopped();
         if (stop) {
           totals.stoppedEarly = stop.reason;

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BIN, copyFixture, expectedTags } from './helpers/cli.js';
-import { startRegistry } from './helpers/registry.js';
+import { makeTempDir, startRegistry } from './helpers/registry.js';
+import { generateStorage } from '../scripts/bench/generate-storage.mjs';
 import { killStrays } from './helpers/proc-watch.js';
 
 const HANG = path.resolve(import.meta.dirname, 'bin/skopeo-hang-sync.js');
@@ -178,6 +179,55 @@ describe('interrupting sync', () => {
       await reg.stop();
     }
   });
+});
+
+describe('an interrupt before the walk of the storage ended', () => {
+  it('says how many selected tags the run never reached, apart from those it read but did not push', async () => {
+    const TAGS = 1000;
+    const reg = await startRegistry();
+    const dir = await makeTempDir('rr-int-walk-');
+    const storage = path.join(dir, 'storage');
+    generateStorage({ dir: storage, tags: TAGS, seed: 5 });
+    const pids = path.join(dir, 'pids');
+    await writeFile(pids, '');
+    const report = path.join(dir, 'report.json');
+    const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '--concurrency', '2', '--report', report], {
+      reject: false,
+      env: { SKOPEO_HANG_PID_FILE: pids },
+    });
+    try {
+      await waitFor('two pushes in flight', async () => ((await readFile(pids, 'utf8')).trim().split('\n').length >= 2 ? true : undefined));
+      child.kill('SIGTERM');
+      const r = await child;
+      const stderr = String(r.stderr);
+      expect(r.exitCode, stderr).toBe(143);
+      const doc = JSON.parse(await readFile(report, 'utf8'));
+      expect(doc.interrupted).toBe(true);
+      // The walk read part of the storage (list's counting: selection.tagsInStorage is what it read): every tag it
+      // read has an image in the report (canceled ones included: read, not pushed) or is counted as never reached.
+      const read = doc.selection.tagsInStorage as number;
+      expect(read).toBeLessThan(TAGS);
+      expect(doc.summary.walkComplete).toBe(false);
+      expect(doc.summary.notReached).toBeGreaterThanOrEqual(0);
+      expect(doc.images.length + doc.summary.notReached).toBe(read - doc.selection.filteredOut);
+      expect(doc.images.filter((i: { status: string }) => i.status === 'canceled').length).toBe(doc.images.length);
+      // The text says the same, apart from the canceled count.
+      expect(stderr).toMatch(/^\d+ synced, .*, \d+ canceled; /m);
+      const listed = doc.summary.notReached > 0 ? `${doc.summary.notReached} selected tag${doc.summary.notReached === 1 ? '' : 's'} the walk had listed, and ` : '';
+      expect(stderr).toContain(`never reached: ${listed}every tag the walk had not come to (the walk read ${read} tags before the run stopped;`);
+    } finally {
+      if (child.pid !== undefined && alive(child.pid)) child.kill('SIGKILL');
+      await killStrays(storage);
+    }
+    // A run whose walk ended reached every tag: the same fields say so.
+    const whole = await execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--dry-run', '--report', report], { reject: false });
+    expect(whole.exitCode, String(whole.stderr)).toBe(0);
+    const dry = JSON.parse(await readFile(report, 'utf8'));
+    expect(dry.summary.walkComplete).toBe(true);
+    expect(dry.summary.notReached).toBe(0);
+    expect(dry.images).toHaveLength(TAGS);
+    expect(String(whole.stderr)).not.toContain('never reached');
+  }, 120_000);
 });
 
 describe('after SIGKILL', () => {

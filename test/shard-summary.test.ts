@@ -40,8 +40,12 @@ describe('the summary of a sharded run', () => {
   it('names the shard in the sync summary', () => {
     const selection = createExportTally().summary;
     selection.filteredOut = 3;
-    const totals = { selected: 1, counts: emptyCounts(), bytesSynced: 0, ms: 1000 };
+    const totals = { selected: 1, counts: emptyCounts(), bytesSynced: 0, ms: 1000, walkComplete: true, notReached: 0 };
     expect(renderSyncSummary(totals, [], { dryRun: false, target: 'harbor.example', selection, shard: { index: 2, count: 4 } })).toContain('3 tags in shard 2/4 of the storage left out by the tags file or --exclude');
     expect(renderSyncSummary(totals, [], { dryRun: false, target: 'harbor.example', selection })).toContain('3 tags in storage left out by the tags file or --exclude');
+    // An interrupted walk's count is the shard's too.
+    selection.tags = 40;
+    const cut = renderSyncSummary({ ...totals, walkComplete: false, notReached: 5 }, [], { dryRun: false, target: 'harbor.example', selection, shard: { index: 2, count: 4 } });
+    expect(cut).toContain('never reached: 5 selected tags the walk had listed, and every tag the walk had not come to (the walk read 40 tags of shard 2/4 before the run stopped;');
   });
 });

@@ -56,6 +56,15 @@ export function createExportTally(): { add(r: ExportResult): void; summary: Expo
   };
 }
 
+/**
+ * Selected tags (and untagged referrers) the walk listed but the run never read, because it stopped first: neither
+ * in the results nor filtered out. 0 for a walk that ended. The tags after them, which the walk never listed, are
+ * not counted: how many there are is not known without reading the rest of the storage.
+ */
+export function notReachedOf(summary: Pick<ExportSummary, 'tags' | 'referrers' | 'filteredOut' | 'selected'>): number {
+  return Math.max(0, summary.tags + summary.referrers - summary.filteredOut - summary.selected);
+}
+
 /** `1.2 MB`, decimal units as registries and Harbor show them. */
 export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];

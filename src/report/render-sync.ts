@@ -1,7 +1,7 @@
 /** Renders sync results for people: one line per image as it is decided, and a closing summary. */
 import type { SyncResult } from '../core/sync-plan.js';
 import { classOf, plural } from '../core/results.js';
-import type { Shard } from '../core/shard.js';
+import { formatShard, type Shard } from '../core/shard.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { SyncTotals } from '../run-sync.js';
 import { selectionLines } from './render-export.js';
@@ -98,6 +98,8 @@ export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dr
     );
   }
   if (t.stoppedEarly) lines.push(`stopped early: ${t.stoppedEarly}`);
+  const unread = neverReachedLine(t, opts.selection, opts.shard);
+  if (unread) lines.push(unread);
   for (const p of t.projects ?? []) {
     const quota = p.quota
       ? p.quota.hard < 0
@@ -111,4 +113,19 @@ export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dr
   lines.push(...selectionLines(opts.selection, opts.shard));
   lines.push(...attention);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * After an interrupt that came before the walk ended: what the run never reached, apart from what it read but did
+ * not push (canceled, counted above). Selected tags the walk had listed, and the rest of the storage it never read,
+ * whose size is not known without reading it.
+ */
+function neverReachedLine(t: SyncTotals, selection: ExportSummary, shard?: Shard): string | undefined {
+  if (t.walkComplete) return undefined;
+  const where = shard ? ` of shard ${formatShard(shard)}` : '';
+  const listed = t.notReached > 0 ? `${plural(t.notReached, 'selected tag')} the walk had listed, and ` : '';
+  return (
+    `never reached: ${listed}every tag the walk had not come to (the walk read ${plural(selection.tags, 'tag')}${where} before the run stopped; ` +
+    'how many the storage has left is not known; run the same command again to continue)'
+  );
 }
