@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { exitCodeForRun } from '../core/results.js';
 import type { Io } from '../io.js';
-import { imageJson, listHeader, listLine, renderSummaryText } from '../report/render-export.js';
+import { imageJson, listHeader, listLine, renderSummaryText, selectionLines } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
 import { lastLine, openDocuments } from './outputs.js';
@@ -21,7 +21,7 @@ export function listCommand(io: Io): Command {
     .argument('<storage>', STORAGE_ARGUMENT)
     .option('--json', 'print one JSON object { version, command, storage, images, summary }, written image by image')
     .addOption(new Option('--format <format>', 'table, or tags: repository:tag lines of exportable tags, to edit into a --tags-file').choices(['table', 'tags']).default('table'))
-    .option('-q, --quiet', 'no progress or summary on stderr');
+    .option('-q, --quiet', 'no progress or totals on stderr: only warnings, the tags file\'s problems and the last line (registry-rescue: exit N, …)');
   addSelectionOptions(command).addHelpText(
     'after',
     `
@@ -58,7 +58,17 @@ Examples:
     doc?.end({ interrupted: io.signal.aborted, summary });
     // Cut short by the reader, the counts cover what was read, not the storage: the progress line says so instead.
     const issues = exportIssues(summary);
-    if (!outputClosed && !flags.json && !flags.quiet) io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted, ...(chosen.shard ? { shard: chosen.shard } : {}) }) + lastLine(io, summary.counts, issues));
+    const shard = chosen.shard ? { shard: chosen.shard } : {};
+    if (outputClosed || flags.json) {
+      // Nothing: the reader left (the progress line said so), or the document's summary is what a monitor reads.
+    } else if (flags.quiet) {
+      // No totals, but a cron job's exit 4 is still explained (README, Exit codes: the last line names the
+      // outcome), with the selection's problems its "see above" points at: stdout does not show them.
+      const notes = selectionLines(summary, chosen.shard, { quiet: true });
+      io.stderr(`${notes.map((l) => `${l}\n`).join('')}${lastLine(io, summary.counts, issues)}`);
+    } else {
+      io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted, ...shard }) + lastLine(io, summary.counts, issues));
+    }
     io.setExitCode(exitCodeForRun(summary.counts, issues));
   });
 }

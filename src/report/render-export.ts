@@ -116,11 +116,14 @@ function tagsWhere(shard: Shard | undefined): string {
   return shard ? `in shard ${formatShard(shard)} of the storage` : 'in storage';
 }
 
-/** What the tags file and --exclude did: storage tags left out, listed tags the storage lacks (with the nearest name), entries matching nothing. */
-export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'selectionProblems' | 'unreadable'>, shard?: Shard): string[] {
+/**
+ * What the tags file and --exclude did: storage tags left out, listed tags the storage lacks (with the nearest name),
+ * entries matching nothing. `quiet` (`list -q`): only what needs a look, without the count of tags left out.
+ */
+export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'selectionProblems' | 'unreadable'>, shard?: Shard, opts: { quiet?: boolean } = {}): string[] {
   const lines: string[] = [];
   if (summary.unreadable.length > 0) lines.push(`INCOMPLETE: ${plural(summary.unreadable.length, 'storage directory', 'storage directories')} could not be read; their tags are not in this run`);
-  if (summary.filteredOut > 0) lines.push(`${plural(summary.filteredOut, 'tag')} ${tagsWhere(shard)} left out by the tags file or --exclude`);
+  if (summary.filteredOut > 0 && !opts.quiet) lines.push(`${plural(summary.filteredOut, 'tag')} ${tagsWhere(shard)} left out by the tags file or --exclude`);
   for (const p of summary.selectionProblems) lines.push(p.code === 'glob-unmatched' ? `warning: ${p.message}` : p.code === 'listed-missing' ? `MISSING: ${p.message}` : p.message);
   return lines;
 }
