@@ -13,7 +13,7 @@ import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { checksLinks, foreignNames, namesList, planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
-import { createSelector, literalOf, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectVerdict, type Selector } from './core/selection.js';
+import { createSelector, literalOf, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectionCounts, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
 import type { Digest, TagRef } from './core/types.js';
@@ -124,12 +124,14 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
 
 async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: ExportDeps): Promise<ExportRun> {
   const selection: Selection = { exclude: opts.exclude.map((e, i) => parseSelector(e, `--exclude #${i + 1}`)) };
+  let tagsFileContent: SelectionCounts['tagsFileContent'];
   if (opts.tagsFile !== undefined) {
     const file = path.resolve(deps.cwd, opts.tagsFile);
-    const content = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    const raw = await readFile(file).catch((error: NodeJS.ErrnoException) => {
       throw new UsageError(`cannot read the tags file ${file}: ${error.code ?? error.message}`);
     });
-    selection.include = parseTagsFile(content, path.basename(file));
+    selection.include = parseTagsFile(raw.toString('utf8'), path.basename(file));
+    tagsFileContent = { path: file, entries: selection.include.length, bytes: raw.length };
   }
   let store: LayoutStore | undefined;
   let lock: RunLock | undefined;
@@ -237,6 +239,7 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
           {
             scanned: summary.tags, selected: summary.selected, excluded: selector.tally().excluded, inOtherShards: unmatchedHere.length - unmatched.length,
             ...(opts.tagsFile ? { tagsFile: path.basename(opts.tagsFile) } : {}),
+            ...(tagsFileContent ? { tagsFileContent } : {}),
           },
           await storage.suggestions(unmatched),
         );

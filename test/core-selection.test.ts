@@ -416,6 +416,13 @@ describe('selectionProblems', () => {
     [{ scanned: 12, selected: 0, excluded: 3, tagsFile: 'rescue.tags' }, 'nothing selected: --exclude removed all 3 tags that rescue.tags listed'],
     [{ scanned: 12, selected: 0, excluded: 12 }, 'nothing selected: --exclude removed all 12 tags in the storage'],
     [{ scanned: 1, selected: 0, excluded: 1 }, 'nothing selected: --exclude removed all 1 tag in the storage'],
+    // A list without entries is the cause whatever the storage holds (a cron job writing it broke), named by its path.
+    [{ scanned: 30, selected: 0, excluded: 0, tagsFile: 'empty.txt', tagsFileContent: { path: '/etc/rr/empty.txt', entries: 0, bytes: 0 } },
+      'nothing selected: the tags file /etc/rr/empty.txt is empty (0 bytes); the job that writes it may have failed'],
+    [{ scanned: 0, selected: 0, excluded: 0, tagsFile: 'r.tags', tagsFileContent: { path: '/etc/rr/r.tags', entries: 0, bytes: 12 } },
+      'nothing selected: the tags file /etc/rr/r.tags holds no entry, only comments and blank lines (12 bytes); the job that writes it may have failed'],
+    [{ scanned: 30, selected: 0, excluded: 0, tagsFile: 'r.tags', tagsFileContent: { path: '/etc/rr/r.tags', entries: 2, bytes: 40 } },
+      'nothing selected: no entry of r.tags matched any of the 30 tags in the storage'],
   ])('an empty selection is a partial run: %j', (counts, message) => {
     const problems = selectionProblems([], counts);
     expect(problems).toEqual([{ code: 'nothing-selected', severity: 'partial', message }]);

@@ -379,6 +379,11 @@ export interface SelectionCounts {
   excluded: number;
   /** The tags file's name, when there is one. */
   tagsFile?: string;
+  /**
+   * The tags file as a whole, when there is one: its path as the run resolved it, how many entries it holds, and its
+   * size in bytes. A file without entries selects nothing, whatever the storage holds.
+   */
+  tagsFileContent?: { path: string; entries: number; bytes: number };
   /** Exact entries left out because they name repositories of other shards (--shard): the selection lies there. */
   inOtherShards?: number;
 }
@@ -412,8 +417,14 @@ export function selectionProblems(
   return problems;
 }
 
-function nothingSelected({ scanned, excluded, tagsFile }: SelectionCounts): string {
+function nothingSelected({ scanned, excluded, tagsFile, tagsFileContent: file }: SelectionCounts): string {
   const tags = (n: number) => `${n} tag${n === 1 ? '' : 's'}`;
+  // First: whatever the storage holds, an empty list is the cause, and in a cron job it means the job that writes
+  // the list broke (`no entry … matched any of the 30 tags` read as a list naming the wrong tags).
+  if (file !== undefined && file.entries === 0) {
+    const what = file.bytes === 0 ? 'is empty (0 bytes)' : `holds no entry, only comments and blank lines (${file.bytes} bytes)`;
+    return `nothing selected: the tags file ${file.path} ${what}; the job that writes it may have failed`;
+  }
   if (scanned === 0) return 'nothing selected: the storage holds no tags';
   if (excluded > 0) {
     return tagsFile !== undefined
