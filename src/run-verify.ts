@@ -1,6 +1,6 @@
 /**
  * `verify`: compares every selected source tag with the target without pushing: the DR audit.
- * ok = same digest; missing = no such tag; different = the target holds an earlier revision of the source's tag
+ * ok = same digest; missing = no such tag (the reason says what the target was asked and answered); different = the target holds an earlier revision of the source's tag
  * (the tag moved at the source; a sync updates it); drift = the target tag holds an image the source's tag never
  * pointed at (someone pushed it there; sync leaves it alone, as it reports it);
  * broken = cannot be exported from the source, so cannot be trusted either way; failed = the target could not be
@@ -101,7 +101,11 @@ async function check(r: ExportResult, state: TargetState, target: PushTarget, re
   try {
     const found = await state.tag(t.repository, byDigest ?? image.tag);
     if (!found.known) return { ...base, status: 'failed', reason: `cannot tell what the target holds: ${found.why}` };
-    if (found.digest === undefined) return { ...base, status: 'missing' };
+    if (found.digest === undefined) {
+      // What the target was asked and answered, from the look-up already made (no request more per tag).
+      const what = byDigest !== undefined ? `manifest ${byDigest}` : `tag ${image.tag}`;
+      return { ...base, status: 'missing', reason: `the target has no ${what} in ${t.repository}: ${found.answer}` };
+    }
     if (found.digest === image.digest) {
       // On Harbor an accessory (a cosign `sha256-<hex>.sig` tag, a manifest with a `subject`, tagged or not) only counts
       // when Harbor linked it to its subject: otherwise `cosign verify` fails and the UI shows the image unsigned

@@ -86,6 +86,32 @@ describe('sync into Harbor projects with policies (loopback Harbor front, no rea
     expect(doc.images.map((i) => [i.id, i.status])).toEqual(tags.map((t) => [idOf(t), 'ok']));
   });
 
+  it('verify in a project with a read policy: a missing tag says what its HEAD answered, with no request more per tag', async () => {
+    // Harbor's policy middlewares refuse reading an artifact it has (412); one it lacks is a plain 404, so the reason
+    // comes from the HEAD verify makes anyway, and no artifact listing is needed.
+    const pushed = find('proj/team/app:1.0');
+    const first = await run([pushed], ['--map-project', 'proj=secure']);
+    expect(first.exitCode, first.stderr + first.stdout).toBe(0);
+    const absent = find('proj/team/app:1.1');
+    const noRepository = find('proj/team/sub/deep/app:2.0');
+    const tagsFile = await writeTagsFile(path.join(work, 'verify-policy.tags'), [absent, noRepository]);
+    const mark = front.requests.length;
+    const v = await cli(['verify', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--map-project', 'proj=secure', '--tags-file', tagsFile, '--json'], { env: env() });
+    expect(v.exitCode, v.stderr).toBe(4);
+    const images = new Map((JSON.parse(v.stdout) as { images: Array<{ id: string; status: string; reason?: string }> }).images.map((i) => [i.id, i]));
+    expect(images.get(idOf(absent))).toEqual(expect.objectContaining({
+      status: 'missing', reason: 'the target has no tag 1.1 in secure/team/app: HEAD /v2/secure/team/app/manifests/1.1 answered 404',
+    }));
+    expect(images.get(idOf(noRepository))).toEqual(expect.objectContaining({
+      status: 'missing', reason: 'the target has no tag 2.0 in secure/team/sub/deep/app: HEAD /v2/secure/team/sub/deep/app/manifests/2.0 answered 404',
+    }));
+    // (Each first request of a repository scope meets the token challenge, 401, and is sent again with a token.)
+    const asked = front.requests.slice(mark).filter((q) => q.status !== 401 && (q.url.startsWith('/v2/secure/') || q.url.startsWith('/api/v2.0/projects/secure/repositories/')));
+    expect(asked.map((q) => `${q.method} ${q.url} ${q.status}`).sort()).toEqual([
+      'HEAD /v2/secure/team/app/manifests/1.1 404', 'HEAD /v2/secure/team/sub/deep/app/manifests/2.0 404',
+    ]);
+  });
+
   it('drift is reported and left alone; --overwrite onto an immutable tag is immutable-conflict, tried once', async () => {
     // locked/b/app:1.0 gets proj/a/app:1.0's image before the rule matters (pushed behind Harbor's back).
     const a = find('proj/a/app:1.0');

@@ -6,7 +6,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
+import { blobPath, cli, copyFixture, expectedTags, pushOnDisk, type ExpectedTag } from './helpers/cli.js';
 import { makeTempDir, registryRequest, requireTool, skopeo, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { getManifest, idOf, writeTagsFile } from './helpers/sync.js';
 
@@ -114,7 +114,9 @@ describe('verify against a synced registry', () => {
 
     const r = await verify(['--tags-file', okTagsFile]);
     expect(r.exitCode, r.stderr).toBe(4);
-    expect(r.byId.get(idOf(gone))).toMatchObject({ status: 'missing', sourceDigest: gone.digest, targetDigest: null });
+    // Like every other status, missing says why: what the target was asked and what it answered.
+    const goneReason = `the target has no tag ${gone.tag} in ${gone.repository}: HEAD /v2/${gone.repository}/manifests/${gone.tag} answered 404`;
+    expect(r.byId.get(idOf(gone))).toMatchObject({ status: 'missing', sourceDigest: gone.digest, targetDigest: null, reason: goneReason });
     expect(r.byId.get(idOf(changed))).toMatchObject({ status: 'drift', sourceDigest: changed.digest, targetDigest: other.digest });
     expect({ ...r.doc.summary.counts, selected: r.doc.summary.selected }).toMatchObject({ ok: ok.length - 2, missing: 1, drift: 1, 'broken': 0 });
     for (const t of ok.filter((x) => x !== gone && x !== changed)) expect(r.byId.get(idOf(t))?.status, idOf(t)).toBe('ok');
@@ -122,7 +124,7 @@ describe('verify against a synced registry', () => {
     const text = await cli(['verify', fx.storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', okTagsFile]);
     expect(text.exitCode).toBe(4);
     // execa strips the last newline of stdout.
-    expect(`${text.stdout}\n`).toContain(`missing          ${idOf(gone)} -> ${reg.host}/${idOf(gone)}\n`);
+    expect(`${text.stdout}\n`).toContain(`missing          ${idOf(gone)} -> ${reg.host}/${idOf(gone)}\n                 ${goneReason}\n`);
     expect(`${text.stdout}\n`).toContain(`drift            ${idOf(changed)} -> ${reg.host}/${idOf(changed)}\n                 target has ${other.digest}, which the source's tag never pointed at, source ${changed.digest}; sync leaves it alone unless --overwrite\n`);
 
     // A later sync restores the missing tag but leaves the drifted one alone (someone else's image), exit 4.
@@ -149,5 +151,39 @@ describe('verify against a synced registry', () => {
     expect(fix.exitCode, fix.stderr + fix.stdout).toBe(0);
     expect(fix.stderr).toMatch(new RegExp(`^1 synced, ${ok.length - 1} up to date`, 'm'));
     expect((await verify(['--tags-file', okTagsFile])).exitCode).toBe(0);
+  });
+
+  it('says for a missing untagged referrer which digest the target lacks, and names the mapped repository it asked', async () => {
+    // An attestation of proj/team/app:1.1 stored untagged (its revision link only), pushed after the sync: the target
+    // lacks it. It is looked up by digest (a HEAD of manifests/<digest>), so its reason names the digest.
+    const subject = ok.find((t) => idOf(t) === 'proj/team/app:1.1') as ExpectedTag;
+    const sbom = ok.find((t) => idOf(t) === 'proj/team/app:1.0-sbom') as ExpectedTag;
+    const sbomDoc = JSON.parse((await readFile(blobPath(fx.v2, sbom.digest as string))).toString()) as { config: unknown; layers: unknown[] };
+    const subjectSize = (await readFile(blobPath(fx.v2, subject.digest as string))).length;
+    const doc = {
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.attestation',
+      config: sbomDoc.config, layers: sbomDoc.layers, subject: { mediaType: subject.mediaType, digest: subject.digest, size: subjectSize },
+    };
+    const digest = await pushOnDisk(fx.v2, subject.repository, 'to-be-untagged', JSON.stringify(doc));
+    await rm(path.join(fx.v2, 'repositories', subject.repository, '_manifests/tags/to-be-untagged'), { recursive: true });
+    try {
+      const tagsFile = await writeTagsFile(path.join(await makeTempDir('rr-verify-referrer'), 'subject.tags'), [subject]);
+      const r = await verify(['--tags-file', tagsFile]);
+      expect(r.exitCode, r.stderr).toBe(4);
+      expect(r.byId.get(idOf(subject))).toMatchObject({ status: 'ok' });
+      expect(r.byId.get(`${subject.repository}@${digest}`)).toMatchObject({
+        status: 'missing',
+        reason: `the target has no manifest ${digest} in ${subject.repository}: HEAD /v2/${subject.repository}/manifests/${digest} answered 404`,
+      });
+      // A mistyped --map-project sends every look-up elsewhere: the reason names the repository that was asked.
+      const mapped = await verify(['--tags-file', tagsFile, '--map-project', 'proj=prod']);
+      const asked = `prod${subject.repository.slice('proj'.length)}`;
+      expect(mapped.byId.get(idOf(subject))).toMatchObject({
+        status: 'missing', target: `${reg.host}/${asked}:${subject.tag}`,
+        reason: `the target has no tag ${subject.tag} in ${asked}: HEAD /v2/${asked}/manifests/${subject.tag} answered 404`,
+      });
+    } finally {
+      await rm(path.join(fx.v2, 'repositories', subject.repository, '_manifests/revisions/sha256', digest.slice(7)), { recursive: true });
+    }
   });
 });

@@ -18,10 +18,20 @@ import { RegistryAuthError, RegistryHttpError } from './registry-errors.js';
 const REPOSITORIES_KEPT = 16;
 
 /**
- * `known`: the target's digest for the tag (`undefined`: no such tag). Not known: neither the HEAD nor the
- * artifact API would tell (`why` says what refused).
+ * `known`: the target's digest for the tag (`undefined`: no such tag, and `answer` says what was asked and what the
+ * target answered, for verify's `missing`). Not known: neither the HEAD nor the artifact API would tell (`why` says
+ * what refused).
  */
-export type TagState = { known: true; digest: string | undefined; via: 'head' | 'harbor-api' } | { known: false; why: string };
+export type TagState =
+  | { known: true; digest: string; via: 'head' | 'harbor-api' }
+  | { known: true; digest: undefined; via: 'head' | 'harbor-api'; answer: string }
+  | { known: false; why: string };
+
+/** A repository's artifact listing: tag or digest → digest; `exists` false when Harbor answered 404 for the repository. */
+interface Listing {
+  tags: Map<string, string>;
+  exists: boolean;
+}
 
 export interface TargetState {
   /** The target's digest for `repository:tag`; `fresh` skips the per-repository listing (after a push). */
@@ -40,14 +50,14 @@ export function isReadRefusal(error: unknown): error is RegistryHttpError | Regi
  * before). Connection failures and 5xx are thrown for the caller's retries.
  */
 export function createTargetState(client: RegistryClient, harbor: HarborApi | undefined): TargetState {
-  /** Per repository, oldest first: the listing (tag or digest → digest), or why Harbor refused it. */
-  const listings = new Map<string, Promise<Map<string, string> | { refused: string }>>();
+  /** Per repository, oldest first: the listing, or why Harbor refused it. */
+  const listings = new Map<string, Promise<Listing | { refused: string }>>();
   const projectOf = (repository: string) => repository.slice(0, repository.indexOf('/'));
 
   const list = (repository: string) => {
     const kept = listings.get(repository);
     if (kept) return kept;
-    const listing = (async () => {
+    const listing = (async (): Promise<Listing | { refused: string }> => {
       const tags = new Map<string, string>();
       try {
         for await (const a of (harbor as HarborApi).listArtifacts(projectOf(repository), repository)) {
@@ -56,11 +66,11 @@ export function createTargetState(client: RegistryClient, harbor: HarborApi | un
           tags.set(a.digest, a.digest);
         }
       } catch (error) {
-        if (error instanceof RegistryHttpError && error.status === 404) return tags; // no such repository yet
+        if (error instanceof RegistryHttpError && error.status === 404) return { tags, exists: false }; // no such repository yet
         if (error instanceof RegistryAuthError) return { refused: error.message };
         throw error;
       }
-      return tags;
+      return { tags, exists: true };
     })();
     // A failed listing (connection, 5xx) is not kept: the caller's retry lists again.
     listing.catch(() => {
@@ -76,20 +86,30 @@ export function createTargetState(client: RegistryClient, harbor: HarborApi | un
       let refusal: RegistryHttpError | RegistryAuthError;
       try {
         const head = await client.headManifest(repository, tag);
-        return { known: true, digest: head?.digest, via: 'head' };
+        // A HEAD's 404 has no body, so Distribution's MANIFEST_UNKNOWN / NAME_UNKNOWN cannot be told apart without
+        // another request per tag: say what was asked and answered.
+        if (head === undefined) return { known: true, digest: undefined, via: 'head', answer: `HEAD /v2/${repository}/manifests/${tag} answered 404` };
+        return { known: true, digest: head.digest, via: 'head' };
       } catch (error) {
         if (!harbor || !isReadRefusal(error) || !repository.includes('/')) throw error;
         refusal = error;
       }
       const why = `the manifest HEAD was refused (${refusal.message})`;
       try {
+        const refused = `the manifest HEAD was refused (HTTP ${refusal.status})`;
         if (opts.fresh) {
           const artifact = await harbor.getArtifact(projectOf(repository), repository, tag);
-          return { known: true, digest: artifact?.digest, via: 'harbor-api' };
+          if (artifact === undefined) return { known: true, digest: undefined, via: 'harbor-api', answer: `${refused}, and Harbor's artifact API has no artifact ${tag} in ${repository}` };
+          return { known: true, digest: artifact.digest, via: 'harbor-api' };
         }
         const listing = await list(repository);
-        if (!(listing instanceof Map)) return { known: false, why: `${why}, and so was Harbor's artifact API (${listing.refused})` };
-        return { known: true, digest: listing.get(tag), via: 'harbor-api' };
+        if (!('tags' in listing)) return { known: false, why: `${why}, and so was Harbor's artifact API (${listing.refused})` };
+        const digest = listing.tags.get(tag);
+        if (digest !== undefined) return { known: true, digest, via: 'harbor-api' };
+        const answer = listing.exists
+          ? `Harbor's artifact API lists no ${tag.includes(':') ? 'artifact' : 'tag'} ${tag} in ${repository}`
+          : `Harbor's artifact API has no repository ${repository} (HTTP 404)`;
+        return { known: true, digest: undefined, via: 'harbor-api', answer: `${refused}, and ${answer}` };
       } catch (error) {
         if (error instanceof RegistryAuthError) return { known: false, why: `${why}, and so was Harbor's artifact API (${error.message})` };
         throw error;
@@ -98,7 +118,10 @@ export function createTargetState(client: RegistryClient, harbor: HarborApi | un
     pushed(repository, tag, digest) {
       const listing = listings.get(repository);
       void listing?.then((l) => {
-        if (l instanceof Map) l.set(tag, digest);
+        if ('tags' in l) {
+          l.tags.set(tag, digest);
+          l.exists = true;
+        }
       }, () => {});
     },
   };
