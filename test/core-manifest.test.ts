@@ -110,4 +110,17 @@ describe('planExportItem', () => {
     // No readable manifest.json: nothing says the tag moved.
     expect(planExportItem(image(), { names: ['b'.repeat(64), 'version'] })).toMatchObject({ action: 'rebuild', reason: 'the layout has no readable manifest.json (half-made or damaged)' });
   });
+  it('fails an image whose layout has something in the way, as the write would (the dry run says so too)', () => {
+    const file = { inTheWay: '/o/p/app:1', out: '/o', kind: 'a plain file', atLayout: true };
+    expect(planExportItem(image(), file)).toMatchObject({
+      action: 'create',
+      blocked: 'p/app:1: /o/p/app:1 is a plain file, where the layout of p/app:1 goes: registry-rescue writes only its own layout directories into the output directory /o and does not remove what it did not write; remove or rename it, then run again',
+    });
+    const link = { inTheWay: '/o/p', out: '/o', kind: 'a symlink', atLayout: false };
+    expect(planExportItem(image(), link).blocked).toBe(
+      'p/app:1: /o/p is a symlink: layouts are written only into real directories of the output directory /o (a symlink could lead anywhere, even into the registry storage), and the layouts below p/ go into that one; remove or rename it, then run again',
+    );
+    // A broken image is skipped as ever: nothing would be written.
+    expect(planExportItem(image({ status: 'broken', files: [] }), file)).toMatchObject({ action: 'skip', reason: 'broken' });
+  });
 });

@@ -25,6 +25,40 @@ export interface ExistingLayout {
   unlinked?: Unlinked;
 }
 
+/**
+ * Something in the output that is not a real directory where one must go: at the layout's own path (a file
+ * `out/proj/app:1.0`, a dangling symlink), or at a namespace directory above it (a file or a symlink `out/proj`).
+ * The real run cannot write the layout there (and never removes what it did not write): the image fails, named, in
+ * the dry run as in the real one. Read by output/existing-layout.ts; the write path names the same (layout-store.ts).
+ */
+export interface InTheWay {
+  /** The entry's path. */
+  inTheWay: string;
+  /** The output directory it is in. */
+  out: string;
+  /** What it is, for the message: "a plain file", "a symlink", … (storage/fast-fs.ts entryKind). */
+  kind: string;
+  /** Whether it is where the layout itself goes, not a namespace directory above it. */
+  atLayout: boolean;
+}
+
+/** What the output holds for one layout: a layout directory, or something in the way of one. */
+export type OutputAt = ExistingLayout | InTheWay;
+
+/**
+ * Why the layout of `id` cannot be written with `w` in the way: what it is, where, and what to do (the message the
+ * image fails with, after `<id>: `). A namespace directory's message does not need `id`: it stands for every layout
+ * below it.
+ */
+export function inTheWayMessage(id: string, w: InTheWay): string {
+  if (w.atLayout) {
+    return `${w.inTheWay} is ${w.kind}, where the layout of ${id} goes: registry-rescue writes only its own layout directories into the output directory ${w.out} and does not remove what it did not write; remove or rename it, then run again`;
+  }
+  const why = w.kind === 'a symlink' ? ' (a symlink could lead anywhere, even into the registry storage)' : '';
+  const below = w.inTheWay.startsWith(`${w.out}/`) ? w.inTheWay.slice(w.out.length + 1) : w.inTheWay;
+  return `${w.inTheWay} is ${w.kind}: layouts are written only into real directories of the output directory ${w.out}${why}, and the layouts below ${below}/ go into that one; remove or rename it, then run again`;
+}
+
 /** A layout file that no longer gives skopeo the storage's blob, named by its file and digest. */
 export interface Unlinked {
   name: string;
@@ -71,17 +105,18 @@ export interface ManifestFacts {
 }
 
 /**
- * Reads what the output holds for a layout (output/existing-layout.ts); undefined when there is none. `linked`:
+ * Reads what the output holds for a layout (output/existing-layout.ts): the layout, or what is in the way of one;
+ * undefined when there is nothing. `linked`:
  * the image's files, to check that the layout's are still hard links to them (checksLinks); absent, nothing more
  * than the names and the manifest is looked at.
  */
-export type ReadExisting = (id: string, manifest?: ManifestFacts, linked?: readonly LayoutFile[]) => ExistingLayout | undefined;
+export type ReadExisting = (id: string, manifest?: ManifestFacts, linked?: readonly LayoutFile[]) => OutputAt | undefined;
 
 /**
  * The layout check of one resolved image: the storage's manifest file tells an unchanged layout with one lstat;
  * with `checkLinks` (checksLinks), every file is compared with its storage file as well.
  */
-export function existingFor(read: ReadExisting, image: ResolvedImage, checkLinks = false): ExistingLayout | undefined {
+export function existingFor(read: ReadExisting, image: ResolvedImage, checkLinks = false): OutputAt | undefined {
   return read(layoutIdOf(image), image.files.find((f) => f.name === 'manifest.json'), checkLinks ? image.files : undefined);
 }
 
@@ -100,8 +135,9 @@ export interface ExportItem {
   /** For skip: why; for rebuild: what changed. */
   reason?: string;
   /**
-   * For rebuild: why the directory at the layout's path cannot be replaced (it holds files registry-rescue never
-   * writes): the image fails with this, and nothing there is touched.
+   * For create or rebuild: why the layout cannot be written: something not a directory is in its way (InTheWay), or
+   * the directory at its path holds files registry-rescue never writes. The image fails with this, in the dry run
+   * as in the real one, and nothing there is touched.
    */
   blocked?: string;
   problems: Problem[];
@@ -138,19 +174,23 @@ export function layoutIdOf(image: ResolvedImage): string {
   return layoutId(image.repository, image.tag, referrerDigest(image));
 }
 
-/** Decides what to do with one image given what is already exported. */
-export function planExportItem(image: ResolvedImage, existing: ExistingLayout | undefined): ExportItem {
+/** Decides what to do with one image given what is already exported (or in the way of its layout). */
+export function planExportItem(image: ResolvedImage, found: OutputAt | undefined): ExportItem {
   const id = layoutIdOf(image);
   // Written out, not spread from a shared base: this runs once per tag, and each shape is then one V8 knows.
   const item = (action: ExportAction, files: LayoutFile[], fileCount: number, reason?: string): ExportItem =>
     reason === undefined
       ? { id, image, problems: image.problems, bytes: image.size, action, files, fileCount }
       : { id, image, problems: image.problems, bytes: image.size, action, files, fileCount, reason };
+  const existing = found !== undefined && 'names' in found ? found : undefined;
   if (image.status !== 'ok') {
     const kept = existing ? '; the layout already exported for this tag is left as it was' : '';
     return item('skip', [], 0, `${image.status}${kept}`);
   }
   const fileCount = image.files.length + 1;
+  if (found !== undefined && 'inTheWay' in found) {
+    return { ...item('create', image.files, fileCount), blocked: `${id}: ${inTheWayMessage(id, found)}` };
+  }
   if (!existing) return item('create', image.files, fileCount);
   if (existing.manifestDigest === image.digest && sameNames(existing.names, image.files)) {
     if (existing.unlinked === undefined) return item('unchanged', [], fileCount);

@@ -3,15 +3,18 @@
  * resolver.ts and src/resolve-worker.ts): the layout check is a readdir and an lstat per tag, the main thread's
  * largest single cost on a nightly run over an unchanged tree. Synchronous calls: a layout is a dozen names, in
  * the page cache after the first run. With --verify-blobs in hard-link mode (core/plan.ts checksLinks) a kept
- * layout also costs an lstat per file, to tell files that are no longer hard links to their blobs. Reads only.
+ * layout also costs an lstat per file, to tell files that are no longer hard links to their blobs. It also tells
+ * what is in the way of a layout (core/plan.ts InTheWay), so the dry run fails the images the real run cannot write:
+ * an lstat per directory of the output above the layouts (cached), and one more only when a listed layout cannot be
+ * read as a directory. Reads only.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Lru } from '../core/lru.js';
-import { linksTo, type ExistingLayout, type LayoutFileFacts, type ManifestFacts, type ReadExisting, type Unlinked } from '../core/plan.js';
+import { linksTo, type ExistingLayout, type InTheWay, type LayoutFileFacts, type ManifestFacts, type ReadExisting, type Unlinked } from '../core/plan.js';
 import type { LayoutFile } from '../core/types.js';
-import { identityOf } from '../storage/fast-fs.js';
+import { entryKind, identityOf } from '../storage/fast-fs.js';
 
 /** Repository directories of the output whose layout names are remembered (tree order: a few cover the walk). */
 const DIR_CACHE = 256;
@@ -27,14 +30,26 @@ export function existingLayoutReader(out: string): ReadExisting {
         return new Set<string>();
       }
     });
-  const read = (dir: string, manifest: ManifestFacts | undefined): ExistingLayout | undefined => {
+  // Each directory of the output above the layouts (namespace and repository directories): null when it and every
+  // one above it is a real directory or not there yet (the real run makes it), else what is in the way (lstat: the
+  // real run writes through no symlink, layout-store.ts). Shared parents are looked at once.
+  const aboveChecked = new Lru<string, InTheWay | null>(DIR_CACHE);
+  const inTheWayAbove = (dir: string): InTheWay | null => {
+    if (!isBelow(out, dir)) return null;
+    return aboveChecked.getOrSet(dir, () => inTheWayAbove(path.dirname(dir)) ?? notADirectory(out, dir, false));
+  };
+  const read = (dir: string, manifest: ManifestFacts | undefined): ExistingLayout | InTheWay | undefined => {
+    const parent = path.dirname(dir);
+    const above = inTheWayAbove(parent);
+    if (above !== null) return above;
     // One readdir per repository directory tells which of its tags have layouts: no call per new tag.
-    if (!entriesOf(path.dirname(dir)).has(path.basename(dir))) return undefined;
+    if (!entriesOf(parent).has(path.basename(dir))) return undefined;
     let names: string[];
     try {
       names = fs.readdirSync(dir);
     } catch {
-      return undefined;
+      // Listed, but not a directory to read (a plain file, a dangling symlink): the layout cannot go there.
+      return notADirectory(out, dir, true) ?? undefined;
     }
     // A nightly run over an unchanged tree: one lstat instead of reading and hashing every layout's manifest.
     if (manifest?.identity !== undefined && names.includes('manifest.json')) {
@@ -56,10 +71,28 @@ export function existingLayoutReader(out: string): ReadExisting {
     const dir = path.join(out, id);
     const existing = read(dir, manifest);
     // Only a layout the plan would keep is worth an lstat per file: one whose tag moved is rebuilt anyway.
-    if (existing === undefined || linked === undefined || existing.manifestDigest !== manifest?.digest) return existing;
+    if (existing === undefined || 'inTheWay' in existing || linked === undefined || existing.manifestDigest !== manifest?.digest) return existing;
     const unlinked = findUnlinked(dir, existing.names, linked);
     return unlinked ? { ...existing, unlinked } : existing;
   };
+}
+
+/** True when `dir` is strictly inside `root`. */
+function isBelow(root: string, dir: string): boolean {
+  const rel = path.relative(root, dir);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/** What is in the way at `p` when it is there but not a real directory (lstat); null when it is one, or not there. */
+function notADirectory(out: string, p: string, atLayout: boolean): InTheWay | null {
+  let info: fs.Stats;
+  try {
+    info = fs.lstatSync(p);
+  } catch {
+    // Not there (made by the real run), or not to be looked at: the write says why, if it fails.
+    return null;
+  }
+  return info.isDirectory() ? null : { inTheWay: p, out, kind: entryKind(info), atLayout };
 }
 
 /**

@@ -12,7 +12,7 @@ import { copyFile, lstat, mkdtemp, open as openFile, rm, stat, symlink, writeFil
 import { entryKind, link, mkdir, readdir, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
-import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, type LinkMode, type ReadExisting } from '../core/plan.js';
+import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, inTheWayMessage, type LinkMode, type ReadExisting } from '../core/plan.js';
 import { Lru } from '../core/lru.js';
 import { isAlive } from './run-lock.js';
 import type { LayoutFile } from '../core/types.js';
@@ -360,27 +360,20 @@ function realDirsBelow(root: string, dir: string): void {
 
 /** The error for an entry of the output that is not a real directory where a namespace directory goes. */
 function notANamespaceDir(root: string, current: string, info: Stats): LinkError {
-  const why = info.isSymbolicLink() ? ' (a symlink could lead anywhere, even into the registry storage)' : '';
-  return new LinkError(
-    `${current} is ${entryKind(info)}: layouts are written only into real directories of the output directory ${root}${why}, and the layouts below ${path.relative(root, current)}/ go into that one; remove or rename it, then run again`,
-    'ENOTDIR',
-  );
+  return new LinkError(inTheWayMessage('', { inTheWay: current, out: root, kind: entryKind(info), atLayout: false }), 'ENOTDIR');
 }
 
 /**
  * Why a layout could not be renamed into place, when something not ours is in the way: a namespace directory
  * of the output that is not a real directory, or an entry that is not a directory where the layout `id` goes
  * (a regular file `out/app:1.0`). Only looked at after a rename failed (rename's ENOTDIR or EISDIR would
- * name our staging path, not what to fix). Never removed: registry-rescue does not delete what it did not write.
+ * name our staging path, not what to fix; the plan names the same beforehand, core/plan.ts InTheWay). Never removed: registry-rescue does not delete what it did not write.
  */
 function blockerIn(root: string, final: string, id: string): LinkError | undefined {
   const hit = firstNonDirBelow(root, final);
   if (hit?.info === undefined) return undefined;
   if (!hit.last) return notANamespaceDir(root, hit.path, hit.info);
-  return new LinkError(
-    `${hit.path} is ${entryKind(hit.info)}, where the layout of ${id} goes: registry-rescue writes only its own layout directories into the output directory ${root} and does not remove what it did not write; remove or rename it, then run again`,
-    'ENOTDIR',
-  );
+  return new LinkError(inTheWayMessage(id, { inTheWay: hit.path, out: root, kind: entryKind(hit.info), atLayout: true }), 'ENOTDIR');
 }
 
 /** Puts the built layout `tmp` in place of the one at `final`: the old one is moved aside first, then removed. */

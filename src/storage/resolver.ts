@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { existingFor, type ExistingLayout, type ReadExisting } from '../core/plan.js';
+import { existingFor, type OutputAt, type ReadExisting } from '../core/plan.js';
 import type { BlobSource, Digest, ResolvedImage, TagRef } from '../core/types.js';
 import { resolveImage, type ResolveOptions } from './resolve-image.js';
 import { currentReader, type LinkFact, type StorageReader } from './storage-reader.js';
@@ -42,7 +42,7 @@ export interface ResolveJob {
  */
 export type PackedImage = Omit<ResolvedImage, 'files'> & { files: Array<[string, Digest, number, string | undefined]> };
 
-export type ResolveReply = { n: number; ok: true; image: PackedImage; existing?: ExistingLayout } | { n: number; ok: false; message: string };
+export type ResolveReply = { n: number; ok: true; image: PackedImage; existing?: OutputAt } | { n: number; ok: false; message: string };
 
 /** The worker's first message: its modules are loaded and it takes tags from now on. */
 export const WORKER_READY = 'registry-rescue:resolve-ready';
@@ -58,7 +58,7 @@ const WORKER_FILE = new URL('../resolve-worker.js', import.meta.url);
 /** A resolved tag, and what the output directory already holds for its layout (when the resolver reads one). */
 export interface Resolution {
   image: ResolvedImage;
-  existing?: ExistingLayout;
+  existing?: OutputAt;
 }
 
 /**
