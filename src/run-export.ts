@@ -217,7 +217,8 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
         }
       } finally {
         try {
-          await store?.close();
+          // A dry run made nothing in staging and leaves what is there as it was (an empty staging directory too).
+          if (!opts.dryRun) await store?.close();
         } finally {
           storage.close();
           await lock?.release();
@@ -520,24 +521,26 @@ async function checkOutput(storage: StorageSource, out: string, opts: ExportOpti
   if (opts.dryRun) return;
   const staging = stagingDirFor(out);
   const [outExisted, stagingExisted] = await Promise.all([out, staging].map((p) => stat(p).then(() => true, () => false)));
+  const unwritable = (error: unknown) => {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    const hint = code === 'EROFS' ? 'the filesystem is read-only: put --out on a writable one and use --link symlink' : 'choose a writable directory with --out';
+    return new PreflightError(`the output directory ${out} (and its staging directory beside it) cannot be created or written (${code}); ${hint}`);
+  };
   try {
     try {
       await mkdir(out, { recursive: true });
       await access(out, constants.W_OK);
-      await mkdir(staging, { recursive: true });
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      const hint = code === 'EROFS' ? 'the filesystem is read-only: put --out on a writable one and use --link symlink' : 'choose a writable directory with --out';
-      throw new PreflightError(`the output directory ${out} (and its staging directory beside it) cannot be created or written (${code}); ${hint}`);
+      throw unwritable(error);
     }
-    // The staging directory is swept and its runs' directories removed: it must be a real directory of ours,
-    // not a symlink leading into the storage or onto other data.
-    if (!(await lstat(staging)).isDirectory()) {
-      throw new PreflightError(`the staging directory ${staging} (beside the output directory) is a symlink or not a directory; registry-rescue makes it itself and removes what it holds: remove it, or choose another --out`);
+    const hold = await holdStaging(staging, unwritable);
+    try {
+      await checkRenameIntoOut(hold, out);
+      // From a bucket every file is downloaded: no link to check.
+      if (opts.link === 'hard' && storage.kind === 'filesystem') await checkHardLinks(storage, out, hold);
+    } finally {
+      await rmdir(hold).catch(() => {});
     }
-    await checkRenameIntoOut(staging, out);
-    // From a bucket every file is downloaded: no link to check.
-    if (opts.link === 'hard' && storage.kind === 'filesystem') await checkHardLinks(storage, out, staging);
   } catch (error) {
     // A refused --out leaves nothing behind.
     if (!stagingExisted) await rmdir(staging).catch(() => {});
@@ -546,12 +549,44 @@ async function checkOutput(storage: StorageSource, out: string, opts: ExportOpti
   }
 }
 
+/** Attempts at making the staging directory when the run finishing on this output directory removes it meanwhile. */
+const STAGING_ATTEMPTS = 3;
+
+/**
+ * Makes the staging directory and, in it, a directory of this preflight's own (resolved to): it keeps the staging
+ * directory from being empty while the preflight uses it. A run finishing on this output directory removes the
+ * staging directory when empty (layout-store.ts close), also between our mkdir and our use of it: then it is made
+ * again. The staging directory is swept and its runs' directories removed: it must be a real directory of ours,
+ * not a symlink leading into the storage or onto other data.
+ */
+async function holdStaging(staging: string, unwritable: (error: unknown) => PreflightError): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    let info;
+    try {
+      await mkdir(staging, { recursive: true });
+      info = await lstat(staging);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= STAGING_ATTEMPTS) throw unwritable(error);
+      continue;
+    }
+    if (!info.isDirectory()) {
+      throw new PreflightError(`the staging directory ${staging} (beside the output directory) is a symlink or not a directory; registry-rescue makes it itself and removes what it holds: remove it, or choose another --out`);
+    }
+    try {
+      return await mkdtemp(path.join(staging, 'preflight-'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= STAGING_ATTEMPTS) throw unwritable(error);
+    }
+  }
+}
+
 /**
  * Layouts are built in staging and renamed into --out, which needs one filesystem. Comparing device
- * numbers misses bind mounts (same st_dev, rename still fails with EXDEV), so a real rename is tried.
+ * numbers misses bind mounts (same st_dev, rename still fails with EXDEV), so a real rename is tried, from the
+ * preflight's own directory in staging (holdStaging).
  */
-async function checkRenameIntoOut(staging: string, out: string): Promise<void> {
-  const probe = await mkdtemp(path.join(staging, 'probe-'));
+async function checkRenameIntoOut(hold: string, out: string): Promise<void> {
+  const probe = await mkdtemp(path.join(hold, 'probe-'));
   const target = path.join(out, `.registry-rescue-probe-${randomUUID()}`);
   try {
     await rename(probe, target);
@@ -566,8 +601,8 @@ async function checkRenameIntoOut(staging: string, out: string): Promise<void> {
   }
 }
 
-/** Hard links need the storage's filesystem and permission to link files we may not own. */
-async function checkHardLinks(storage: StorageSource, out: string, staging: string): Promise<void> {
+/** Hard links need the storage's filesystem and permission to link files we may not own (tried in `hold`, in staging). */
+async function checkHardLinks(storage: StorageSource, out: string, hold: string): Promise<void> {
   const [outDev, blobsDev] = await Promise.all([stat(out), stat(path.join(storage.v2, 'blobs'))]);
   const alternatives = 'use --link symlink (no data copied; works across filesystems and with a read-only volume) or --link copy';
   if (outDev.dev !== blobsDev.dev) {
@@ -575,7 +610,7 @@ async function checkHardLinks(storage: StorageSource, out: string, staging: stri
   }
   const probe = await findOneBlob(storage.v2);
   if (!probe) return;
-  const target = path.join(staging, `probe-${randomUUID()}`);
+  const target = path.join(hold, `probe-${randomUUID()}`);
   try {
     await link(probe, target);
     await unlink(target);

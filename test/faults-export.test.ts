@@ -139,8 +139,12 @@ describe('export interrupted mid-run', () => {
         const doc = JSON.parse(await readFile(report, 'utf8'));
         expect(doc.interrupted).toBe(true);
         expect(doc.summary.tags).toBe(read);
+        // The run's own staging directory, and the shared one it left empty, went with the partial report.
+        await expect(readdir(path.join(dir, '.out.registry-rescue-staging'))).rejects.toThrow(/ENOENT/);
       } else {
         expect(r.signal).toBe('SIGKILL');
+        // Left for the next run to sweep.
+        expect((await readdir(path.join(dir, '.out.registry-rescue-staging'))).length).toBe(1);
       }
       const partial = await layoutsOf(out);
       await expectStorageUnchanged(storage, before, `export stopped by ${signal}`);
@@ -151,7 +155,7 @@ describe('export interrupted mid-run', () => {
       expect(partial.size).toBeLessThan(full.size);
       // What the interrupted run left visible was complete: the finished run found it unchanged.
       for (const [id, files] of partial) expect(full.get(id), id).toBe(files);
-      expect(await readdir(path.join(dir, '.out.registry-rescue-staging')).catch(() => [])).toEqual([]);
+      await expect(readdir(path.join(dir, '.out.registry-rescue-staging'))).rejects.toThrow(/ENOENT/);
       await expectStorageUnchanged(storage, before, 'the export after the interrupt');
       await rm(out, { recursive: true, force: true });
     }, TIMEOUT);

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { constants, existsSync, lstatSync, mkdirSync, rmdirSync, type Stats } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { copyFile, lstat, mkdtemp, open as openFile, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { copyFile, lstat, mkdtemp, open as openFile, rm, rmdir as rmdirAsync, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { entryKind, link, mkdir, readdir, rename } from '../storage/fast-fs.js';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,7 +39,10 @@ export interface LayoutStore {
    * and size checked on the way (BlobCheckError when they differ; nothing is renamed into place then).
    */
   write(id: string, files: LayoutFile[], mode: LinkMode, replace: boolean, io?: CopyIo): Promise<string[]>;
-  /** Removes per-run scratch files from the staging directory. */
+  /**
+   * Removes this run's directory from the staging directory, then the staging directory itself when that left it
+   * empty (rmdir only: another run's directory in it keeps it). Not for a dry run, which made nothing there.
+   */
   close(): Promise<void>;
   /** Removes what interrupted runs left in staging (it holds hard links that keep deleted blobs alive). */
   sweep(olderThanMs: number, now: number): Promise<string[]>;
@@ -217,6 +220,10 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       await builder_?.close();
       builder_ = undefined;
       await rm(staging, { recursive: true, force: true });
+      // An empty hidden directory beside --out after every run would be unexplained. Shared by the runs on this output
+      // directory (two forced to overlap, or the next cron run in its preflight): rmdir, never rm -r, and ENOTEMPTY
+      // (another run's directory is in it) or ENOENT (removed already) means it is not ours to remove now.
+      await rmdirAsync(shared).catch(() => {});
     },
     async remove(id) {
       await mkdir(staging, { recursive: true });
