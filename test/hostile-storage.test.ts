@@ -630,7 +630,9 @@ const cases: Case[] = [
     build: (t, b) => {
       const { layer } = ownLayer(t, b, repoOf('eacces-layer-dir'), 'dir-700');
       t.chmod(path.dirname(rel.blob(layer)), 0o700);
-      return { status: 'broken', code: 'blob-unreadable', digest: layer, file: rel.blob(layer), includes: ['permission denied'] };
+      // The directory that refuses, not only the file below it: what the administrator has to chmod.
+      const says = `permission denied by the directory ${path.dirname(rel.blob(layer))} (mode 0700, owner uid 0 gid 0; running as uid ${NOBODY}): this user cannot enter it; chmod it`;
+      return { status: 'broken', code: 'blob-unreadable', digest: layer, file: rel.blob(layer), includes: [says] };
     },
   },
   {
@@ -671,7 +673,32 @@ const cases: Case[] = [
     build: (t, b) => {
       plain(t, b, repoOf('eacces-current'));
       t.chmod(path.dirname(rel.tagLink(repoOf('eacces-current'), 't')), 0o700);
-      return { status: 'broken', code: 'link-unreadable', file: rel.tagLink(repoOf('eacces-current'), 't'), includes: ['permission denied'] };
+      const says = `permission denied by the directory ${path.dirname(rel.tagLink(repoOf('eacces-current'), 't'))} (mode 0700, owner uid 0 gid 0; running as uid ${NOBODY})`;
+      return { status: 'broken', code: 'link-unreadable', file: rel.tagLink(repoOf('eacces-current'), 't'), includes: [says] };
+    },
+  },
+  {
+    name: 'EACCES: tag directory mode 000 (named, not the link file below it)',
+    repo: repoOf('eacces-tag-dir-000'),
+    nobody: true,
+    build: (t, b) => {
+      plain(t, b, repoOf('eacces-tag-dir-000'));
+      const dir = `repositories/${repoOf('eacces-tag-dir-000')}/_manifests/tags/t`;
+      t.chmod(dir, 0o000);
+      const says = `permission denied by the directory ${dir} (mode 0000, owner uid 0 gid 0; running as uid ${NOBODY}): this user cannot enter it; chmod it`;
+      return { status: 'broken', code: 'link-unreadable', file: rel.tagLink(repoOf('eacces-tag-dir-000'), 't'), includes: [says] };
+    },
+  },
+  {
+    name: 'EACCES: _manifests/revisions directory mode 000 (named, not the revision link below it)',
+    repo: repoOf('eacces-revisions-000'),
+    nobody: true,
+    build: (t, b) => {
+      plain(t, b, repoOf('eacces-revisions-000'));
+      const dir = `repositories/${repoOf('eacces-revisions-000')}/_manifests/revisions`;
+      t.chmod(dir, 0o000);
+      const says = `permission denied by the directory ${dir} (mode 0000, owner uid 0 gid 0; running as uid ${NOBODY}): this user cannot enter it; chmod it`;
+      return { status: 'broken', code: 'link-unreadable', digest: b.oci, file: rel.revision(repoOf('eacces-revisions-000'), b.oci), includes: [says] };
     },
   },
   {

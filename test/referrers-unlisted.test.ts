@@ -23,7 +23,8 @@ describe('a revision list that cannot be read', () => {
     });
     expect(r.exitCode, String(r.stderr)).toBe(4);
     const doc = JSON.parse(String(r.stdout));
-    const message = `cannot list the manifests of proj/team/app (${revisions}: permission denied): its untagged referrers (signatures, SBOMs) are not exported`;
+    // With the mode and owner that refuse, and what to do.
+    const message = `cannot list the manifests of proj/team/app (${revisions}: permission denied (mode 0700, owner uid 0 gid 0; running as uid ${NOBODY}): this user cannot list it; chmod it (a registry's directories are 0755) or run as its owner): its untagged referrers (signatures, SBOMs) are not exported`;
     expect(doc.summary.unreadable).toContain(message);
     // The other repositories' images are listed as usual.
     expect(doc.images.find((i: { repository: string; tag: string }) => i.repository === 'library/alpine-like' && i.tag === '3.19')?.status).toBe('ok');

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstatSync, readdirSync, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { identityOf, NotRegularFileError, open, readRegularFileSync, SAFE_OPEN, type FileFacts } from './fast-fs.js';
 import { Lru } from '../core/lru.js';
 import { listRevisions, tagOnceHeld } from './tag-facts.js';
@@ -109,6 +109,50 @@ export function modeAllowsRead(info: { mode: number; uid: number; gid: number },
   return (info.mode & 0o004) !== 0;
 }
 
+/** Whether `who` may search (enter) a directory with this lstat, as modeAllowsRead for the x bits. */
+function modeAllowsSearch(info: { mode: number; uid: number; gid: number }, who: Reader): boolean {
+  if (who.uid === 0) return true;
+  if (info.uid === who.uid) return (info.mode & 0o100) !== 0;
+  if (who.gids.has(info.gid)) return (info.mode & 0o010) !== 0;
+  return (info.mode & 0o001) !== 0;
+}
+
+/** ` (mode 0700, owner uid 0 gid 0; running as uid 65534)`: what an administrator compares to fix a permission. */
+function modeAndOwner(info: { mode: number; uid: number; gid: number }, who: Reader): string {
+  return `mode ${(info.mode & 0o7777).toString(8).padStart(4, '0')}, owner uid ${info.uid} gid ${info.gid}; running as uid ${who.uid}`;
+}
+
+/**
+ * Why reading `rel` (a path below `v2`; with `listing`, a directory to list) was refused with EACCES, naming what to
+ * chmod: the first directory from `v2` down that `who` may not enter (or, listing, read), else the file itself when
+ * its mode refuses `who`. An open below a directory of mode 000 fails on the file, whose path says nothing of the
+ * directory at fault. Only on the error path: an lstat per directory. Undefined when the modes allow the read (an
+ * ACL, a root-squashing mount): the caller says "permission denied" and names the file.
+ */
+export function deniedBy(v2: string, rel: string, who: Reader, listing = false): string | undefined {
+  const names = rel.split('/');
+  let current = v2;
+  for (let i = 0; i <= names.length; i++) {
+    let info: Stats;
+    try {
+      info = lstatSync(current);
+    } catch {
+      return undefined;
+    }
+    const at = i === 0 ? v2 : names.slice(0, i).join('/');
+    if (i < names.length) {
+      if (!modeAllowsSearch(info, who)) return `permission denied by the directory ${at} (${modeAndOwner(info, who)}): this user cannot enter it; ${CHMOD_HINT}`;
+      current = `${current}/${names[i]}`;
+    } else if (!modeAllowsRead(info, who)) {
+      // Its own path is in the caller's message.
+      return listing ? `permission denied (${modeAndOwner(info, who)}): this user cannot list it; ${CHMOD_HINT}` : `permission denied (${modeAndOwner(info, who)})`;
+    }
+  }
+  return undefined;
+}
+
+const CHMOD_HINT = "chmod it (a registry's directories are 0755) or run as its owner";
+
 /** A repository name or tag that could not have come from a walk (`..`, empty or `/` components) never becomes a path. */
 function unsafeName(repository: string, tag?: string): boolean {
   const bad = (c: string) => c === '' || c === '.' || c === '..' || c.includes('\0');
@@ -205,6 +249,9 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
     for (const c of own) realDir((rel = `${rel}/${c}`), true);
     return rel;
   };
+  /** describeFsError, but a permission denied names the directory (or file) whose mode refuses us (deniedBy). */
+  const describeAt = (error: unknown, rel: string, listing = false): string =>
+    ((error as NodeJS.ErrnoException)?.code === 'EACCES' ? deniedBy(v2, rel, who, listing) : undefined) ?? describeFsError(error);
   const readRevision = async (repository: string, digest: Digest): Promise<RevisionFact> => {
     if (unsafeName(repository)) return { state: 'unreadable', detail: 'not a repository name a registry writes' };
     try {
@@ -215,7 +262,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
       if (link.padded) return { state: 'present', invalid: `the link file holds the digest with ${link.padded}` };
       return { state: 'present' };
     } catch (error) {
-      return isNotFound(error) ? { state: 'absent' } : { state: 'unreadable', detail: describeFsError(error) };
+      return isNotFound(error) ? { state: 'absent' } : { state: 'unreadable', detail: describeAt(error, `repositories/${repository}/_manifests/revisions/sha256/${hexOf(digest)}/link`) };
     }
   };
 
@@ -229,7 +276,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
         const link = parseLink(readRegularFileSync(abs(`${dir}/link`), MAX_LINK_BYTES, { truncate: true, facts: read }).toString('utf8'));
         return read.mtimeMs !== undefined ? { ...link, pushedAt: read.mtimeMs } : link;
       } catch (error) {
-        const detail = describeFsError(error);
+        const detail = describeAt(error, `repositories/${repository}/_manifests/tags/${tag}/current/link`);
         // A tag directory whose current/link (or current/) is lost is a damaged tag, not a deleted one.
         if (isNotFound(error) && tagDirGone(repository, tag)) return { ok: false, code: 'link-unreadable', detail, tagGone: true };
         return { ok: false, code: 'link-unreadable', detail };
@@ -259,7 +306,8 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
     listRevisions: (repository) =>
       listRevisions(v2, repository).catch((error: unknown) => {
         if (isNotFound(error)) return [];
-        throw new Error(`repositories/${repository}/_manifests/revisions/sha256: ${describeFsError(error)}`);
+        const dir = `repositories/${repository}/_manifests/revisions/sha256`;
+        throw new Error(`${dir}: ${describeAt(error, dir, true)}`);
       }),
     hasRevision: async (repository, digest) => (await readRevision(repository, digest)).state !== 'absent',
     readManifest: (digest) =>
@@ -275,7 +323,7 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           if (code === 'EFBIG') return { ok: false, error: 'too-large', detail: (error as Error).message, path: file };
-          return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
+          return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeAt(error, blobDataPath(digest)), path: file };
         }
       }),
     statBlob: (digest) =>
@@ -287,11 +335,11 @@ export function createStorageReader(v2: string, who: Reader = currentReader()): 
           const info = lstatSync(file);
           if (!info.isFile()) return { ok: false, error: 'unreadable', detail: NOT_REGULAR, path: file };
           if (!modeAllowsRead(info, who)) {
-            return { ok: false, error: 'unreadable', detail: `permission denied (mode ${(info.mode & 0o7777).toString(8).padStart(4, '0')}, owner uid ${info.uid} gid ${info.gid}; running as uid ${who.uid})`, path: file };
+            return { ok: false, error: 'unreadable', detail: `permission denied (${modeAndOwner(info, who)})`, path: file };
           }
           return { ok: true, size: info.size, path: file, identity: identityOf(info) };
         } catch (error) {
-          return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeFsError(error), path: file };
+          return { ok: false, error: isNotFound(error) ? 'missing' : 'unreadable', detail: describeAt(error, blobDataPath(digest)), path: file };
         }
       }),
     hashBlob: (digest) =>
