@@ -35,8 +35,12 @@ export function existingLayoutReader(out: string): ReadExisting {
   // real run writes through no symlink, layout-store.ts). Shared parents are looked at once.
   const aboveChecked = new Lru<string, InTheWay | null>(DIR_CACHE);
   const inTheWayAbove = (dir: string): InTheWay | null => {
-    if (!isBelow(out, dir)) return null;
-    return aboveChecked.getOrSet(dir, () => inTheWayAbove(path.dirname(dir)) ?? notADirectory(out, dir, false));
+    // The cache first: this runs once per tag, and path.relative (isBelow) costs more than the look-up.
+    const known = aboveChecked.get(dir);
+    if (known !== undefined) return known;
+    const found = isBelow(out, dir) ? (inTheWayAbove(path.dirname(dir)) ?? notADirectory(out, dir, false)) : null;
+    aboveChecked.set(dir, found);
+    return found;
   };
   const read = (dir: string, manifest: ManifestFacts | undefined): ExistingLayout | InTheWay | undefined => {
     const parent = path.dirname(dir);
