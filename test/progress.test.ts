@@ -1,12 +1,14 @@
 // The progress renderer: plain timestamped lines off a terminal (cron), one live line on it that never wraps.
 import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { makeTempDir } from './helpers/registry.js';
 import { describe, expect, it } from 'vitest';
 import type { ExportResult, ProgressEvent } from '../src/core/events.js';
 import type { SyncResult } from '../src/core/sync-plan.js';
 import { decideColor } from '../src/report/color.js';
 import { formatByteRate, formatElapsed, formatImageRate, formatLiveLine, visibleWidth, type ProgressSnapshot } from '../src/report/progress-line.js';
 import { createProgress, type ProgressOptions } from '../src/report/progress.js';
-import { BIN, FIXTURE_STORAGE } from './helpers/cli.js';
+import { BIN, cli, FIXTURE_STORAGE } from './helpers/cli.js';
 
 const result = (status: SyncResult['status'], attempts: number, id = 'p/app:1', bytes = 0): SyncResult => ({
   id, source: id, target: `h:5000/${id}`, digest: null, status, attempts, ms: 0, bytes,
@@ -45,7 +47,7 @@ function harness(opts: Partial<ProgressOptions> = {}) {
 
 describe('progress off a terminal (cron)', () => {
   const events: ProgressEvent[] = [
-    { kind: 'run:start', command: 'sync', storage: '/data/registry', dryRun: false },
+    { kind: 'run:start', command: 'sync', storage: '/data/registry', target: 'harbor.example.com/rescued', dryRun: false },
     attempt('p/app:1'),
     attempt('p/app:1', 2),
     synced(result('synced', 2, 'p/app:1', 1_500_000)),
@@ -57,7 +59,7 @@ describe('progress off a terminal (cron)', () => {
     const out = run(false, events, [Date.UTC(2026, 10, 23, 3, 0, 0)]);
     expect(out).not.toMatch(/\x1b|\r/);
     expect(out.split('\n')).toEqual([
-      '2026-11-23T03:00:00.000Z sync /data/registry',
+      '2026-11-23T03:00:00.000Z sync /data/registry -> harbor.example.com/rescued',
       '2026-11-23T03:00:00.000Z retrying p/app:1 -> h:5000/p/app:1 (attempt 2)',
       '2026-11-23T03:00:00.000Z warning: careful',
       '2026-11-23T03:00:00.000Z done after 1.5s: 1 image done, 0 pushing, 1 synced, 0 up to date, 0 failed, 1.5 MB pushed at 1.0 MB/s',
@@ -253,5 +255,17 @@ describe('colour decision', () => {
     expect(noColor).toContain('done after');
     expect(noColor).not.toMatch(/\x1b\[3/);
     expect(atTerminal({}, ' --no-color')).not.toMatch(/\x1b\[3/);
+  });
+});
+
+describe('the first line of a sync in a cron log', () => {
+  it('names the target as parsed and the output directory, and never an invalid --to (which could hold a password)', async () => {
+    const dir = await makeTempDir('rr-start-line');
+    const out = path.join(dir, 'out');
+    const r = await cli(['sync', FIXTURE_STORAGE, '--to', '127.0.0.1:1/rescued/', '--out', out, '--dry-run']);
+    expect(r.stderr.split('\n')[0]).toMatch(new RegExp(`^\\S+Z sync ${FIXTURE_STORAGE} -> 127\\.0\\.0\\.1:1/rescued, layouts in ${out} \\(dry run\\)$`));
+    const bad = await cli(['sync', FIXTURE_STORAGE, '--to', 'rescue:s3cret@127.0.0.1:1', '--out', out, '--dry-run']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.split('\n')[0]).toMatch(new RegExp(`^\\S+Z sync ${FIXTURE_STORAGE} \\(dry run\\)$`));
   });
 });

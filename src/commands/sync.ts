@@ -175,7 +175,7 @@ Examples:
       const verbose = flags.verbose === true || flags.dryRun === true;
       const dryRun = flags.dryRun === true;
       const startedAt = new Date().toISOString();
-      progress.event({ kind: 'run:start', command: 'sync', storage, ...(flags.out ? { out: flags.out } : {}), dryRun });
+      progress.event({ kind: 'run:start', command: 'sync', storage, ...startTarget(flags.to), ...(flags.out ? { out: flags.out } : {}), dryRun });
       // Loaded only for this command: it brings skopeo's process handling (execa) and the registry client.
       const { openSync } = await import('../run-sync.js');
       const chosen = selectionOf(flags);
@@ -232,4 +232,17 @@ Examples:
       });
     });
   });
+}
+
+/**
+ * The target for the log's first line, as parsed (a valid host has no `user:password@`); none when --to is invalid:
+ * the run then stops at once with the usage error, which names it.
+ */
+function startTarget(to: string): { target?: string } {
+  try {
+    const { host, prefix } = parseTarget(to);
+    return { target: prefix ? `${host}/${prefix}` : host };
+  } catch {
+    return {};
+  }
 }

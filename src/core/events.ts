@@ -21,7 +21,8 @@ export interface ExportResult {
 
 export type ProgressEvent =
   /** `total`: how many images the run will handle, only when known before the (streamed) walk ends. */
-  | { kind: 'run:start'; command: string; storage: string; out?: string; dryRun: boolean; total?: number }
+  /** `target`: where a sync pushes (its --to), named on the log's first line with the output directory, if given. */
+  | { kind: 'run:start'; command: string; storage: string; out?: string; target?: string; dryRun: boolean; total?: number }
   | { kind: 'image:exported'; result: ExportResult }
   /** A skopeo process starts for an image (attempt 2+ are retries of a transient failure). */
   | { kind: 'push:attempt'; id: string; target: string; attempt: number }

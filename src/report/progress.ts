@@ -92,7 +92,9 @@ export function createProgress(out: (text: string) => void, opts: ProgressOption
     'run:start': (e) => {
       if (e.command === 'sync') s.mode = 'push';
       if (e.total !== undefined) s.total = e.total;
-      if (plain && !opts.quiet) say(`${e.command} ${e.storage}${e.out ? ` -> ${e.out}` : ''}${e.dryRun ? ' (dry run)' : ''}`);
+      // A cron log's first line says where the run goes: export's output directory, sync's target (and its layouts).
+      const where = e.target !== undefined ? ` -> ${e.target}${e.out ? `, layouts in ${e.out}` : ''}` : e.out && e.command === 'export' ? ` -> ${e.out}` : '';
+      if (plain && !opts.quiet) say(`${e.command} ${e.storage}${where}${e.dryRun ? ' (dry run)' : ''}`);
     },
     'image:exported': (e) => {
       s.checked++;
