@@ -237,6 +237,22 @@ describe('a password never leaks', () => {
   }, TIMEOUT);
 });
 
+describe('credentials typed into --to', () => {
+  // `--to user:password@host` is a mistake (the password is in `ps` and the shell's history already), but the log
+  // cron keeps must not hold it as well: the usage error names the host only, and so does the first line.
+  for (const [command, extra] of [['sync', ['--dry-run']], ['sync', []], ['verify', []]] as const) {
+    it(`${[command, ...extra].join(' ')}: a usage error (exit 2) that says what to do, without the password`, async () => {
+      const { storage } = await copyFixture();
+      for (const to of [`${USER}:${PASSWORD}@127.0.0.1:1/rescued`, `https://${USER}:${PASSWORD}@harbor.example.com`]) {
+        const r = await cli([command, storage, '--to', to, ...extra], { env: { REGISTRY_RESCUE_USERNAME: USER, REGISTRY_RESCUE_PASSWORD: 'not-it' } });
+        expect(r.exitCode, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/--to holds credentials before "@" \(not shown\): give host\[:port\]\[\/prefix\] only \(--to (127\.0\.0\.1:1\/rescued|harbor\.example\.com)\)/);
+        expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+      }
+    });
+  }
+});
+
 describe('TLS verification', () => {
   it('is on by default: an untrusted certificate stops the run (exit 3) before anything is pushed', async () => {
     const reg = await startRegistry({ tls: true });

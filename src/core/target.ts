@@ -64,6 +64,16 @@ const SECRET_FLAGS = new Set(
  * accepting `http://` would silently mean something else.
  */
 export function parseTarget(spec: string): PushTarget {
+  // `user:password@host`: a password in argv is already in `ps` and shell history; it is not repeated in our log.
+  const bare = spec.replace(SCHEME, '');
+  const at = bare.split('/')[0]?.lastIndexOf('@') ?? -1;
+  if (at !== -1) {
+    const rest = bare.slice(at + 1);
+    throw new UsageError(
+      `--to holds credentials before "@" (not shown): give host[:port][/prefix] only (--to ${rest}), and the credentials ` +
+        'through --dest-authfile, REGISTRY_RESCUE_USERNAME/REGISTRY_RESCUE_PASSWORD or --dest-password-stdin',
+    );
+  }
   const scheme = SCHEME.exec(spec);
   if (scheme) {
     const rest = spec.slice(scheme[0].length);
