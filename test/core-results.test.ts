@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NO_ISSUES, PROBLEMS_SHOWN, emptyCounts, exitCodeForRun, outcomeLine, problemMessages, problemsReason, type Counts } from '../src/core/results.js';
+import { NO_ISSUES, PROBLEMS_SHOWN, emptyCounts, exitCodeForRun, localReason, outcomeLine, problemMessages, problemsReason, type Counts } from '../src/core/results.js';
 import type { Problem } from '../src/core/types.js';
 
 const problems = (n: number): Problem[] => Array.from({ length: n }, (_, i) => ({ code: 'blob-missing', message: `p${i}` }));
@@ -11,6 +11,20 @@ describe('problems shown to a person', () => {
     expect(problemMessages(problems(10))).toEqual(problems(10).map((p) => p.message));
     expect(problemMessages(problems(11))).toEqual([...problems(10).map((p) => p.message), '… and 1 more problem (registry-rescue list --json shows every one)']);
     expect(problemsReason(problems(2))).toBe('p0; p1');
+  });
+});
+
+describe('a reason printed under its image', () => {
+  it('drops the image reference each problem message starts with, and nothing else', () => {
+    const id = 'proj/app:1.0';
+    const reason = problemsReason([
+      { code: 'blob-missing', message: `${id}: layer 1 sha256:aa is missing` },
+      { code: 'blob-missing', message: `${id}: layer 2 sha256:bb is missing` },
+    ]);
+    expect(localReason(reason, id)).toBe('layer 1 sha256:aa is missing; layer 2 sha256:bb is missing');
+    // Another image's name inside a message, or a reason that does not start with it, is kept as it is.
+    expect(localReason('pushed, but the target has proj/app:1.0: x', id)).toBe('pushed, but the target has proj/app:1.0: x');
+    expect(localReason(`${id}x: y`, id)).toBe(`${id}x: y`);
   });
 });
 

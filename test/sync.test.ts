@@ -177,6 +177,9 @@ describe('sync into a plain-http registry', () => {
       );
     }
     for (const t of tags.filter((x) => x.status !== 'ok')) expect(dry.stdout).toMatch(new RegExp(`^(broken|skipped) +${idOf(t).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} -> `, 'm'));
+    // The reason under a broken image's line does not name the image again (the JSON's reason keeps the name).
+    expect(dryOut).toMatch(/^broken +broken\/corrupt-manifest:1\.0 -> .*\n +manifest sha256:[0-9a-f]{64} is corrupt: /m);
+    expect(dryOut).not.toMatch(/^ +broken\/corrupt-manifest:1\.0: /m);
     expect(dry.stderr).toMatch(new RegExp(`^dry run: ${ok.length} images would be pushed to ${to}, 3 skipped, 9 broken, 0 cannot be pushed; nothing was written or sent`, 'm'));
 
     const okOnly = await cli(['sync', fresh.storage, '--to', to, '--dest-tls-verify=false', '--tags-file', okTagsFile, '--dry-run']);

@@ -1,6 +1,6 @@
 /** `registry-rescue verify <storage> --to …`: is every source tag in the target, with the same digest? */
 import { Command } from 'commander';
-import { exitCodeForRun, plural } from '../core/results.js';
+import { exitCodeForRun, localReason, plural } from '../core/results.js';
 import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
 import { selectionJson, selectionLines } from '../report/render-export.js';
@@ -81,5 +81,5 @@ Examples:
 }
 
 function renderLine(r: VerifyResult): string {
-  return `${r.status.padEnd(16)} ${r.source} -> ${r.target}${r.reason ? `\n                 ${r.reason}` : ''}\n`;
+  return `${r.status.padEnd(16)} ${r.source} -> ${r.target}${r.reason ? `\n                 ${localReason(r.reason, r.source)}` : ''}\n`;
 }

@@ -153,3 +153,12 @@ export function problemMessages(problems: readonly Problem[]): string[] {
 export function problemsReason(problems: readonly Problem[]): string {
   return problemMessages(problems).join('; ');
 }
+
+/**
+ * A reason without the `repository:tag: ` each of its problem messages starts with, for a line printed under that
+ * reference already. The JSON keeps the whole reason: a monitor reads each field on its own.
+ */
+export function localReason(reason: string, id: string): string {
+  const prefix = `${id}: `;
+  return (reason.startsWith(prefix) ? reason.slice(prefix.length) : reason).split(`; ${prefix}`).join('; ');
+}

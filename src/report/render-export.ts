@@ -1,6 +1,6 @@
 /** Renders list/export results for people (text) and machines (JSON). */
 import chalk from 'chalk';
-import { plural, problemMessages } from '../core/results.js';
+import { localReason, plural, problemMessages } from '../core/results.js';
 import { formatShard, type Shard } from '../core/shard.js';
 import type { ExportResult } from '../core/events.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
@@ -59,10 +59,6 @@ export function describeKind(image: ResolvedImage): string {
 
 const STATUS_COLOR = { ok: chalk.green, broken: chalk.red, skipped: chalk.yellow } as const;
 
-/** A problem message without the `repository:tag: ` it starts with, for lines already under that reference. */
-function local(message: string, id: string): string {
-  return message.startsWith(`${id}: `) ? message.slice(id.length + 2) : message;
-}
 
 /** Column widths of the `list` table: fixed, because lines are written as results come (longer values push the line). */
 const REFERENCE_WIDTH = 40;
@@ -79,8 +75,8 @@ export function listLine(r: ExportResult, color: boolean): string {
   const paint = color ? STATUS_COLOR[image.status] : String;
   const kind = image.kind === 'unknown' ? '-' : printable(describeKind(image));
   const lines = [`${paint(image.status.padEnd(7))} ${printable(r.id).padEnd(REFERENCE_WIDTH)}  ${kind.padEnd(KIND_WIDTH)}  ${formatBytes(image.size).padStart(8)}  ${image.digest ?? '-'}`];
-  for (const m of problemMessages(image.problems)) lines.push(`        ${printable(local(m, r.id))}`);
-  for (const w of r.warnings) lines.push(`        warning: ${printable(local(w, r.id))}`);
+  for (const m of problemMessages(image.problems)) lines.push(`        ${printable(localReason(m, r.id))}`);
+  for (const w of r.warnings) lines.push(`        warning: ${printable(localReason(w, r.id))}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -101,10 +97,10 @@ export function exportLine(r: ExportResult, out: string, opts: { dryRun: boolean
   if (!opts.dryRun && !opts.verbose && (r.outcome === 'unchanged' || r.outcome === 'created')) return '';
   const { item } = r;
   const where = item.action === 'skip' ? '' : `  ${out}/${r.id}  ${item.fileCount} files  ${formatBytes(item.bytes)}`;
-  const lines = [printable(`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${local(item.reason, r.id)})` : ''}`)];
-  for (const m of problemMessages(item.problems)) lines.push(`              ${printable(local(m, r.id))}`);
-  if (r.error) lines.push(`              ${printable(local(r.error, r.id))}`);
-  for (const w of r.warnings) lines.push(`              warning: ${printable(local(w, r.id))}`);
+  const lines = [printable(`${OUTCOME_WORD[r.outcome].padEnd(13)} ${r.id}${where}${item.action === 'rebuild' && item.reason ? `  (${localReason(item.reason, r.id)})` : ''}`)];
+  for (const m of problemMessages(item.problems)) lines.push(`              ${printable(localReason(m, r.id))}`);
+  if (r.error) lines.push(`              ${printable(localReason(r.error, r.id))}`);
+  for (const w of r.warnings) lines.push(`              warning: ${printable(localReason(w, r.id))}`);
   return `${lines.join('\n')}\n`;
 }
 

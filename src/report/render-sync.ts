@@ -1,6 +1,6 @@
 /** Renders sync results for people: one line per image as it is decided, and a closing summary. */
 import type { SyncResult } from '../core/sync-plan.js';
-import { classOf, plural } from '../core/results.js';
+import { classOf, localReason, plural } from '../core/results.js';
 import { formatShard, type Shard } from '../core/shard.js';
 import { formatBytes, type ExportSummary } from '../core/summary.js';
 import type { SyncTotals } from '../run-sync.js';
@@ -17,7 +17,7 @@ export function renderSyncLine(r: SyncResult, opts: { verbose: boolean; stamp?: 
   const tail = [r.attempts > 1 ? `${r.attempts} attempts` : '', r.ms > 0 ? `${(r.ms / 1000).toFixed(1)} s` : ''].filter(Boolean).join(', ');
   const indent = ' '.repeat(opts.stamp ? opts.stamp.length + 12 : 11);
   const lines = [printable(`${head}${tail ? `  (${tail})` : ''}`)];
-  if (r.reason) lines.push(`${indent}${printable(r.reason)}`);
+  if (r.reason) lines.push(`${indent}${printable(localReason(r.reason, r.source))}`);
   if (r.command && r.status === 'would-sync') lines.push(`${indent}${r.command}`);
   return `${lines.join('\n')}\n`;
 }
