@@ -113,7 +113,9 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     expect(multi.map((i) => [i.tag, i.digest, i.kind])).toEqual([['1.0', multiIndex.digest, 'index'], [null, childSig.digest, 'referrer']]);
     const text = await cli(['list', source.storage]);
     expect(text.stdout).toContain(`${repo}@${sbom.digest}`);
-    expect(text.stdout).toContain(`referrer of ${image.digest} (application/spdx+json)`);
+    // KIND holds the word; the subject and type come last, after the digest (the columns keep their places).
+    const sbomRow = text.stdout.split('\n').find((l) => l.includes(`${repo}@${sbom.digest}`));
+    expect(sbomRow).toMatch(new RegExp(` referrer +[0-9.]+ k?B +${sbom.digest} +of ${image.digest} \\(application/spdx\\+json\\)$`));
     expect(text.stderr).toMatch(/^6 tags \(and 3 untagged referrers\) in storage, 9 selected: 9 ok/m);
   });
 

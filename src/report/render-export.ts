@@ -62,19 +62,27 @@ const STATUS_COLOR = { ok: chalk.green, broken: chalk.red, skipped: chalk.yellow
 
 /** Column widths of the `list` table: fixed, because lines are written as results come (longer values push the line). */
 const REFERENCE_WIDTH = 40;
-const KIND_WIDTH = 12;
+const KIND_WIDTH = 8;
+/** `sha256:` and 64 hex. */
+const DIGEST_WIDTH = 71;
 
 /** The `list` table's header line. */
 export function listHeader(): string {
-  return `${'STATUS'.padEnd(7)} ${'REFERENCE'.padEnd(REFERENCE_WIDTH)}  ${'KIND'.padEnd(KIND_WIDTH)}  ${'SIZE'.padStart(8)}  DIGEST\n`;
+  return `${'STATUS'.padEnd(7)} ${'REFERENCE'.padEnd(REFERENCE_WIDTH)}  ${'KIND'.padEnd(KIND_WIDTH)}  ${'SIZE'.padStart(8)}  ${'DIGEST'.padEnd(DIGEST_WIDTH)}  DETAIL\n`;
 }
 
-/** One tag of the `list` table (the full digest last, where a narrow terminal may cut it), its problems under it. */
+/**
+ * One tag of the `list` table, its problems under it. The columns keep their places (lines are written as results
+ * come): KIND is the kind's word, and what varies in length (an index's platforms, an artifact's type, a referrer's
+ * subject) comes last, where a narrow terminal may cut it.
+ */
 export function listLine(r: ExportResult, color: boolean): string {
   const { image } = r.item;
   const paint = color ? STATUS_COLOR[image.status] : String;
-  const kind = image.kind === 'unknown' ? '-' : printable(describeKind(image));
-  const lines = [`${paint(image.status.padEnd(7))} ${printable(r.id).padEnd(REFERENCE_WIDTH)}  ${kind.padEnd(KIND_WIDTH)}  ${formatBytes(image.size).padStart(8)}  ${image.digest ?? '-'}`];
+  const kind = image.kind === 'unknown' ? '-' : image.kind;
+  const detail = image.kind === 'unknown' ? '' : printable(describeKind(image).slice(image.kind.length + 1));
+  const row = `${paint(image.status.padEnd(7))} ${printable(r.id).padEnd(REFERENCE_WIDTH)}  ${kind.padEnd(KIND_WIDTH)}  ${formatBytes(image.size).padStart(8)}  ${(image.digest ?? '-').padEnd(DIGEST_WIDTH)}`;
+  const lines = [detail ? `${row}  ${detail}` : row.trimEnd()];
   for (const m of problemMessages(image.problems)) lines.push(`        ${printable(localReason(m, r.id))}`);
   for (const w of r.warnings) lines.push(`        warning: ${printable(localReason(w, r.id))}`);
   return `${lines.join('\n')}\n`;
