@@ -144,9 +144,9 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     // after it). openExport takes the lock itself, after the target checks, which leave no directory behind; with
     // --wait-lock it waits for what is left of the same budget should a third run take the lock in between.
     if (!dryRun && opts.waitLockMs === undefined) await checkRunLock(out);
-    // One budget for both waits: a third run taking the lock between this wait and openExport's must not double it.
-    const waitLockStartedAt = performance.now();
-    if (!dryRun && opts.waitLockMs !== undefined) await waitForRunLock(out, { waitMs: opts.waitLockMs, waitStartedAt: waitLockStartedAt, signal: deps.signal, onWaiting: (message) => deps.emit({ kind: 'warning', message }) });
+    // One budget for both waits, from the run's start: a third run taking the lock between this wait and openExport's
+    // must not double it.
+    if (!dryRun && opts.waitLockMs !== undefined) await waitForRunLock(out, { waitMs: opts.waitLockMs, waitStartedAt: started, signal: deps.signal, onWaiting: (message) => deps.emit({ kind: 'warning', message }) });
     // Local facts only (auth file, environment): the dry run shows --dest-authfile exactly when the real run passes one.
     const { credentials, certDir } = await resolveTargetAccess(target.host, opts, deps);
     if (dryRun && opts.checkQuota) {
@@ -176,7 +176,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
     // Oldest push first within a repository (the walk's order across repositories is kept).
-    const run = await openExport({ ...opts, out, waitLockStartedAt, pushOrder: true, keepBlobs: dryRun, deferDownloads: true }, deps);
+    const run = await openExport({ ...opts, out, waitLockStartedAt: started, pushOrder: true, keepBlobs: dryRun, deferDownloads: true }, deps);
     /** Dry run: per target project, its images and bytes, each blob counted once per project (in fixed memory). */
     const projects = new Map<string, { images: number; bytes: number }>();
     let seen: SeenFilter | undefined;
@@ -393,13 +393,11 @@ const isTransientHttp = (error: unknown) =>
 function createPusher(c: PusherContext) {
   let skopeoChecked: Promise<unknown> | undefined;
   let preflight: PreflightError | undefined;
-  let stopReason: string | undefined;
-  let stopCause: StopCause | undefined;
-  /** The first stop wins: its reason goes to stderr and into the report once. */
+  /** Why the run stopped starting pushes, if it did. The first stop wins: its reason goes to stderr and into the report once. */
+  let stopping: { cause: StopCause; reason: string } | undefined;
   const stop = (cause: StopCause, reason: string): boolean => {
-    if (stopReason !== undefined) return false;
-    stopReason = reason;
-    stopCause = cause;
+    if (stopping !== undefined) return false;
+    stopping = { cause, reason };
     return true;
   };
   const breaker = createBreaker(c.opts.breaker ?? DEFAULT_BREAKER, c.opts.to);
@@ -444,7 +442,7 @@ function createPusher(c: PusherContext) {
       if (stop(outcome.kind === 'unreachable' ? 'target-unreachable' : 'target-server-error', tripped)) c.emit({ kind: 'warning', message: `circuit breaker: ${tripped}` });
     }
     if (r.status === 'failed' && c.opts.abortOnError && stop('abort-on-error', `--abort-on-error: ${r.id} failed`)) {
-      c.emit({ kind: 'warning', message: `${stopReason}; no more pushes are started` });
+      c.emit({ kind: 'warning', message: `--abort-on-error: ${r.id} failed; no more pushes are started` });
     }
     return r;
   };
@@ -466,7 +464,7 @@ function createPusher(c: PusherContext) {
       return preflight;
     },
     /** Why the run stopped starting pushes, if it did. */
-    stopped: (): { cause: StopCause; reason: string } | undefined => (stopCause !== undefined && stopReason !== undefined ? { cause: stopCause, reason: stopReason } : undefined),
+    stopped: () => stopping,
     notAttempted: (job: PushJob): SyncResult => ({ ...base(job), status: 'not-attempted', code: 'not-attempted', reason: NOT_ATTEMPTED_REASON }),
     /**
      * The Harbor project check and the HEAD before a push: a result when there is nothing to push (up to
@@ -474,7 +472,7 @@ function createPusher(c: PusherContext) {
      * one-push-per-repository rule, many at once on kept-alive connections.
      */
     async check(job: PushJob): Promise<{ result: SyncResult } | { harbor: boolean }> {
-      if (stopReason) return { result: this.notAttempted(job) };
+      if (stopping) return { result: this.notAttempted(job) };
       const started = performance.now();
       const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
       try {
@@ -501,7 +499,7 @@ function createPusher(c: PusherContext) {
     },
     /** Pushes an image that check() found missing or different on the target, then verifies its digest. */
     async push(job: PushJob, harbor: boolean): Promise<SyncResult> {
-      if (stopReason) return this.notAttempted(job);
+      if (stopping) return this.notAttempted(job);
       const started = performance.now();
       const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
       /** Attempts of the push once skopeo succeeded (0: nothing pushed yet). */

@@ -1,7 +1,7 @@
 // --dry-run renders the plan the real run executes: an entry of --out that is not a real directory where a layout or
 // one of its namespace directories goes (a file `out/proj`, a file or a dangling symlink at `out/multi/oci-index:1.0`,
 // a symlink `out/charts`) fails those images, with the same message, in the dry run as in the real one.
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, copyFixture } from './helpers/cli.js';
@@ -58,5 +58,27 @@ describe('--dry-run with something in the way of a layout', () => {
     expect(text.exitCode).toBe(4);
     expect(text.stdout).toMatch(/^FAILED +multi\/oci-index:1\.0 .*\n +.*is a plain file, where the layout of multi\/oci-index:1\.0 goes/m);
     expect(text.stdout).toMatch(/^FAILED +proj\/a\/app:1\.0 .*\n +.*proj is a plain file: layouts are written only into real directories/m);
+  });
+
+  it('a layout below a symlinked namespace directory fails, also when it is unchanged, and nothing is written through the symlink', async () => {
+    const { dir, storage } = await copyFixture();
+    const out = path.join(dir, 'out');
+    expect((await cli(['export', storage, '--out', out, '-q'])).exitCode).toBe(4); // the fixture's broken tags
+    // The layouts of charts/ moved elsewhere and a symlink left in their place: read through it, they looked unchanged.
+    const elsewhere = path.join(dir, 'elsewhere');
+    await rename(path.join(out, 'charts'), elsewhere);
+    await symlink(elsewhere, path.join(out, 'charts'));
+    const inside = (await readdir(elsewhere, { recursive: true })).sort();
+    for (const args of [['--dry-run'], []]) {
+      const r = await cli(['export', storage, '--out', out, '--json', ...args]);
+      expect(r.exitCode, r.stderr).toBe(4);
+      const charts = (JSON.parse(r.stdout).images as any[]).filter((i) => i.repository.startsWith('charts/') && i.status === 'ok');
+      expect(charts.length, args.join(' ')).toBeGreaterThan(0);
+      for (const i of charts) {
+        expect(i.outcome, `${i.repository}:${i.tag} ${args.join(' ')}`).toBe('failed');
+        expect(i.error).toContain(`${path.join(out, 'charts')} is a symlink: layouts are written only into real directories`);
+      }
+    }
+    expect((await readdir(elsewhere, { recursive: true })).sort()).toEqual(inside);
   });
 });

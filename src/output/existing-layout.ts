@@ -15,6 +15,7 @@ import { Lru } from '../core/lru.js';
 import { linksTo, type ExistingLayout, type InTheWay, type LayoutFileFacts, type ManifestFacts, type ReadExisting, type Unlinked } from '../core/plan.js';
 import type { LayoutFile } from '../core/types.js';
 import { entryKind, identityOf } from '../storage/fast-fs.js';
+import { isBelow } from './out-paths.js';
 
 /** Repository directories of the output whose layout names are remembered (tree order: a few cover the walk). */
 const DIR_CACHE = 256;
@@ -79,12 +80,6 @@ export function existingLayoutReader(out: string): ReadExisting {
     const unlinked = findUnlinked(dir, existing.names, linked);
     return unlinked ? { ...existing, unlinked } : existing;
   };
-}
-
-/** True when `dir` is strictly inside `root`. */
-function isBelow(root: string, dir: string): boolean {
-  const rel = path.relative(root, dir);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
 /** What is in the way at `p` when it is there but not a real directory (lstat); null when it is one, or not there. */

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { DIR_VERSION_CONTENT, DIR_VERSION_FILE, inTheWayMessage, type LinkMode, type ReadExisting } from '../core/plan.js';
 import { Lru } from '../core/lru.js';
 import { isAlive } from './run-lock.js';
+import { isBelow } from './out-paths.js';
 import type { LayoutFile } from '../core/types.js';
 import type { BuildJob, BuildReply } from './link-worker.js';
 import { existingLayoutReader } from './existing-layout.js';
@@ -333,12 +334,6 @@ function createBuilder(): Builder {
       await worker.terminate();
     },
   };
-}
-
-/** True when `dir` is strictly inside `root`. */
-function isBelow(root: string, dir: string): boolean {
-  const rel = path.relative(root, dir);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
 /**

@@ -49,12 +49,12 @@ export function selectionJson(s: ExportSummary, opts: { pruned?: boolean } = {})
   };
 }
 
-/** `image`, `index linux/amd64,linux/arm64`, `artifact application/vnd.cncf.helm.config.v1+json`. */
-export function describeKind(image: ResolvedImage): string {
-  if (image.kind === 'index') return `index ${(image.platforms ?? []).join(',')}`;
-  if (image.kind === 'artifact') return `artifact ${image.artifactType ?? ''}`;
-  if (image.kind === 'referrer') return `referrer of ${image.subject ?? '?'}${image.artifactType ? ` (${image.artifactType})` : ''}`;
-  return image.kind;
+/** What the `list` table's DETAIL column says of a kind: `linux/amd64,linux/arm64`, an artifact's type, a referrer's subject. */
+function kindDetail(image: ResolvedImage): string {
+  if (image.kind === 'index') return (image.platforms ?? []).join(',');
+  if (image.kind === 'artifact') return image.artifactType ?? '';
+  if (image.kind === 'referrer') return `of ${image.subject ?? '?'}${image.artifactType ? ` (${image.artifactType})` : ''}`;
+  return '';
 }
 
 const STATUS_COLOR = { ok: chalk.green, broken: chalk.red, skipped: chalk.yellow } as const;
@@ -80,7 +80,7 @@ export function listLine(r: ExportResult, color: boolean): string {
   const { image } = r.item;
   const paint = color ? STATUS_COLOR[image.status] : String;
   const kind = image.kind === 'unknown' ? '-' : image.kind;
-  const detail = image.kind === 'unknown' ? '' : printable(describeKind(image).slice(image.kind.length + 1));
+  const detail = printable(kindDetail(image));
   const row = `${paint(image.status.padEnd(7))} ${printable(r.id).padEnd(REFERENCE_WIDTH)}  ${kind.padEnd(KIND_WIDTH)}  ${formatBytes(image.size).padStart(8)}  ${(image.digest ?? '-').padEnd(DIGEST_WIDTH)}`;
   const lines = [detail ? `${row}  ${detail}` : row.trimEnd()];
   for (const m of problemMessages(image.problems)) lines.push(`        ${printable(localReason(m, r.id))}`);
