@@ -47,5 +47,8 @@ describe('the summary of a sharded run', () => {
     selection.tags = 40;
     const cut = renderSyncSummary({ ...totals, walkComplete: false, notReached: 5 }, [], { dryRun: false, target: 'harbor.example', selection, shard: { index: 2, count: 4 } });
     expect(cut).toContain('never reached: 5 selected tags the walk had listed, and every tag the walk had not come to (the walk read 40 tags of shard 2/4 before the run stopped;');
+    // And the tags the tags file left out are among those read, not the shard's.
+    expect(cut).toContain('\n3 tags of shard 2/4 read left out by the tags file or --exclude\n');
+    expect(cut).not.toContain('of the storage left out');
   });
 });

@@ -67,7 +67,7 @@ Examples:
       const issues = exportIssues(exportSummary);
       if (!flags.json) {
         io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.drift} drift, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
-        const notes = selectionLines(exportSummary, selectionOf(flags).shard);
+        const notes = selectionLines(exportSummary, selectionOf(flags).shard, { stopped: io.signal.aborted });
         if (notes.length > 0) io.stderr(`${notes.join('\n')}\n`);
         io.stderr(lastLine(io, c, issues));
       }

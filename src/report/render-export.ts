@@ -123,11 +123,13 @@ function tagsWhere(shard: Shard | undefined): string {
 /**
  * What the tags file and --exclude did: storage tags left out, listed tags the storage lacks (with the nearest name),
  * entries matching nothing. `quiet` (`list -q`): only what needs a look, without the count of tags left out.
+ * `stopped`: an interrupt may have ended the walk, so the tags left out are among those read, not the storage's.
  */
-export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'selectionProblems' | 'unreadable'>, shard?: Shard, opts: { quiet?: boolean } = {}): string[] {
+export function selectionLines(summary: Pick<ExportSummary, 'filteredOut' | 'selectionProblems' | 'unreadable'>, shard?: Shard, opts: { quiet?: boolean; stopped?: boolean } = {}): string[] {
   const lines: string[] = [];
   if (summary.unreadable.length > 0) lines.push(`INCOMPLETE: ${plural(summary.unreadable.length, 'storage directory', 'storage directories')} could not be read; their tags are not in this run`);
-  if (summary.filteredOut > 0 && !opts.quiet) lines.push(`${plural(summary.filteredOut, 'tag')} ${tagsWhere(shard)} left out by the tags file or --exclude`);
+  const where = opts.stopped ? `${shard ? `of shard ${formatShard(shard)} ` : ''}read` : tagsWhere(shard);
+  if (summary.filteredOut > 0 && !opts.quiet) lines.push(`${plural(summary.filteredOut, 'tag')} ${where} left out by the tags file or --exclude`);
   for (const p of summary.selectionProblems) lines.push(p.code === 'glob-unmatched' ? `warning: ${p.message}` : p.code === 'listed-missing' ? `MISSING: ${p.message}` : p.message);
   return lines;
 }
@@ -150,7 +152,7 @@ export function renderSummaryText(summary: ExportSummary, opts: { command: 'list
       : `${o.created} created, ${o.rebuilt} rebuilt, ${o.unchanged} unchanged`;
     lines.push(`${head}: ${done}, ${summary.broken} broken, ${summary.skipped} skipped, ${summary.failed} failed; ${summary.files} files, ${formatBytes(summary.bytes)}${opts.dryRun ? ' (dry run: nothing was written)' : ''}`);
   }
-  lines.push(...selectionLines(summary, opts.shard));
+  lines.push(...selectionLines(summary, opts.shard, { stopped: opts.stopped === true }));
   if (summary.pruned > 0) lines.push(`${opts.dryRun ? 'would prune' : 'pruned'} ${plural(summary.pruned, 'layout')} whose tag is gone`);
   return `${lines.join('\n')}\n`;
 }

@@ -110,7 +110,7 @@ export function renderSyncSummary(t: SyncTotals, attention: string[], opts: { dr
         : '';
     lines.push(`  project ${p.project}: ${plural(p.images, 'image')}, ${formatBytes(p.bytes)} (each blob once)${quota}`);
   }
-  lines.push(...selectionLines(opts.selection, opts.shard));
+  lines.push(...selectionLines(opts.selection, opts.shard, { stopped: !t.walkComplete }));
   lines.push(...attention);
   return `${lines.join('\n')}\n`;
 }
