@@ -6,6 +6,7 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import chalk from 'chalk';
 import { Command, CommanderError } from 'commander';
+import { interruptedLine } from './core/results.js';
 import { EMPTY_SECRET_INPUT, editSecretInput } from './core/secret-input.js';
 import { EXIT, InterruptedError, ToolError, exitCodeFor } from './errors.js';
 import type { Io } from './io.js';
@@ -31,6 +32,9 @@ const write = (stream: NodeJS.WriteStream, text: string) => {
   if (!closed.has(stream)) stream.write(text);
 };
 
+// Whether the command wrote its outcome line (io.outcome): an interrupted run that did not gets one below.
+let outcomeWritten = false;
+
 const controller = new AbortController();
 // The run's one signal reaches every request, timer and skopeo process in flight, each adding an abort listener
 // while it runs: 16 target checks at once pass Node's default of 10, which then prints a "possible memory leak"
@@ -50,7 +54,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       // The orderly shutdown's summary and last line are skipped: still end the log with the outcome (README,
       // Exit codes), or a cron log's last line is whatever the run said before. stderr is synchronous for files,
       // pipes and terminals on Linux, so the line is out before process.exit.
-      write(process.stderr, `registry-rescue: interrupted by ${signal}, a second signal: stopped at once, skopeo processes killed, no summary or report written; run the same command again to continue\n`);
+      write(process.stderr, `registry-rescue: exit ${reason.exitCode}, interrupted by ${signal}, a second signal: stopped at once, skopeo processes killed, no summary or report written; run the same command again to continue\n`);
       process.exit(reason.exitCode);
     }
     controller.abort(reason);
@@ -104,6 +108,10 @@ const io: Io = {
   stdout: (text) => write(process.stdout, text),
   stdoutClosed: () => closed.has(process.stdout),
   stderr: (text) => write(process.stderr, text),
+  outcome: (line) => {
+    write(process.stderr, line);
+    outcomeWritten = true;
+  },
   isTTY: process.stderr.isTTY === true,
   // A getter: Node updates the stream's columns on SIGWINCH, so a resized window is followed without a listener.
   get columns() {
@@ -142,10 +150,10 @@ program.hook('preAction', () => {
 
 try {
   await program.parseAsync(process.argv);
-  // Commands stop scheduling work on abort and still report what they did; the exit code says why they stopped.
+  // Commands stop scheduling work on abort and still report what they did, ending with interruptedLine's counts;
+  // the exit code says why they stopped.
   if (controller.signal.aborted && controller.signal.reason instanceof InterruptedError) {
-    process.stderr.write(`registry-rescue: ${controller.signal.reason.message}; the report above covers what was done\n`);
-    process.exitCode = controller.signal.reason.exitCode;
+    endInterrupted(controller.signal.reason);
   }
 } catch (error) {
   if (error instanceof CommanderError) {
@@ -160,6 +168,9 @@ try {
       const named = program.commands.find((c) => args.includes(c.name()) && error.code !== 'commander.unknownCommand');
       write(process.stderr, `registry-rescue: exit 2, usage error: ${reason}; see registry-rescue ${named ? `${named.name()} ` : ''}--help\n`);
     }
+  } else if (error instanceof InterruptedError) {
+    // Stopped before the command had counts to report (a password prompt, the target's first answer).
+    endInterrupted(error);
   } else if (error instanceof ToolError) {
     process.stderr.write(`registry-rescue: ${error.message}\n`);
     process.exitCode = error.exitCode;
@@ -167,4 +178,10 @@ try {
     process.stderr.write(`registry-rescue: internal error, please report it:\n${(error as Error)?.stack ?? String(error)}\n`);
     process.exitCode = exitCodeFor(error);
   }
+}
+
+/** Sets an interrupted run's exit code and, unless the command wrote it with its counts, its last line. */
+function endInterrupted(reason: InterruptedError): void {
+  if (!outcomeWritten) write(process.stderr, interruptedLine({ exitCode: reason.exitCode, what: reason.message }));
+  process.exitCode = reason.exitCode;
 }

@@ -9,6 +9,11 @@ export interface Io {
   stdoutClosed(): boolean;
   /** Progress, warnings, summaries for people. */
   stderr(text: string): void;
+  /**
+   * Writes the run's last stderr line, `registry-rescue: exit N, …` (README, Exit codes). cli.ts writes one for an
+   * interrupted run that ended without it (stopped before its counts, or a command that has none).
+   */
+  outcome(line: string): void;
   /** True when stderr is a terminal (live progress allowed); false under cron. */
   isTTY: boolean;
   /** The width of the stderr terminal, read when asked (it follows a resized window); undefined off a terminal. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NO_ISSUES, PROBLEMS_SHOWN, emptyCounts, exitCodeForRun, localReason, outcomeLine, problemMessages, problemsReason, type Counts } from '../src/core/results.js';
+import { NO_ISSUES, PROBLEMS_SHOWN, emptyCounts, exitCodeForRun, interruptedLine, localReason, outcomeLine, problemMessages, problemsReason, type Counts } from '../src/core/results.js';
 import type { Problem } from '../src/core/types.js';
 
 const problems = (n: number): Problem[] => Array.from({ length: n }, (_, i) => ({ code: 'blob-missing', message: `p${i}` }));
@@ -60,5 +60,34 @@ describe("a run's last line", () => {
     for (const c of [counts({}), counts({ ok: 1 }), counts({ missing: 1 }), counts({ drift: 1 }), counts({ canceled: 1 }), counts({ skipped: 9 })]) {
       expect(outcomeLine(c, NO_ISSUES).startsWith(`registry-rescue: exit ${exitCodeForRun(c, NO_ISSUES)},`)).toBe(true);
     }
+  });
+});
+
+describe("an interrupted run's last line", () => {
+  const counts = (some: Partial<Counts>): Counts => ({ ...emptyCounts(), ...some });
+  const SIGTERM = { exitCode: 143, what: 'interrupted by SIGTERM' };
+
+  it('has the shape of every other last line, with the signal\'s exit code and how far the run got', () => {
+    expect(interruptedLine(SIGTERM, counts({ created: 774 }), NO_ISSUES)).toBe(
+      'registry-rescue: exit 143, interrupted by SIGTERM after 774 of the selected images: 774 created; run the same command again to continue\n',
+    );
+    // Every image the run reached is counted (as in the report), the bad ones too: exit 143 hides the 4 they would give.
+    expect(interruptedLine({ exitCode: 130, what: 'interrupted by SIGINT' }, counts({ synced: 10, 'up-to-date': 5, skipped: 1, broken: 2, failed: 1, canceled: 4 }), NO_ISSUES)).toBe(
+      'registry-rescue: exit 130, interrupted by SIGINT after 23 of the selected images: 10 synced, 5 up-to-date, 1 skipped, 2 broken, 1 failed, 4 canceled; run the same command again to continue\n',
+    );
+  });
+
+  it('names the run-level problems and the stop as outcomeLine does', () => {
+    expect(interruptedLine(SIGTERM, counts({ ok: 3 }), { ...NO_ISSUES, unreadable: 1 })).toBe(
+      'registry-rescue: exit 143, interrupted by SIGTERM after 3 of the selected images: 3 ok, 1 storage directory unreadable; run the same command again to continue\n',
+    );
+    expect(interruptedLine(SIGTERM, counts({ failed: 5, 'not-attempted': 3 }), { ...NO_ISSUES, stoppedEarly: 'target-unreachable' })).toBe(
+      'registry-rescue: exit 143, interrupted by SIGTERM after 8 of the selected images: 5 failed, 3 not-attempted; stopped: target unreachable; run the same command again to continue\n',
+    );
+  });
+
+  it('says when the run reached no image, or had no counts to give', () => {
+    expect(interruptedLine(SIGTERM, counts({}), NO_ISSUES)).toBe('registry-rescue: exit 143, interrupted by SIGTERM before any selected image; run the same command again to continue\n');
+    expect(interruptedLine(SIGTERM)).toBe('registry-rescue: exit 143, interrupted by SIGTERM; run the same command again to continue\n');
   });
 });

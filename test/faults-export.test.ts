@@ -5,13 +5,14 @@
 // export-links.test.ts and export.test.ts (see README "Guarantees").
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, chown, copyFile, cp, mkdir, readFile, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { chmod, chown, copyFile, cp, mkdir, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { generateStorage } from '../scripts/bench/generate-storage.mjs';
 import { BIN, blobPath, cli, copyFixture, expectedTags, FIXTURE_STORAGE } from './helpers/cli.js';
 import { makeTempDir } from './helpers/registry.js';
+import { expectInterruptedLastLine } from './helpers/last-line.js';
 import { expectStorageUnchanged, snapshotStorage } from './helpers/tree.js';
 
 const TIMEOUT = 240_000;
@@ -113,12 +114,15 @@ describe('export interrupted mid-run', () => {
       const dir = await makeTempDir('rr-export-kill-');
       const storage = path.join(dir, 'storage');
       // Big enough that the export is still running when the first layouts appear (500 took under half a second).
-      generateStorage({ dir: storage, tags: 1000, seed: 11 });
+      const { tagsFile: every } = generateStorage({ dir: storage, tags: 1000, seed: 11 });
+      // Every second tag: the tags file leaves out half of what the walk reads.
+      const half = path.join(dir, 'half.tags');
+      await writeFile(half, (await readFile(every, 'utf8')).split('\n').filter((_, i) => i % 2 === 1).map((l) => `${l}\n`).join(''));
       const before = await snapshotStorage(storage);
       const out = path.join(dir, 'out');
       // Not quiet under SIGTERM: its summary is checked.
       const report = path.join(dir, 'report.json');
-      const child = execa('node', [BIN, 'export', storage, '--out', out, '--report', report, ...(signal === 'SIGKILL' ? ['-q'] : [])], { reject: false });
+      const child = execa('node', [BIN, 'export', storage, '--out', out, '--report', report, '--tags-file', half, ...(signal === 'SIGKILL' ? ['-q'] : [])], { reject: false });
       // Wait until some layouts are in place, then interrupt.
       const deadline = Date.now() + 120_000;
       // Counted by name only (layoutsOf reads every file): a slow probe would miss the run.
@@ -139,6 +143,12 @@ describe('export interrupted mid-run', () => {
         const doc = JSON.parse(await readFile(report, 'utf8'));
         expect(doc.interrupted).toBe(true);
         expect(doc.summary.tags).toBe(read);
+        // So are the tags the tags file left out: among those read, which the line above counts.
+        expect(doc.summary.filteredOut).toBeGreaterThan(0);
+        expect(String(r.stderr)).toContain(`\n${doc.summary.filteredOut} tags read left out by the tags file or --exclude\n`);
+        // The last line has the shape of every run's (README, Exit codes), the signal's code and the report's counts.
+        expect(doc.summary.counts.created).toBeGreaterThan(0);
+        expectInterruptedLastLine(String(r.stderr), 'SIGTERM', doc);
         // The run's own staging directory, and the shared one it left empty, went with the partial report.
         await expect(readdir(path.join(dir, '.out.registry-rescue-staging'))).rejects.toThrow(/ENOENT/);
       } else {

@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { generateStorage } from '../scripts/bench/generate-storage.mjs';
 import { BIN } from './helpers/cli.js';
+import { expectInterruptedLastLine } from './helpers/last-line.js';
 import { makeTempDir, startRegistry } from './helpers/registry.js';
 
 const TAGS = 1000;
@@ -16,7 +17,7 @@ interface Doc {
   command: string;
   interrupted: boolean;
   images: unknown[];
-  summary: { tags: number; selected: number };
+  summary: { tags: number; selected: number; counts: Record<string, number> };
 }
 
 /** Runs the CLI and sends SIGTERM once `after` images are on stdout (or runs it to the end when `after` is undefined). */
@@ -44,6 +45,8 @@ function expectCut(cut: Awaited<ReturnType<typeof runJson>>, command: string): v
   expect(cut.doc.interrupted).toBe(true);
   expect(cut.doc.images.length).toBeGreaterThanOrEqual(20);
   expect(cut.doc.images.length).toBeLessThan(TAGS);
+  // With --json too the log ends as every run's does, with the code and the counts (stdout is the document).
+  expectInterruptedLastLine(cut.stderr, 'SIGTERM', cut.doc);
 }
 
 describe('list and verify interrupted mid-run', () => {

@@ -9,6 +9,7 @@ import { BIN, copyFixture, expectedTags } from './helpers/cli.js';
 import { makeTempDir, startRegistry } from './helpers/registry.js';
 import { generateStorage } from '../scripts/bench/generate-storage.mjs';
 import { killStrays } from './helpers/proc-watch.js';
+import { expectInterruptedLastLine } from './helpers/last-line.js';
 
 const HANG = path.resolve(import.meta.dirname, 'bin/skopeo-hang-sync.js');
 const alive = (pid: number) => {
@@ -72,8 +73,8 @@ describe('interrupting sync', () => {
         expect(statuses).not.toContain('synced');
         expect(doc.interrupted).toBe(true);
         expect((await stat(report)).isFile()).toBe(true);
-        // The ending says what was done and that re-running continues.
-        expect(String(r.stderr)).toContain('run the same command again to continue');
+        // The ending says what was done and that re-running continues, as the last line every run ends with.
+        expectInterruptedLastLine(String(r.stderr), signal, doc);
         // A line for each push the signal stopped; the images it kept from starting are counted, not listed
         // (but with --verbose).
         const notStarted = doc.images.filter((i: { code?: string }) => i.code === 'not-started').length;
@@ -163,7 +164,7 @@ describe('interrupting sync', () => {
         expect(r.exitCode).toBe(130);
         // The log's last line still names the outcome (README, Exit codes), though no summary is written.
         expect(String(r.stderr).trimEnd().split('\n').at(-1)).toBe(
-          'registry-rescue: interrupted by SIGINT, a second signal: stopped at once, skopeo processes killed, no summary or report written; run the same command again to continue',
+          'registry-rescue: exit 130, interrupted by SIGINT, a second signal: stopped at once, skopeo processes killed, no summary or report written; run the same command again to continue',
         );
         const prom = await readFile(metrics, 'utf8');
         expect(prom).toMatch(/^registry_rescue_last_run_exit_code\{command="sync"\} 130$/m);
@@ -187,11 +188,14 @@ describe('an interrupt before the walk of the storage ended', () => {
     const reg = await startRegistry();
     const dir = await makeTempDir('rr-int-walk-');
     const storage = path.join(dir, 'storage');
-    generateStorage({ dir: storage, tags: TAGS, seed: 5 });
+    const { tagsFile: every } = generateStorage({ dir: storage, tags: TAGS, seed: 5 });
+    // Every second tag: the tags file leaves out half of what the walk reads.
+    const half = path.join(dir, 'half.tags');
+    await writeFile(half, (await readFile(every, 'utf8')).split('\n').filter((_, i) => i % 2 === 1).map((l) => `${l}\n`).join(''));
     const pids = path.join(dir, 'pids');
     await writeFile(pids, '');
     const report = path.join(dir, 'report.json');
-    const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '--concurrency', '2', '--report', report], {
+    const child = execa('node', [BIN, 'sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--skopeo', HANG, '--concurrency', '2', '--report', report, '--tags-file', half], {
       reject: false,
       env: { SKOPEO_HANG_PID_FILE: pids },
     });
@@ -215,6 +219,11 @@ describe('an interrupt before the walk of the storage ended', () => {
       expect(stderr).toMatch(/^\d+ synced, .*, \d+ canceled; /m);
       const listed = doc.summary.notReached > 0 ? `${doc.summary.notReached} selected tag${doc.summary.notReached === 1 ? '' : 's'} the walk had listed, and ` : '';
       expect(stderr).toContain(`never reached: ${listed}every tag the walk had not come to (the walk read ${read} tags before the run stopped;`);
+      // The tags the tags file left out are among those read, not the storage's, which the run did not read whole.
+      expect(doc.selection.filteredOut).toBeGreaterThan(0);
+      expect(stderr).toContain(`\n${doc.selection.filteredOut} tags read left out by the tags file or --exclude\n`);
+      expect(stderr).not.toContain('in storage');
+      expectInterruptedLastLine(stderr, 'SIGTERM', doc);
     } finally {
       if (child.pid !== undefined && alive(child.pid)) child.kill('SIGKILL');
       await killStrays(storage);

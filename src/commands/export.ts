@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { checkMetricsPath, checkReportPath, lastLine, openDocuments, withRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics, writeLastLine } from './outputs.js';
 import { parseDuration } from '../core/duration.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
@@ -77,7 +77,8 @@ Examples:
       progress.event({ kind: 'run:done', ms: performance.now() - started });
       progress.close();
       const issues = exportIssues(summary);
-      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted, ...(chosen.shard ? { shard: chosen.shard } : {}) }) + lastLine(io, summary.counts, issues));
+      if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted, ...(chosen.shard ? { shard: chosen.shard } : {}) }));
+      writeLastLine(io, summary.counts, issues, { json: flags.json === true });
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary });
       const exitCode = exitCodeForRun(summary.counts, issues);
       io.setExitCode(exitCode);

@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { imageJson, listHeader, listLine, renderSummaryText, selectionLines } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { lastLine, openDocuments } from './outputs.js';
+import { openDocuments, writeLastLine } from './outputs.js';
 import { addSelectionOptions, selectionOf, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface ListFlags extends SelectionFlags {
@@ -65,10 +65,12 @@ Examples:
       // No totals, but a cron job's exit 4 is still explained (README, Exit codes: the last line names the
       // outcome), with the selection's problems its "see above" points at: stdout does not show them.
       const notes = selectionLines(summary, chosen.shard, { quiet: true });
-      io.stderr(`${notes.map((l) => `${l}\n`).join('')}${lastLine(io, summary.counts, issues)}`);
+      io.stderr(notes.map((l) => `${l}\n`).join(''));
     } else {
-      io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted, ...shard }) + lastLine(io, summary.counts, issues));
+      io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted, ...shard }));
     }
+    // After an interrupt the last line comes also when the reader left or reads JSON: it carries the exit code.
+    writeLastLine(io, summary.counts, issues, { json: outputClosed || flags.json === true });
     io.setExitCode(exitCodeForRun(summary.counts, issues));
   });
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { InterruptedError, PreflightError, UsageError, exitCodeFor } from '../errors.js';
 import { parseShard } from '../core/shard.js';
-import { outcomeLine, type Counts, type RunIssues } from '../core/results.js';
+import { interruptedLine, outcomeLine, type Counts, type RunIssues } from '../core/results.js';
 import { envVariableOf } from './shared.js';
 import { writeMetricsFile, writeMetricsFileSync } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
@@ -61,11 +61,14 @@ export function openDocuments(io: Io, opts: { json: boolean; reportFile?: string
 }
 
 /**
- * The line a finished run ends its stderr with (outcomeLine); none for an interrupted run, whose last line cli.ts
- * writes with the signal's exit code.
+ * Ends the run's stderr with its outcome line. A finished run's (outcomeLine) is left out with --json, whose
+ * stdout is the document a monitor reads; an interrupted run's (interruptedLine) never is: it carries the signal's
+ * exit code, which the document does not, and what was done before the signal.
  */
-export function lastLine(io: Io, counts: Counts, issues: RunIssues): string {
-  return io.signal.aborted ? '' : outcomeLine(counts, issues);
+export function writeLastLine(io: Io, counts: Counts, issues: RunIssues, opts: { json?: boolean } = {}): void {
+  const reason: unknown = io.signal.aborted ? io.signal.reason : undefined;
+  if (reason instanceof InterruptedError) io.outcome(interruptedLine({ exitCode: reason.exitCode, what: reason.message }, counts, issues));
+  else if (opts.json !== true) io.outcome(outcomeLine(counts, issues));
 }
 
 /**

@@ -13,7 +13,7 @@ import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
 import { selectionJson } from '../report/render-export.js';
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, MAX_SYNC_CONCURRENCY } from '../core/sync-plan.js';
-import { checkMetricsPath, checkReportPath, lastLine, openDocuments, withRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics, writeLastLine } from './outputs.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
@@ -221,7 +221,8 @@ Examples:
       const { totals, exportSummary, issues } = await run.finish();
       progress.event({ kind: 'run:done', ms: totals.ms });
       progress.close();
-      if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, ...(chosen.shard ? { shard: chosen.shard } : {}) }) + lastLine(io, totals.counts, issues));
+      if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, ...(chosen.shard ? { shard: chosen.shard } : {}) }));
+      writeLastLine(io, totals.counts, issues, { json: flags.json === true });
       const selection = selectionJson(exportSummary, { pruned: true });
       // Written after the summary, so a full disk at the very end still leaves the person the results.
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } });

@@ -111,6 +111,27 @@ export function exitCodeForRun(counts: Counts, issues: RunIssues): 0 | 4 {
   return countBad(counts) > 0 || incomplete ? 4 : 0;
 }
 
+/** `3 failed, 97 not-attempted`: the non-zero counts of the statuses whose class `include` accepts, in STATUSES order. */
+function countWords(counts: Counts, include: (c: StatusClass) => boolean): string[] {
+  return STATUSES.filter((s) => include(CLASS[s]) && counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+}
+
+/** The run-level facts that make a run partial, in a few words each (the summary above says which). */
+function issueWords(issues: RunIssues): string[] {
+  const words: string[] = [];
+  if (issues.listedMissing > 0) words.push(`${plural(issues.listedMissing, 'listed tag')} missing from the storage`);
+  if (issues.unreadable > 0) words.push(`${plural(issues.unreadable, 'storage directory', 'storage directories')} unreadable`);
+  if (issues.nothingSelected) words.push('nothing selected');
+  return words;
+}
+
+/** `stopped: target unreachable` for a run the breaker or --abort-on-error stopped. */
+function stopWords(issues: RunIssues): string | undefined {
+  return issues.stoppedEarly !== undefined ? `stopped: ${STOP_WORDS[issues.stoppedEarly]}` : undefined;
+}
+
+const isBadOrUndone = (c: StatusClass): boolean => c === 'bad' || c === 'undone';
+
 /**
  * The run's last line on stderr (README "Exit codes": the last log line names the outcome): the exit code, and
  * for a partial run what made it partial, so `tail -1` of a cron log tells 0 from 4 without the summary above.
@@ -118,15 +139,36 @@ export function exitCodeForRun(counts: Counts, issues: RunIssues): 0 | 4 {
 export function outcomeLine(counts: Counts, issues: RunIssues): string {
   const exitCode = exitCodeForRun(counts, issues);
   if (exitCode === 0) return 'registry-rescue: exit 0, done\n';
-  const why = STATUSES.filter((s) => (CLASS[s] === 'bad' || CLASS[s] === 'undone') && counts[s] > 0).map((s) => `${counts[s]} ${s}`);
-  if (issues.listedMissing > 0) why.push(`${plural(issues.listedMissing, 'listed tag')} missing from the storage`);
-  if (issues.unreadable > 0) why.push(`${plural(issues.unreadable, 'storage directory', 'storage directories')} unreadable`);
-  if (issues.nothingSelected) why.push('nothing selected');
+  const why = [...countWords(counts, isBadOrUndone), ...issueWords(issues)];
   // A run the breaker stopped says why in the line cron mails: `N not-attempted` alone does not tell a dead target
   // (wait, or fail over) from a full disk on it (clean it up) from --abort-on-error.
-  const stop = issues.stoppedEarly !== undefined ? `stopped: ${STOP_WORDS[issues.stoppedEarly]}` : undefined;
+  const stop = stopWords(issues);
   const text = stop === undefined ? why.join(', ') : why.length > 0 ? `${why.join(', ')}; ${stop}` : stop;
   return `registry-rescue: exit ${exitCode}, partial: ${text} (see above)\n`;
+}
+
+/** What stopped a run from outside: `interrupted by SIGTERM` and the exit code that goes with it (cli.ts decides both). */
+export interface Interrupt {
+  exitCode: number;
+  /** `interrupted by SIGTERM`. */
+  what: string;
+}
+
+/**
+ * The last line of a run a signal stopped, in outcomeLine's shape so `^registry-rescue: exit` finds it too: the
+ * signal's exit code, how many selected images the run reached (every one of them is in the report, canceled ones
+ * included), each status's count and what else made the run partial, since exit 130/143 hides the 4 those would
+ * have given. Without counts (the run stopped before it had any, or wrote none), only the signal.
+ */
+export function interruptedLine(interrupt: Interrupt, counts?: Counts, issues: RunIssues = NO_ISSUES): string {
+  const again = 'run the same command again to continue';
+  if (counts === undefined) return `registry-rescue: exit ${interrupt.exitCode}, ${interrupt.what}; ${again}\n`;
+  const reached = STATUSES.reduce((n, s) => n + counts[s], 0);
+  const how = reached === 0 ? 'before any selected image' : `after ${reached} of the selected images`;
+  // What was done first, then what was left out, then what was not: the order a reader weighs them in.
+  const what = [...(['done', 'skipped', 'bad', 'undone'] as const).flatMap((c) => countWords(counts, (k) => k === c)), ...issueWords(issues)];
+  const stop = stopWords(issues);
+  return `registry-rescue: exit ${interrupt.exitCode}, ${interrupt.what} ${how}${what.length > 0 ? `: ${what.join(', ')}` : ''}${stop === undefined ? '' : `; ${stop}`}; ${again}\n`;
 }
 
 /** `1 image`, `2 images`. */
