@@ -29,6 +29,17 @@ export class Lru<K, V> {
     }
   }
 
+  /** The cached value without making it recent (undefined if not cached). */
+  peek(key: K): V | undefined {
+    return this.#young.get(key) ?? this.#old.get(key);
+  }
+
+  /** Forgets `key` (in both generations). */
+  delete(key: K): void {
+    this.#young.delete(key);
+    this.#old.delete(key);
+  }
+
   /** The cached value, or the one `make` returns (cached). */
   getOrSet(key: K, make: () => V): V {
     let value = this.get(key);

@@ -19,6 +19,7 @@ import { isBelow } from './out-paths.js';
 import type { LayoutFile } from '../core/types.js';
 import type { BuildJob, BuildReply } from './link-worker.js';
 import { existingLayoutReader } from './existing-layout.js';
+import { BlobCheckError, createSharedDownloads, type Download, type SharedDownloads } from './shared-downloads.js';
 
 /** Output directories remembered as made or listed (per run). */
 const DIR_CACHE = 256;
@@ -67,17 +68,7 @@ export interface CopyIo {
   onBytes?: (bytes: number) => void;
 }
 
-/** A streamed blob whose bytes do not hash to its digest or add up to its size: the storage is damaged there. */
-export class BlobCheckError extends Error {
-  override readonly name = 'BlobCheckError';
-  readonly code: 'blob-digest-mismatch' | 'blob-size-mismatch';
-  readonly digest: string;
-  constructor(message: string, code: 'blob-digest-mismatch' | 'blob-size-mismatch', digest: string) {
-    super(message);
-    this.code = code;
-    this.digest = digest;
-  }
-}
+export { BlobCheckError };
 
 /** A per-file failure with a message naming the file and what to do. */
 export class LinkError extends Error {
@@ -120,6 +111,8 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
   // layouts into the registry storage.
   const ensureDir = (dir: string) => made.getOrSet(dir, async () => (isBelow(out, dir) ? realDirsBelow(out, dir) : mkdir(dir, { recursive: true })));
   let template: Promise<string> | undefined;
+  // Blobs downloaded from a bucket in this run: each is downloaded once, later layouts hard-link that copy.
+  const downloads: SharedDownloads = createSharedDownloads();
   // Hard links and symlinks of a new layout are made on a second thread (link-worker.ts); copies, downloads and
   // replacements stay here.
   let builder_: Builder | undefined;
@@ -175,13 +168,22 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
       const tmp = path.join(staging, `l${++counter}`);
       await mkdir(tmp);
       const warnings: string[] = [];
+      const final = dirOf(id);
+      // What this layout downloaded: other layouts may link it from here, until this one fails.
+      const downloaded: Download[] = [];
       try {
         for (const f of files) {
-          const warning = await placeFile(f, path.join(tmp, f.name), mode, io);
-          if (warning) warnings.push(warning);
+          const dest = path.join(tmp, f.name);
+          const { source } = f;
+          if ('path' in source) {
+            const warning = await placeFile(f, source, dest, mode);
+            if (warning) warnings.push(warning);
+          } else {
+            const d = await downloads.place(f, dest, path.join(final, f.name), () => copyStreamed(f, source, dest, io));
+            if (d) downloaded.push(d);
+          }
         }
         await placeVersion(template, path.join(tmp, DIR_VERSION_FILE));
-        const final = dirOf(id);
         await ensureDir(path.dirname(final));
         if (!replace) {
           try {
@@ -196,6 +198,7 @@ export function openLayoutStore(out: string, me: RunIdentity = THIS_RUN): Layout
         return warnings;
       } catch (error) {
         await rm(tmp, { recursive: true, force: true });
+        downloads.forget(downloaded);
         throw error;
       }
     },
@@ -404,9 +407,7 @@ async function placeVersion(template: string, dest: string): Promise<void> {
   }
 }
 
-async function placeFile(f: LayoutFile, dest: string, mode: LinkMode, io: CopyIo): Promise<string | undefined> {
-  const { source } = f;
-  if (!('path' in source)) return copyStreamed(f, source, dest, io);
+async function placeFile(f: LayoutFile, source: { path: string }, dest: string, mode: LinkMode): Promise<string | undefined> {
   try {
     if (mode === 'symlink') await symlink(source.path, dest);
     else if (mode === 'copy') await copyFile(source.path, dest, constants.COPYFILE_FICLONE);
@@ -432,7 +433,7 @@ const BYTES_STEP = 1 << 20;
  * not hash to its digest, or has another size than its descriptor, is refused (BlobCheckError), since skopeo
  * does not check what the target already claims to have (storage-and-skopeo.md §5.5).
  */
-async function copyStreamed(f: LayoutFile, source: { url: string; open(signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> }, dest: string, io: CopyIo): Promise<undefined> {
+async function copyStreamed(f: LayoutFile, source: { url: string; open(signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> }, dest: string, io: CopyIo): Promise<void> {
   const hash = createHash('sha256');
   let size = 0;
   let unreported = 0;
@@ -463,7 +464,6 @@ async function copyStreamed(f: LayoutFile, source: { url: string; open(signal?: 
   if (size !== f.size) throw new BlobCheckError(`${f.digest} (${source.url}) is ${size} bytes, its descriptor says ${f.size}`, 'blob-size-mismatch', f.digest);
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== f.digest) throw new BlobCheckError(`${f.digest} (${source.url}) is corrupt: its content hashes to ${actual}`, 'blob-digest-mismatch', f.digest);
-  return undefined;
 }
 
 function describeLinkError(code: string, f: LayoutFile, mode: LinkMode): string {

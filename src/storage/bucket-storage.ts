@@ -112,7 +112,19 @@ export function createBucketReader(client: BucketClient, v2Prefix: string): Stor
   const where = (rel: string) => client.url(key(rel));
   return {
     v2: client.url(v2Prefix.replace(/\/$/, '')),
-    blobSource: (digest) => ({ url: where(blobDataPath(digest)), open: (signal) => client.stream(key(blobDataPath(digest)), signal) }),
+    // A manifest was read (and hashed) to resolve the image: its layout file comes from those bytes while they are
+    // cached, not from a second download. Anything else is streamed from the bucket.
+    blobSource: (digest) => ({
+      url: where(blobDataPath(digest)),
+      open: async (signal) => {
+        const read = await manifests.peek(digest);
+        if (!read?.ok) return client.stream(key(blobDataPath(digest)), signal);
+        const { bytes } = read;
+        return (async function* () {
+          yield bytes;
+        })();
+      },
+    }),
     async readTagLink(repository, tag): Promise<LinkFact> {
       try {
         const bytes = await client.get(key(tagLinkPath(repository, tag)), MAX_LINK_READ);
