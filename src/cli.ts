@@ -10,7 +10,7 @@ import { interruptedLine } from './core/results.js';
 import { EMPTY_SECRET_INPUT, editSecretInput } from './core/secret-input.js';
 import { EXIT, InterruptedError, ToolError, exitCodeFor } from './errors.js';
 import type { Io } from './io.js';
-import { buildProgram } from './program.js';
+import { buildProgram, usageReason } from './program.js';
 import { killRunningChildren } from './registry/children.js';
 import { decideColor } from './report/color.js';
 
@@ -159,11 +159,11 @@ try {
   if (error instanceof CommanderError) {
     // --help and --version end with exitCode 0; everything else commander rejects is a usage error.
     process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    // Commander has printed its `error: …` lines; end with the outcome as every other run does (README, Exit
-    // codes), so a crontab typo shows in a log grepped for `^registry-rescue:`. Help shown for no command is no
-    // refusal of a command line, and says enough.
+    // Commander's own `error: …` lines are not written (program.ts): end with the outcome as every other run does
+    // (README, Exit codes), its suggestion included, so a crontab typo shows once, in a log grepped for
+    // `^registry-rescue:`. Help shown for no command is no refusal of a command line, and says enough.
     if (error.exitCode !== 0 && error.code !== 'commander.help' && error.code !== 'commander.helpDisplayed') {
-      const reason = (error.message.split('\n')[0] ?? '').replace(/^error: /, '');
+      const reason = usageReason(error.message);
       const args = process.argv.slice(2);
       const named = program.commands.find((c) => args.includes(c.name()) && error.code !== 'commander.unknownCommand');
       write(process.stderr, `registry-rescue: exit 2, usage error: ${reason}; see registry-rescue ${named ? `${named.name()} ` : ''}--help\n`);

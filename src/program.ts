@@ -18,8 +18,7 @@ export function buildProgram(io: Io, version: string): Command {
     .version(version)
     // On the root, so every command takes it (before or after the command's name); cli.ts reads it.
     .option('--no-color', 'no colour (also NO_COLOR=1); off a terminal there is none anyway')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
+    .configureOutput(output(io))
     .exitOverride()
     .addHelpText(
       'after',
@@ -37,11 +36,30 @@ Exit codes: 0 all selected tags done, 4 some broken or failed, 2 usage, 3 prefli
     );
   for (const command of commands(io)) {
     // Commander's refusals become rejections of parseAsync (cli.ts maps them), after the metrics file says so.
-    program.addCommand(recordUsageRefusals(io, command).configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }));
+    program.addCommand(recordUsageRefusals(io, command).configureOutput(output(io)));
   }
   return program;
 }
 
+/**
+ * Help and version to stdout. Commander's own refusal lines (`error: …`, its `(Did you mean …?)`) are not written:
+ * cli.ts ends the run with one line that carries them, so a crontab typo reads once in the log, not twice.
+ */
+function output(io: Io) {
+  return { writeOut: (s: string) => io.stdout(s), writeErr: (s: string) => io.stderr(s), outputError: () => {} };
+}
+
 function commands(io: Io): Command[] {
   return [listCommand(io), exportCommand(io), syncCommand(io), verifyCommand(io), tagsCommand(io)];
+}
+
+/**
+ * A commander refusal as one clause for the run's last line: `unknown option '--tag-file' (did you mean
+ * --tags-file?)`. Its message is `error: …` with, on the lines after it, a suggestion in parentheses.
+ */
+export function usageReason(message: string): string {
+  const [first = '', ...more] = message.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const reason = first.replace(/^error: /, '');
+  const hints = more.map((line) => line.replace(/^\((.*)\)$/, '$1').replace(/^Did you/, 'did you'));
+  return hints.length > 0 ? `${reason} (${hints.join('; ')})` : reason;
 }
