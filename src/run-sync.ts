@@ -382,6 +382,11 @@ const isConnectionFailure = (error: unknown) => error instanceof RegistryConnect
 /** What an error of our own requests (HEADs, Harbor's API, the direct push) says about the target: what the circuit breaker counts. */
 const troubleOfError = (error: unknown): TargetTrouble | undefined =>
   isConnectionFailure(error) ? { kind: 'unreachable' } : error instanceof RegistryHttpError ? troubleOfStatus(error.status) : undefined;
+/**
+ * The result code of a failure of our own requests: what skopeo's failure of the same kind is coded (`unreachable`,
+ * `server-error`), so one cause has one name in the report whichever request met it; else `fallback`.
+ */
+const codeOfError = (error: unknown, fallback: string): string => troubleOfError(error)?.kind ?? fallback;
 const isTransientHttp = (error: unknown) =>
   isConnectionFailure(error) || (error instanceof RegistryHttpError && (error.status >= 500 || error.status === 429 || error.status === 0));
 
@@ -493,8 +498,7 @@ function createPusher(c: PusherContext) {
         // An abort ends the pending project check or HEAD with the signal's reason ("interrupted by SIGTERM"):
         // that is the run stopping, not this image failing.
         if (c.signal.aborted) return { result: done('canceled', { code: 'interrupted', reason: 'interrupted while checking the target, before anything was pushed' }) };
-        const unreachable = isConnectionFailure(error);
-        return { result: observe(done('failed', { code: unreachable ? 'unreachable' : 'target-error', reason: (error as Error).message }), troubleOfError(error)) };
+        return { result: observe(done('failed', { code: codeOfError(error, 'target-error'), reason: (error as Error).message }), troubleOfError(error)) };
       }
     },
     /** Pushes an image that check() found missing or different on the target, then verifies its digest. */
@@ -548,7 +552,7 @@ function createPusher(c: PusherContext) {
           return done('canceled', { code: 'interrupted', reason, attempts: pushed });
         }
         const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
-        return observe(done('failed', { code: isConnectionFailure(error) ? 'unreachable' : 'target-error', reason, attempts: pushed, ...(pushed > 0 ? { command: commandOf(c.opts.skopeo, job) } : {}) }), troubleOfError(error));
+        return observe(done('failed', { code: codeOfError(error, 'target-error'), reason, attempts: pushed, ...(pushed > 0 ? { command: commandOf(c.opts.skopeo, job) } : {}) }), troubleOfError(error));
       }
     },
     /**
@@ -572,8 +576,7 @@ function createPusher(c: PusherContext) {
         const reason = `the target's ${job.reference} is immutable and holds another image; not retried (${message})`;
         return { result: observe(done('immutable-conflict', { attempts, code: 'immutable-conflict', reason, command: DIRECT_PUSH_COMMAND }), undefined) };
       }
-      const unreachable = isConnectionFailure(error);
-      return { result: observe(done('failed', { attempts, code: unreachable ? 'unreachable' : 'direct-push-failed', reason: `pushing it through the Distribution API failed: ${message}`, command: DIRECT_PUSH_COMMAND }), troubleOfError(error)) };
+      return { result: observe(done('failed', { attempts, code: codeOfError(error, 'direct-push-failed'), reason: `pushing it through the Distribution API failed: ${message}`, command: DIRECT_PUSH_COMMAND }), troubleOfError(error)) };
     },
   };
 }

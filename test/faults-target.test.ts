@@ -77,7 +77,7 @@ describe('transient answers on the HEADs around a push', () => {
     await expectSameImage(reg, v2, tag as ExpectedTag);
   }, TIMEOUT);
 
-  it('a HEAD failing more often than --retries allows fails that image only (target-error, named), and the next run pushes it', async () => {
+  it('a HEAD failing more often than --retries allows fails that image only (named, coded as skopeo codes a 503: unreachable), and the next run pushes it', async () => {
     const reg = await startRegistry();
     const { dir, storage, v2 } = await copyFixture();
     const proxy = await startFaultProxy(reg.host, (r) => (isManifest(r, 'HEAD') && r.url.includes('/proj/a/app/') ? { status: 503 } : undefined));
@@ -85,7 +85,8 @@ describe('transient answers on the HEADs around a push', () => {
     const r = await sync(storage, dir, proxy.host, tags, ['--retries', '1']);
     expect(r.exitCode, r.stderr).toBe(4);
     const images = byId(r.report);
-    expect(images.get('proj/a/app:1.0')).toMatchObject({ status: 'failed', code: 'target-error' });
+    // A gateway's 503 is coded as skopeo's failure class for it, whichever request met it (skopeo-failure.ts).
+    expect(images.get('proj/a/app:1.0')).toMatchObject({ status: 'failed', code: 'unreachable' });
     expect(images.get('proj/a/app:1.0')?.reason).toMatch(/HEAD \/v2\/proj\/a\/app\/manifests\/1\.0 on 127\.0\.0\.1:\d+: HTTP 503/);
     expect(images.get('proj/b/app:1.0')).toMatchObject({ status: 'synced' });
     // Two HEADs for proj/a/app (the first and its one retry), no push.
@@ -97,6 +98,23 @@ describe('transient answers on the HEADs around a push', () => {
     expect(byId(next.report).get('proj/a/app:1.0')).toMatchObject({ status: 'synced' });
     expect(byId(next.report).get('proj/b/app:1.0')).toMatchObject({ status: 'up-to-date' });
     for (const t of tags) await expectSameImage(reg, v2, t);
+  }, TIMEOUT);
+});
+
+describe('one code for the target\'s server error, whichever request met it', () => {
+  it('HTTP 500 to every HEAD that verifies a push: failed with code server-error, as skopeo\'s own 500 is coded', async () => {
+    const reg = await startRegistry();
+    const { dir, storage } = await copyFixture();
+    let pushed = false;
+    const proxy = await startFaultProxy(reg.host, (r) => {
+      if (isManifest(r, 'PUT')) pushed = true;
+      return pushed && isManifest(r, 'HEAD') ? { status: 500 } : undefined;
+    });
+    const [tag] = await pick(['proj/b/app:1.0']);
+    const r = await sync(storage, dir, proxy.host, [tag as ExpectedTag], ['--retries', '0']);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.report.images[0]).toMatchObject({ id: 'proj/b/app:1.0', status: 'failed', code: 'server-error', attempts: 1 });
+    expect(r.report.images[0]?.reason).toMatch(/^pushed, but the target could not be asked for its digest: HEAD \/v2\/proj\/b\/app\/manifests\/1\.0 on 127\.0\.0\.1:\d+: HTTP 500/);
   }, TIMEOUT);
 });
 
@@ -262,7 +280,9 @@ describe('a target that answers every push with its own server error (a full dis
     const doc = await readReport(report);
     const statuses = doc.images.map((i) => i.status);
     const count = (status: string) => statuses.filter((s) => s === status).length;
-    return { ...r, pushes, count, doc, reportText: await readFile(report, 'utf8'), summary: doc.summary as unknown as { stoppedEarly?: string; stoppedBy?: string } };
+    /** The codes of the images with `status`, in report order. */
+    const codes = (status: string) => doc.images.filter((i) => i.status === status).map((i) => i.code);
+    return { ...r, pushes, count, codes, doc, reportText: await readFile(report, 'utf8'), summary: doc.summary as unknown as { stoppedEarly?: string; stoppedBy?: string } };
   }
 
   const uploads = (r: ProxiedRequest) => /\/v2\/.+\/blobs\/uploads\//.test(r.url) && ['POST', 'PATCH', 'PUT'].includes(r.method);
@@ -283,6 +303,7 @@ describe('a target that answers every push with its own server error (a full dis
     // One push at a time: exactly the three that tripped it ran skopeo; every other image was never started.
     expect(r.pushes).toHaveLength(3);
     expect(r.count('failed')).toBe(3);
+    expect(r.codes('failed')).toEqual(['server-error', 'server-error', 'server-error']);
     expect(r.count('not-attempted')).toBe(IMAGES - 3);
     expect(r.stderr).toMatch(/registry-rescue: exit 4, partial: 3 failed, 97 not-attempted/);
     // The last line (what cron mails, what monitors grep) names the cause, briefly.
@@ -306,6 +327,8 @@ describe('a target that answers every push with its own server error (a full dis
     expect(r.exitCode, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/circuit breaker: 127\.0\.0\.1:\d+ answered 3 images in a row with a server error \(HTTP 500; last: HEAD \/v2\/\S+ on 127\.0\.0\.1:\d+: HTTP 500/);
     expect(r.pushes).toHaveLength(0);
+    // The same code as skopeo's 500 to an upload or a manifest PUT (above): one name for one cause.
+    expect(new Set(r.codes('failed'))).toEqual(new Set(['server-error']));
     expect(r.count('failed')).toBeLessThanOrEqual(3 + CHECK_CONCURRENCY);
     expect(r.count('not-attempted')).toBeGreaterThanOrEqual(IMAGES - 3 - CHECK_CONCURRENCY);
   }, TIMEOUT);

@@ -9,8 +9,9 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { cli } from './helpers/cli.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
 import { makeTempDir, registryRequest, requireTool, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startBucketServer } from './helpers/s3.js';
 import { getManifest, readRecord, readReport, RECORD_BIN, syncCalls } from './helpers/sync.js';
@@ -150,6 +151,22 @@ describe('untagged referrers (subject) restored by digest, after their subject',
     expect(again.exitCode, again.stderr).toBe(0);
     expect(syncCalls(await readRecord(path.join(work, 'again.jsonl')))).toEqual([]);
     expect((await readReport(report)).images.map((i) => i.status)).toEqual(Array(9).fill('up-to-date'));
+  });
+
+  it('a 500 to the manifest PUT of the index registry-rescue pushes itself: failed with code server-error, as skopeo\'s 500 is coded', async () => {
+    const fresh = await startRegistry();
+    onTestFinished(() => fresh.stop());
+    const tagged = `sha256-${schemaImage.digest.slice(7)}`;
+    const proxy = await startFaultProxy(fresh.host, (q) => (q.method === 'PUT' && q.url === `/v2/rr/schema/manifests/${tagged}` ? { status: 500 } : undefined));
+    const tags = path.join(work, 'schema.tags');
+    await writeFile(tags, `rr/schema:${tagged}\n`);
+    const report = path.join(work, 'schema-5xx.json');
+    const r = await cli(['sync', source.storage, '--to', proxy.host, '--dest-tls-verify=false', '--tags-file', tags, '--retries', '0', '--out', path.join(source.storage, 'rescue-5xx'), '--report', report]);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(proxy.log.filter((l) => l.outcome === '500')).toHaveLength(1);
+    const [img] = (await readReport(report)).images;
+    expect(img).toMatchObject({ id: `rr/schema:${tagged}`, status: 'failed', code: 'server-error' });
+    expect(img?.reason).toMatch(/^pushing it through the Distribution API failed: .*500/);
   });
 
   it('a tags file selecting the subject brings its referrers; --exclude of one drops it and what refers to it; another tag brings none', async () => {

@@ -156,6 +156,8 @@ export interface ReportImage {
   target: string;
   digest: string | null;
   status: string;
+  /** For machines: why, when not synced (a skopeo failure class, `server-error`, `unreachable`, `drift`, …). */
+  code?: string;
   reason?: string;
   attempts: number;
   ms: number;
