@@ -14,7 +14,7 @@ import { emptyCounts, type Counts, type RunIssues, type StopCause } from './core
 import { defaultImageTimeoutMs } from './core/image-timeout.js';
 import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
-import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput } from './core/skopeo-failure.js';
+import { classifySkopeoFailure, cleanSkopeoOutput, failureAfterRetries, tailOfOutput } from './core/skopeo-failure.js';
 import { createBreaker, troubleOfSkopeoFailure, troubleOfStatus, type TargetTrouble } from './core/breaker.js';
 import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type PushSettings, type SyncResult } from './core/sync-plan.js';
 import { pushIndexFromLayout } from './registry/push-index.js';
@@ -530,7 +530,7 @@ function createPusher(c: PusherContext) {
         const command = formatCommand(c.opts.skopeo, job.args);
         if (run.canceled) return done('canceled', { attempts, code: 'interrupted', reason: 'interrupted while pushing; the target may hold part of the image', command });
         if (!run.ok) {
-          const failure = classifySkopeoFailure(run.stderr, { timedOut: run.timedOut });
+          const failure = failureAfterRetries(classifySkopeoFailure(run.stderr, { timedOut: run.timedOut }));
           let reason = `skopeo failed (${failure.reason}): ${failure.message}`;
           if (failure.reason === 'corrupt-source') reason += '; the blob in the source storage is corrupt (run `list --verify-blobs` to find every image it breaks)';
           if (failure.reason === 'unauthorized' && harbor) {

@@ -60,6 +60,19 @@ describe('transient answers on the HEADs around a push', () => {
     await expectStorageUnchanged(storage, before, 'sync');
   }, TIMEOUT);
 
+  it('HTTP 500 once to a blob HEAD (what the parallel-push race looks like to skopeo): retried, synced with 2 attempts, exit 0', async () => {
+    const reg = await startRegistry();
+    const { dir, storage, v2 } = await copyFixture();
+    let faults = 0;
+    const proxy = await startFaultProxy(reg.host, (r) => (/\/blobs\/sha256:/.test(r.url) && r.method === 'HEAD' && faults < 1 ? (faults++, { status: 500 }) : undefined));
+    const [tag] = await pick(['proj/a/app:1.0']);
+    const r = await sync(storage, dir, proxy.host, [tag as ExpectedTag], ['--retries', '1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(faults).toBe(1);
+    expect(r.report.images[0]).toMatchObject({ id: 'proj/a/app:1.0', status: 'synced', attempts: 2 });
+    await expectSameImage(reg, v2, tag as ExpectedTag);
+  }, TIMEOUT);
+
   it('HTTP 503 twice on the HEAD that verifies the push: retried, synced with one push, exit 0', async () => {
     const reg = await startRegistry();
     const { dir, storage, v2 } = await copyFixture();
@@ -285,6 +298,7 @@ describe('a target that answers every push with its own server error (a full dis
     return { ...r, pushes, count, codes, doc, reportText: await readFile(report, 'utf8'), summary: doc.summary as unknown as { stoppedEarly?: string; stoppedBy?: string } };
   }
 
+  const isBlob = (r: ProxiedRequest, method: string) => /\/v2\/.+\/blobs\/sha256:/.test(r.url) && r.method === method;
   const uploads = (r: ProxiedRequest) => /\/v2\/.+\/blobs\/uploads\//.test(r.url) && ['POST', 'PATCH', 'PUT'].includes(r.method);
   it.each([
     ['every blob upload', uploads],
@@ -318,6 +332,20 @@ describe('a target that answers every push with its own server error (a full dis
     expect(r.reportText.split(stop)).toHaveLength(2);
     // And in the text: the warning when it tripped and the summary's `stopped early:` line, no third copy per group or image.
     expect(r.stderr.split(stop)).toHaveLength(3);
+  }, TIMEOUT);
+
+  it('HTTP 500 to every blob HEAD (skopeo\'s check whether the target has a blob): counted like any other server error, the breaker stops after 3', async () => {
+    // skopeo reports this 500 exactly as the parallel-push race (storage-and-skopeo.md §5.6), which a retry passes;
+    // one still there after the retries is the target's own server error and must stop the run like the others.
+    const reg = await startRegistry();
+    const proxy = await startFaultProxy(reg.host, (r) => (isBlob(r, 'HEAD') ? { status: 500 } : undefined));
+    const r = await syncMany(proxy.host, IMAGES);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/circuit breaker: 127\.0\.0\.1:\d+ answered 3 images in a row with a server error \(HTTP 500; last: skopeo failed \(server-error\): trying to reuse blob sha256:[0-9a-f]+ at destination: failed to read from destination repository \S+: 500 \(Internal Server Error\)/);
+    expect(r.summary.stoppedBy).toBe('target-server-error');
+    expect(r.pushes).toHaveLength(3);
+    expect(r.codes('failed')).toEqual(['server-error', 'server-error', 'server-error']);
+    expect(r.count('not-attempted')).toBe(IMAGES - 3);
   }, TIMEOUT);
 
   it('HTTP 500 to the HEAD before each push: the breaker stops the checks after 3 (and those already in flight), no skopeo run', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifySkopeoFailure, cleanSkopeoOutput, tailOfOutput, extractMessage, type SkopeoFailureReason } from '../src/core/skopeo-failure.js';
+import { classifySkopeoFailure, cleanSkopeoOutput, failureAfterRetries, tailOfOutput, extractMessage, type SkopeoFailureReason } from '../src/core/skopeo-failure.js';
 import { troubleOfSkopeoFailure } from '../src/core/breaker.js';
 
 // logrus quotes values like Go's %q; for these ASCII texts JSON.stringify produces the same bytes.
@@ -128,15 +128,26 @@ describe('classifySkopeoFailure', () => {
     ['a 502 counts as unreachable, as before', 'writing manifest: received unexpected HTTP status: 502 Bad Gateway', { kind: 'unreachable' }],
     ['a 429 does not count', 'writing blob: received unexpected HTTP status: 429 Too Many Requests', undefined],
     [
-      'the parallel-push race does not count (per image, and a re-run passes)',
+      // Retried within its image first: one that outlasted the retries is the target's 500 to skopeo's blob HEAD.
+      'a 500 to skopeo\'s blob-reuse HEAD (the race\'s wording) counts, once its retries are spent',
       'trying to reuse blob sha256:c7e5aa at destination: failed to read from destination repository par/same: 500 (Internal Server Error)',
-      undefined,
+      { kind: 'server-error', status: 500 },
     ],
     ['a corrupt source blob does not count', 'writing blob: happened during read: Digest did not match, expected sha256:726c, got sha256:233d', undefined],
     ['a denial does not count', 'writing manifest: denied: requested access to the resource is denied', undefined],
     ['an unknown manifest does not count', `reading manifest sha256:3c54 in ${H}/multi/oci-index: manifest unknown: manifest unknown`, undefined],
   ])('for the circuit breaker: %s', (_name, err, trouble) => {
     expect(troubleOfSkopeoFailure(classifySkopeoFailure(copyFailed(err)))).toEqual(trouble);
+  });
+
+  // The code a failed image carries once its retries are spent: a 500 has one name whichever request met it.
+  it.each([
+    ['the race\'s wording becomes server-error', 'trying to reuse blob sha256:c7e5aa at destination: failed to read from destination repository par/same: 500 (Internal Server Error)', 'server-error', true],
+    ['a server error stays one', 'writing manifest: received unexpected HTTP status: 500 Internal Server Error', 'server-error', true],
+    ['an unrelated failure is left alone', 'writing manifest: denied: requested access to the resource is denied', 'denied', false],
+  ])('after the retries: %s', (_name, err, reason, transient) => {
+    const f = classifySkopeoFailure(copyFailed(err));
+    expect(failureAfterRetries(f)).toEqual({ reason, transient, message: f.message });
   });
 
   it('removes upload URLs and _state tokens from what reports and logs keep, and nothing else', () => {

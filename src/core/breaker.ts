@@ -7,8 +7,10 @@
  *
  * "In a row" means with no success between: only a success (synced, up to date, drift, immutable-conflict: the
  * target answered sensibly) resets the counts. An image failing for its own reasons (corrupt source, denied,
- * manifest unknown, the parallel-push race, a 429) neither counts nor resets, and neither do the other kind's
- * failures: a target alternating between the two still trips within 2 × limit - 1 images.
+ * manifest unknown, a 429) neither counts nor resets, and neither do the other kind's failures: a target
+ * alternating between the two still trips within 2 × limit - 1 images. A 5xx counts whichever request met it
+ * (our HEADs, skopeo's upload, manifest PUT or blob HEAD): the parallel-push race is retried within its image
+ * before the breaker sees anything.
  */
 import type { SkopeoFailure } from './skopeo-failure.js';
 
@@ -36,7 +38,8 @@ export function troubleOfStatus(status: number): TargetTrouble | undefined {
 /** The trouble a classified skopeo failure means (skopeo-failure.ts decided which failures are the target's). */
 export function troubleOfSkopeoFailure(f: Pick<SkopeoFailure, 'reason' | 'message'>): TargetTrouble | undefined {
   if (f.reason === 'unreachable') return { kind: 'unreachable' };
-  if (f.reason !== 'server-error') return undefined;
+  // The race's 500 is retried first (failureAfterRetries); one that outlasted the retries is a 500 like any other.
+  if (f.reason !== 'server-error' && f.reason !== 'parallel-push-race') return undefined;
   const status = /\b(5\d\d)\b/.exec(f.message)?.[1];
   return { kind: 'server-error', status: status === undefined ? undefined : Number(status) };
 }

@@ -108,6 +108,16 @@ const RULES: readonly Rule[] = [
   },
 ];
 
+/**
+ * What a failure left after every retry is reported and counted as. skopeo words a 500 to its blob-reuse HEAD exactly
+ * as the parallel-push race (§5.6), which passes on the next attempt; still there after the retries (registry-rescue
+ * pushes one image per repository at a time), it is the target answering 500 to that HEAD: its own server error,
+ * one code and one count with a 500 to any other request.
+ */
+export function failureAfterRetries(f: SkopeoFailure): SkopeoFailure {
+  return f.reason === 'parallel-push-race' ? { ...f, reason: 'server-error' } : f;
+}
+
 const SYNC_FAILED = /^Sync failed due to previous reported error/;
 const COPY_PREFIX = /^Error copying ref "(?:[^"\\]|\\.)*": /;
 const MAX_MESSAGE = 2000;
