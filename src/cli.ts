@@ -172,7 +172,8 @@ try {
     // Stopped before the command had counts to report (a password prompt, the target's first answer).
     endInterrupted(error);
   } else if (error instanceof ToolError) {
-    process.stderr.write(`registry-rescue: ${error.message}\n`);
+    // In the shape of every other last line, so `^registry-rescue: exit` finds a run that could not start too.
+    process.stderr.write(`registry-rescue: exit ${error.exitCode}, ${error.message}\n`);
     process.exitCode = error.exitCode;
   } else {
     process.stderr.write(`registry-rescue: internal error, please report it:\n${(error as Error)?.stack ?? String(error)}\n`);

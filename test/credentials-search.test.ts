@@ -174,7 +174,7 @@ describe('the CLI and the default auth files', () => {
     expect(r.exitCode, r.stderr).toBe(3);
     const info = `using credentials for ${host} from auth file "${file}" (entry "${host}")\n`;
     expect(r.stderr.split(info)).toHaveLength(2);
-    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: cannot reach ${host.replace(/\./g, '\\.')}: connection refused`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: exit 3, cannot reach ${host.replace(/\./g, '\\.')}: connection refused`, 'm'));
     for (const leak of [secret, b64(`dockeruser:${secret}`)]) expect(r.stdout + r.stderr).not.toContain(leak);
   });
 
@@ -215,7 +215,7 @@ describe("skopeo's credential flags are refused", () => {
     const r = await cli([command, 'fixtures/storage', '--to', '127.0.0.1:1', ...flags], { env: isolatedEnv({}) });
     expect(r.exitCode, r.stderr).toBe(2);
     const flag = (flags[0] as string).split('=')[0];
-    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: ${flag} is not supported: credentials never go on the command line`));
+    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: exit 2, ${flag} is not supported: credentials never go on the command line`));
     expect(r.stderr).toContain('skopeo login --authfile FILE HOST, then --dest-authfile FILE');
     expect(r.stderr).toContain('--dest-password-stdin');
     expect(r.stdout + r.stderr).not.toContain('s3cret');
@@ -301,6 +301,6 @@ describe('--dest-password-stdin at a terminal', () => {
     const { exitCode, screen } = await runInPty(['sync', 'fixtures/storage', '--to', '127.0.0.1:1', '--dest-password-stdin'], isolatedEnv(box.env), []);
     expect(exitCode, screen).toBe(2);
     expect(screen).not.toContain('Password for');
-    expect(screen).toContain('registry-rescue: --dest-password-stdin needs REGISTRY_RESCUE_USERNAME: set it to the user name for 127.0.0.1:1');
+    expect(screen).toContain('registry-rescue: exit 2, --dest-password-stdin needs REGISTRY_RESCUE_USERNAME: set it to the user name for 127.0.0.1:1');
   });
 });

@@ -134,7 +134,7 @@ describe('sync into a TLS + htpasswd registry', () => {
       await expectPreflight(
         ['--to', reg.host, '--dest-cert-dir', reg.certDir as string, '--skopeo', RECORD_BIN],
         { REGISTRY_RESCUE_USERNAME: USER, REGISTRY_RESCUE_PASSWORD: 'not-the-password' },
-        new RegExp(`^registry-rescue: wrong credentials for ${reg.host}: it rejected user "${USER}" from REGISTRY_RESCUE_USERNAME/REGISTRY_RESCUE_PASSWORD`),
+        new RegExp(`^registry-rescue: exit 3, wrong credentials for ${reg.host}: it rejected user "${USER}" from REGISTRY_RESCUE_USERNAME/REGISTRY_RESCUE_PASSWORD`),
       );
     });
 
@@ -142,7 +142,7 @@ describe('sync into a TLS + htpasswd registry', () => {
       await expectPreflight(
         ['--to', reg.host, '--dest-cert-dir', reg.certDir as string, '--skopeo', RECORD_BIN],
         {},
-        new RegExp(`^registry-rescue: ${reg.host} requires credentials .*--dest-authfile`),
+        new RegExp(`^registry-rescue: exit 3, ${reg.host} requires credentials .*--dest-authfile`),
       );
     });
 
@@ -150,7 +150,7 @@ describe('sync into a TLS + htpasswd registry', () => {
       await expectPreflight(
         ['--to', reg.host, '--skopeo', RECORD_BIN],
         creds,
-        new RegExp(`^registry-rescue: certificate of ${reg.host} is not trusted .*pass --dest-cert-dir DIR with its ca.crt, or --dest-tls-verify=false`),
+        new RegExp(`^registry-rescue: exit 3, certificate of ${reg.host} is not trusted .*pass --dest-cert-dir DIR with its ca.crt, or --dest-tls-verify=false`),
       );
     });
 
@@ -164,7 +164,7 @@ describe('sync into a TLS + htpasswd registry', () => {
       const r = await expectPreflight(
         ['--to', reg.host, '--dest-cert-dir', other, '--skopeo', RECORD_BIN],
         creds,
-        new RegExp(`^registry-rescue: certificate of ${reg.host} is not signed by a CA in ${other} nor by a system CA \\(.+\\); ` +
+        new RegExp(`^registry-rescue: exit 3, certificate of ${reg.host} is not signed by a CA in ${other} nor by a system CA \\(.+\\); ` +
           `put the CA that signed it in ${other} as a \\*\\.crt file, or pass --dest-tls-verify=false$`),
       );
       expect(r.stderr).not.toContain('pass --dest-cert-dir DIR');
@@ -172,14 +172,14 @@ describe('sync into a TLS + htpasswd registry', () => {
 
     it('unreachable target (nothing listens on the port)', async () => {
       const port = await closedPort();
-      await expectPreflight(['--to', `127.0.0.1:${port}`, '--skopeo', RECORD_BIN], creds, new RegExp(`^registry-rescue: cannot reach 127\\.0\\.0\\.1:${port}: connection refused`));
+      await expectPreflight(['--to', `127.0.0.1:${port}`, '--skopeo', RECORD_BIN], creds, new RegExp(`^registry-rescue: exit 3, cannot reach 127\\.0\\.0\\.1:${port}: connection refused`));
     });
 
     it('plain http target while TLS verification is on', async () => {
       await expectPreflight(
         ['--to', plain.host, '--skopeo', RECORD_BIN],
         {},
-        new RegExp(`^registry-rescue: ${plain.host} speaks plain HTTP, not HTTPS, and TLS verification is on; .*--dest-tls-verify=false`),
+        new RegExp(`^registry-rescue: exit 3, ${plain.host} speaks plain HTTP, not HTTPS, and TLS verification is on; .*--dest-tls-verify=false`),
       );
     });
 
@@ -188,7 +188,7 @@ describe('sync into a TLS + htpasswd registry', () => {
       await expectPreflight(
         ['--to', reg.host, '--dest-cert-dir', reg.certDir as string, '--dest-authfile', missing, '--skopeo', RECORD_BIN],
         {},
-        new RegExp(`^registry-rescue: auth file "${missing}" does not exist$`),
+        new RegExp(`^registry-rescue: exit 3, auth file "${missing}" does not exist$`),
       );
     });
 
@@ -197,7 +197,7 @@ describe('sync into a TLS + htpasswd registry', () => {
       await expectPreflight(
         ['--to', reg.host, '--dest-cert-dir', missing, '--skopeo', RECORD_BIN],
         creds,
-        new RegExp(`^registry-rescue: --dest-cert-dir ${missing} does not exist or is not a directory$`),
+        new RegExp(`^registry-rescue: exit 3, --dest-cert-dir ${missing} does not exist or is not a directory$`),
       );
     });
 
@@ -207,7 +207,7 @@ describe('sync into a TLS + htpasswd registry', () => {
       await expectPreflight(
         ['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string, '--skopeo', '/nonexistent/skopeo'],
         creds,
-        /^registry-rescue: skopeo not found at \/nonexistent\/skopeo; install it: apt-get install -y skopeo, or pass --skopeo PATH$/,
+        /^registry-rescue: exit 3, skopeo not found at \/nonexistent\/skopeo; install it: apt-get install -y skopeo, or pass --skopeo PATH$/,
       );
     });
 
@@ -215,21 +215,21 @@ describe('sync into a TLS + htpasswd registry', () => {
       // A PATH that finds node (to start the CLI) and no skopeo.
       const bin = await makeTempDir('rr-path');
       await symlink(process.execPath, path.join(bin, 'node'));
-      await expectPreflight(['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string], { ...creds, PATH: bin }, /^registry-rescue: skopeo not found on PATH; install it: apt-get install -y skopeo, or pass --skopeo PATH$/);
+      await expectPreflight(['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string], { ...creds, PATH: bin }, /^registry-rescue: exit 3, skopeo not found on PATH; install it: apt-get install -y skopeo, or pass --skopeo PATH$/);
     });
 
     it('--skopeo naming a file that is not executable', async () => {
       const dir = await makeTempDir('rr-noexec');
       const file = path.join(dir, 'skopeo');
       await writeFile(file, '#!/bin/sh\n', { mode: 0o644 });
-      await expectPreflight(['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string, '--skopeo', file], creds, new RegExp(`^registry-rescue: skopeo not found at ${file}; `));
+      await expectPreflight(['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string, '--skopeo', file], creds, new RegExp(`^registry-rescue: exit 3, skopeo not found at ${file}; `));
     });
 
     it('skopeo too old', async () => {
       await expectPreflight(
         ['--to', `${reg.host}/preflight`, '--dest-cert-dir', reg.certDir as string, '--skopeo', OLD_BIN],
         creds,
-        /^registry-rescue: skopeo 1\.4\.0 \(.*skopeo-old\.js\) is too old: 1\.9 or newer is needed$/,
+        /^registry-rescue: exit 3, skopeo 1\.4\.0 \(.*skopeo-old\.js\) is too old: 1\.9 or newer is needed$/,
         { exportsFirst: true },
       );
     });

@@ -143,26 +143,26 @@ describe('tags against a real docker-registry (TLS + htpasswd)', () => {
   it('wrong password: exit 3, says so, never prints the password', async () => {
     const r = await cli(base(), { REGISTRY_RESCUE_USERNAME: USER.username, REGISTRY_RESCUE_PASSWORD: 'Wrong-Pa55word' });
     expect(r.exitCode).toBe(3);
-    expect(afterCredentials(r.stderr)).toMatch(new RegExp(`^registry-rescue: wrong credentials for ${reg.host}: it rejected user "rescuer"`));
+    expect(afterCredentials(r.stderr)).toMatch(new RegExp(`^registry-rescue: exit 3, wrong credentials for ${reg.host}: it rejected user "rescuer"`));
     expect(r.stderr + r.stdout).not.toContain('Wrong-Pa55word');
   });
 
   it('no credentials: exit 3, names the ways to give them', async () => {
     const r = await cli(base());
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toContain(`registry-rescue: ${reg.host} requires credentials to access the registry (HTTP 401): pass --authfile FILE`);
+    expect(r.stderr).toContain(`registry-rescue: exit 3, ${reg.host} requires credentials to access the registry (HTTP 401): pass --authfile FILE`);
   });
 
   it('untrusted certificate: exit 3, names --cert-dir and --tls-verify=false', async () => {
     const r = await cli(['--from', reg.url, '--authfile', authFile.path]);
     expect(r.exitCode).toBe(3);
-    expect(afterCredentials(r.stderr)).toMatch(new RegExp(`^registry-rescue: certificate of ${reg.host} is not trusted \\(.+\\); pass --cert-dir DIR with its ca.crt, or --tls-verify=false\\n$`));
+    expect(afterCredentials(r.stderr)).toMatch(new RegExp(`^registry-rescue: exit 3, certificate of ${reg.host} is not trusted \\(.+\\); pass --cert-dir DIR with its ca.crt, or --tls-verify=false\\n$`));
   });
 
   it('missing auth file: exit 3 (skopeo would silently ignore it)', async () => {
     const r = await cli([...base(), '--authfile', 'no-such-auth.json']);
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toBe(`registry-rescue: auth file "${path.join(ROOT, 'no-such-auth.json')}" does not exist\n`);
+    expect(r.stderr).toBe(`registry-rescue: exit 3, auth file "${path.join(ROOT, 'no-such-auth.json')}" does not exist\n`);
   });
 });
 
@@ -171,7 +171,7 @@ describe('tags: usage and unreachable host', () => {
     const port = await closedPort();
     const r = await cli(['--from', `https://127.0.0.1:${port}`]);
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toBe(`registry-rescue: cannot reach 127.0.0.1:${port}: connection refused\n`);
+    expect(r.stderr).toBe(`registry-rescue: exit 3, cannot reach 127.0.0.1:${port}: connection refused\n`);
   });
 
   it.each([
@@ -247,7 +247,7 @@ describe('tags against a fake Harbor (API v2.0 contract, no real Harbor)', () =>
   it('wrong password: exit 3 although Harbor itself answers as for an anonymous caller', async () => {
     const r = await cli(['--from', harbor.url], { REGISTRY_RESCUE_USERNAME: 'admin', REGISTRY_RESCUE_PASSWORD: 'nope-Secret' });
     expect(r.exitCode).toBe(3);
-    expect(afterCredentials(r.stderr)).toMatch(/^registry-rescue: wrong credentials for Harbor 127\.0\.0\.1:\d+: it did not accept user "admin"/);
+    expect(afterCredentials(r.stderr)).toMatch(/^registry-rescue: exit 3, wrong credentials for Harbor 127\.0\.0\.1:\d+: it did not accept user "admin"/);
     expect(r.stderr).not.toContain('nope-Secret');
   });
 
@@ -265,6 +265,6 @@ describe('tags against a fake Harbor (API v2.0 contract, no real Harbor)', () =>
   it('unknown project: exit 3', async () => {
     const r = await cli(['--from', harbor.url, '--project', 'nope'], env);
     expect(r.exitCode).toBe(3);
-    expect(afterCredentials(r.stderr)).toBe(`registry-rescue: project "nope" not found on Harbor ${harbor.host}\n`);
+    expect(afterCredentials(r.stderr)).toBe(`registry-rescue: exit 3, project "nope" not found on Harbor ${harbor.host}\n`);
   });
 });
