@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --tags N] [--runs R] [--json FILE] [--dir PATH] [--no-shell] [--no-verify] [--sync]
+// npm run bench [-- --tags N] [--runs R] [--json FILE] [--dir PATH] [--no-shell] [--no-verify] [--sync [--rtt MS]]
 //
 // Speed and memory of registry-rescue on a realistic storage tree (scripts/bench/generate-storage.mjs: unique
 // blobs per tag, nested repositories, moved tags, indexes), side by side with two baselines measured in the
@@ -31,7 +31,7 @@ const value = (name, fallback) => {
   return argv[i + 1];
 };
 function usage(msg) {
-  console.error(`bench: ${msg}\nusage: npm run bench -- [--tags N] [--runs R] [--json FILE] [--dir PATH] [--seed S] [--no-shell] [--no-verify] [--sync]`);
+  console.error(`bench: ${msg}\nusage: npm run bench -- [--tags N] [--runs R] [--json FILE] [--dir PATH] [--seed S] [--no-shell] [--no-verify] [--sync [--rtt MS]]`);
   process.exit(2);
 }
 const TAGS = Number(value('--tags', '10000'));
@@ -40,8 +40,12 @@ const SEED = Number(value('--seed', '1'));
 const SHELL_TAGS = 1000;
 const SHELL_RUNS = 1; // ~70 s per run on 2 cores: once is enough to see the order of magnitude
 const SYNC_IMAGES = 200;
+// --rtt: the --sync targets answer through a loopback proxy that delays every packet by half of it each way, as a
+// registry across a network would (a DR target is another site). 0: the registry itself, on these same cores.
+const RTT_MS = Number(value('--rtt', '0'));
 if (!Number.isInteger(TAGS) || TAGS < 1 || TAGS > 1_000_000) usage('--tags must be an integer between 1 and 1000000');
 if (!Number.isInteger(RUNS) || RUNS < 1) usage('--runs must be a positive integer');
+if (!Number.isFinite(RTT_MS) || RTT_MS < 0 || RTT_MS > 1000) usage('--rtt must be a number of milliseconds between 0 and 1000');
 
 function defaultBenchDir() {
   const beside = path.resolve(root, '..');
@@ -193,6 +197,25 @@ function summarize(step) {
 }
 
 // ---------------------------------------------------------------- registry (for verify and --sync)
+/** The registry as the --sync steps reach it: itself, or through delayProxy when --rtt is given. */
+async function syncTarget(name, serve) {
+  const reg = await startRegistry(name, serve);
+  if (RTT_MS === 0) return reg;
+  // In a process of its own (scripts/bench/delay-proxy.mjs): this one blocks in spawnSync while a step runs.
+  const proxy = spawn(process.execPath, [path.join(root, 'scripts/bench/delay-proxy.mjs'), reg.host, String(RTT_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(proxy.pid);
+  const host = await new Promise((resolve, reject) => {
+    proxy.stdout.once('data', (d) => resolve(String(d).trim()));
+    proxy.once('exit', (code) => reject(new Error(`delay-proxy.mjs exited with ${code}`)));
+  });
+  const stop = async () => {
+    proxy.kill('SIGTERM');
+    children.delete(proxy.pid);
+    await reg.stop();
+  };
+  return { ...reg, host, stop };
+}
+
 async function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -360,11 +383,12 @@ if (has('--sync')) {
   const c4 = syncStep('sync-c4', `sync --concurrency 4 (${SYNC_IMAGES} images, fresh target)`);
   const c1 = syncStep('sync-c1', `sync --concurrency 1 (${SYNC_IMAGES} images, fresh target)`);
   const again = syncStep('sync-again', `sync again, all on target (${SYNC_IMAGES})`);
-  console.log(`\nsync: ${SYNC_IMAGES} images into a local docker-registry, ${RUNS} runs …`);
+  const through = RTT_MS > 0 ? `, through a proxy adding ${RTT_MS} ms per round trip` : '';
+  console.log(`\nsync: ${SYNC_IMAGES} images into a local docker-registry${through}, ${RUNS} runs …`);
   const syncArgs = (host, o, n) => rr('sync', small, '--to', host, '--dest-tls-verify=false', '--out', o, '--concurrency', String(n), '-q');
   for (let run = 1; run <= RUNS; run++) {
     for (const [step, n] of [[c4, 4], [c1, 1]]) {
-      const reg = await startRegistry(`sync-${n}`);
+      const reg = await syncTarget(`sync-${n}`);
       rmrf(out(`sync-${n}`));
       step.runs.push(measure(step.label, ...syncArgs(reg.host, out(`sync-${n}`), n), { okCodes: [0] }));
       if (n === 4) again.runs.push(measure(again.label, ...syncArgs(reg.host, out(`sync-${n}`), 4), { okCodes: [0] }));
@@ -378,7 +402,7 @@ if (has('--sync')) {
   // that already holds every tag. The ceiling is the same registry answering a bare keep-alive HEAD loop at
   // the same concurrency (16, CHECK_CONCURRENCY in src/run-sync.ts) from this process: no run can check faster
   // than its target answers, and on a 2-core machine the registry and registry-rescue share the CPU.
-  const served = await startRegistry('served', storage);
+  const served = await syncTarget('served', storage);
   const atScale = syncStep('sync-all-there', `sync, all ${TAGS} tags already on target`);
   atScale.tags = TAGS;
   const ceiling = { id: 'head-ceiling', label: `bare HEAD loop, ${TAGS} tags (ceiling)`, tags: TAGS, runs: [] };
@@ -454,7 +478,8 @@ const targets = [
 ];
 if (syncResults) {
   const [c4, c1, again, atScale, ceiling] = syncResults;
-  console.log(`\nsync into a local docker-registry (${SYNC_IMAGES} images of 8 layers; the last two rows: the ${TAGS}-tag tree, served read-only as the target), medians of ${RUNS} runs`);
+  const via = RTT_MS > 0 ? `, reached through a proxy adding ${RTT_MS} ms per round trip` : '';
+  console.log(`\nsync into a local docker-registry${via} (${SYNC_IMAGES} images of 8 layers; the last two rows: the ${TAGS}-tag tree, served read-only as the target), medians of ${RUNS} runs`);
   console.log(table(syncResults, { ratio: false }));
   targets.push(
     { target: 'sync with everything already on the target >= 1000 tags/s', value: `${Math.round(atScale.tagsPerSecond)} tags/s over ${TAGS} tags (${Math.round(again.tagsPerSecond)} over ${SYNC_IMAGES}, start-up included); the target itself answers a bare HEAD loop at ${Math.round(ceiling.tagsPerSecond)}/s, ${fmt(ceiling.registryCpuMsPerHead)} ms of its CPU each`, met: atScale.tagsPerSecond >= 1000 },
@@ -466,6 +491,6 @@ const tw = Math.max(...targets.map((t) => t.target.length));
 for (const t of targets) console.log(`  ${t.met ? 'met    ' : 'NOT met'}  ${t.target.padEnd(tw)}  ${t.value}`);
 if (!canDropCaches) console.log('  (no cold-cache rows: needs root to write /proc/sys/vm/drop_caches)');
 
-const report = { date: new Date().toISOString(), machine, filesystem, benchDir, tags: TAGS, runs: RUNS, seed: SEED, tree, steps: results, sync: syncResults, targets };
+const report = { date: new Date().toISOString(), machine, filesystem, benchDir, tags: TAGS, runs: RUNS, seed: SEED, tree, steps: results, sync: syncResults, ...(syncResults ? { syncRttMs: RTT_MS } : {}), targets };
 writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
 console.log(`\nJSON: ${jsonFile}`);
