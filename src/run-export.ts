@@ -12,7 +12,7 @@ import { PreflightError, UsageError } from './errors.js';
 import { NO_ISSUES, plural, type RunIssues } from './core/results.js';
 import type { Emit, ExportResult } from './core/events.js';
 import { mapOrdered } from './core/map-concurrent.js';
-import { checksLinks, foreignNames, namesList, planExportItem, type ExportItem, type LinkMode } from './core/plan.js';
+import { checksLinks, foreignNames, layoutWriteVerifies, namesList, planExportItem, planNotOk, type ExportItem, type LinkMode } from './core/plan.js';
 import { createSelector, literalOf, parseSelector, parseTagsFile, selectionIssues, selectionProblems, type Selection, type SelectionCounts, type SelectVerdict, type Selector } from './core/selection.js';
 import { inShard, type Shard } from './core/shard.js';
 import { createExportTally, type ExportSummary } from './core/summary.js';
@@ -23,6 +23,7 @@ import { acquireRunLock, type RunLock } from './output/run-lock.js';
 import type { StorageReader } from './storage/storage-reader.js';
 import { openStorage, type BucketSettings, type StorageSource } from './storage/storage-source.js';
 import type { Resolver } from './storage/resolver.js';
+import { breakWith, hashDeferred, mismatchProblem } from './storage/resolve-image.js';
 import { referrersToExport, subjectOf } from './core/referrers.js';
 import { parseManifest } from './core/manifest.js';
 import { orderForPush } from './core/order.js';
@@ -103,6 +104,11 @@ export interface ExportRun {
    * resolves to the result as written (`created`, or `broken` when a blob does not hash to its digest, or `failed`).
    */
   writeLayout(r: ExportResult): Promise<ExportResult>;
+  /**
+   * With deferDownloads and --verify-blobs: hashes the blobs of a result the walk only planned that gets no layout
+   * after all (sync: the target has it); resolves to the result, `broken` as resolving would have made it.
+   */
+  hashUnwritten(r: ExportResult): Promise<ExportResult>;
   /** Removes a layout written by writeLayout (after its push). */
   removeLayout(id: string): Promise<void>;
   /** After `results` ended (or was abandoned): prune unless interrupted, tags-file bookkeeping, totals. */
@@ -175,8 +181,12 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
   // A bucket's layout files are downloaded copies: no inode of the storage to compare them with.
   const checkLinks = storage.kind === 'filesystem' && checksLinks(opts.link, opts.verifyBlobs);
   const layouts = store && !deferred ? { out: store.out, read: store.readExisting, checkLinks } : undefined;
-  const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, layouts);
-  const exportOne = (ref: TagRef) => exportImage(ref, { resolver, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred });
+  // From a bucket, a layout write downloads and hashes every file: --verify-blobs leaves the hashes of the images
+  // that get a layout to it (core/plan.ts layoutWriteVerifies) and has the others hashed after planning.
+  const writes = store !== undefined && !opts.dryRun;
+  const deferHashes = opts.verifyBlobs && storage.kind === 'bucket' && writes;
+  const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs, ...(deferHashes ? { deferHashes } : {}) }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, layouts);
+  const exportOne = (ref: TagRef) => exportImage(ref, { resolver, reader, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred, writes });
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
   let complete = false;
   async function* results(): AsyncGenerator<ExportResult> {
@@ -198,11 +208,19 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
     async writeLayout(r) {
       if (!store || r.outcome !== 'ok' || r.item.files.length === 0) return r;
       const started = performance.now();
-      const written = await writeOne(store, r.item, opts, copyIo);
+      const written = await writeOne(store, reader, r.item, opts, copyIo);
       written.ms = performance.now() - started;
       written.item.files = [];
       written.item.image.files = [];
       return written;
+    },
+    async hashUnwritten(r) {
+      const { image } = r.item;
+      if (r.outcome !== 'ok' || image.unhashed === undefined) return r;
+      await hashDeferred(reader, image);
+      if (image.status === 'ok') return r;
+      r.item.files = [];
+      return { ...r, item: planNotOk(image, false), outcome: 'broken' };
     },
     async removeLayout(id) {
       await store?.remove(id);
@@ -397,13 +415,21 @@ async function selectedDigests(reader: StorageReader, refs: TagRef[]): Promise<S
 }
 
 /** Resolves one tag and, unless this is a dry run or a list, writes its layout. */
-async function exportImage(ref: TagRef, c: { resolver: Resolver; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit; copyIo: CopyIo; keepFiles: boolean }): Promise<ExportResult> {
+async function exportImage(
+  ref: TagRef,
+  c: { resolver: Resolver; reader: StorageReader; store: LayoutStore | undefined; opts: ExportOptions; emit: Emit; copyIo: CopyIo; keepFiles: boolean; writes: boolean },
+): Promise<ExportResult> {
   const { store, opts } = c;
   const started = performance.now();
   // The resolver also reads what the output holds for the layout, on the thread that resolved the tag: `existing`
   // is there only when it was given the output directory (an --out, and no deferred downloads), as `store` is.
   const { image, existing } = await c.resolver.resolve(ref);
-  const item = planExportItem(image, existing);
+  let item = planExportItem(image, existing);
+  if (image.unhashed !== undefined && !layoutWriteVerifies(item, c.writes)) {
+    // No layout written for it: hashed from the storage now, and planned again if that broke it.
+    await hashDeferred(c.reader, image);
+    if (image.status !== 'ok') item = planExportItem(image, existing);
+  }
   const result: ExportResult = { id: item.id, item, outcome: 'skipped', warnings: image.warnings.map((w) => w.message), ms: 0 };
   if (item.action === 'skip') result.outcome = image.status === 'broken' ? 'broken' : 'skipped';
   else if (!store) result.outcome = 'ok';
@@ -413,13 +439,14 @@ async function exportImage(ref: TagRef, c: { resolver: Resolver; store: LayoutSt
     result.outcome = 'failed';
     result.error = item.blocked;
   } else if (opts.dryRun) result.outcome = item.action === 'create' ? 'would-create' : 'would-rebuild';
-  else Object.assign(result, await writeOne(store, item, opts, c.copyIo));
+  else Object.assign(result, await writeOne(store, c.reader, item, opts, c.copyIo));
   result.ms = performance.now() - started;
   if (opts.keepBlobs && image.status === 'ok') result.blobs = image.files.map((f) => [f.digest, f.size]);
   // The file lists are done with once the layout is written (unless deferred): results in flight must stay small.
   if (!(c.keepFiles && result.outcome === 'ok')) {
     item.files = [];
     image.files = [];
+    delete image.unhashed;
   }
   c.emit({ kind: 'image:exported', result });
   return result;
@@ -429,14 +456,25 @@ async function exportImage(ref: TagRef, c: { resolver: Resolver; store: LayoutSt
  * Writes one planned layout. A downloaded blob that does not hash to its digest (or has another size) makes
  * the image broken, as if resolving had found it (storage-and-skopeo.md §5.5: skopeo would not notice).
  */
-async function writeOne(store: LayoutStore, item: ExportItem, opts: ExportOptions, io: CopyIo): Promise<ExportResult> {
+async function writeOne(store: LayoutStore, reader: StorageReader, item: ExportItem, opts: ExportOptions, io: CopyIo): Promise<ExportResult> {
   const result: ExportResult = { id: item.id, item, outcome: 'failed', warnings: item.image.warnings.map((w) => w.message), ms: 0 };
+  const { image } = item;
+  const unhashed = image.unhashed;
+  delete image.unhashed;
   try {
     result.warnings.push(...(await store.write(item.id, item.files, opts.link, item.action === 'rebuild', io)));
     result.outcome = item.action === 'create' ? 'created' : 'rebuilt';
   } catch (error) {
-    if (error instanceof BlobCheckError) {
-      const { image } = item;
+    if (error instanceof BlobCheckError && unhashed !== undefined && error.actual !== undefined) {
+      // --verify-blobs, the write being the check: the problems resolving would have reported, the blobs the write
+      // never reached hashed as it would have (an image with more than one corrupt blob names them all).
+      const at = item.files.findIndex((f) => f.digest === error.digest);
+      const unread = new Set(item.files.slice(at + 1).map((f) => f.digest));
+      const found = error.actual;
+      breakWith(image, unhashed.filter((b) => b.digest === error.digest).map((blob) => ({ blob, problem: mismatchProblem(blob, found) })));
+      await hashDeferred(reader, image, unhashed.filter((b) => b.digest !== error.digest && unread.has(b.digest)));
+      Object.assign(result, { item: planNotOk(image, item.action === 'rebuild'), outcome: 'broken' });
+    } else if (error instanceof BlobCheckError) {
       const file = blobDataPath(error.digest as Digest);
       image.status = 'broken';
       image.problems.push({ code: error.code, message: `${image.repository}:${image.tag}: ${error.message}`, digest: error.digest, file });

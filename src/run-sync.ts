@@ -213,10 +213,22 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       deps.emit({ kind: 'image:synced', result: clean });
       channel.push(clean);
     };
+    /**
+     * --verify-blobs from a bucket leaves an image's hashes to its layout write (run-export.ts): one that gets no layout
+     * after all (the target has it, the check failed) is hashed from the bucket here, and is broken as resolving would
+     * have made it. Not once the run stopped starting pushes: it downloads nothing more then.
+     */
+    const unwritten = async (r: ExportResult, result: SyncResult): Promise<SyncResult> => {
+      if (r.item.image.unhashed === undefined || deps.signal.aborted || pusher.stopped()) return result;
+      const hashed = await run.hashUnwritten(r);
+      if (hashed.outcome !== 'broken') return result;
+      const decision = planPush(hashed, settings);
+      return 'result' in decision ? { ...decision.result, ms: result.ms } : result;
+    };
     async function* candidates(): AsyncGenerator<PushJob> {
       for await (const r of run.results) {
         const decision = planPush(r, settings);
-        if ('result' in decision) record(decision.result);
+        if ('result' in decision) record(await unwritten(r, decision.result));
         else if (dryRun) {
           count(decision.job);
           record({ ...base(decision.job), status: 'would-sync', command: commandOf(opts.skopeo, decision.job) });
@@ -241,7 +253,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
         // In order: a repository's pushes start in the order its tags come (oldest push first), whichever HEAD answers first.
         const checked = mapOrdered(candidates(), CHECK_CONCURRENCY, async (job): Promise<Checked | undefined> => {
           const c = await pusher.check(job);
-          if ('result' in c) return void record(c.result);
+          if ('result' in c) return void record(await unwritten(job.export, c.result));
           checkedNotPushed.add(job);
           return { job, harbor: c.harbor };
         });

@@ -174,6 +174,27 @@ export function layoutIdOf(image: ResolvedImage): string {
   return layoutId(image.repository, image.tag, referrerDigest(image));
 }
 
+/**
+ * The item of an image that is not `ok` (broken or skipped): nothing to write; `hasLayout` when a layout is already
+ * exported for it, which is left as it was. Also for an image found broken while its layout was written.
+ */
+export function planNotOk(image: ResolvedImage, hasLayout: boolean): ExportItem {
+  const kept = hasLayout ? '; the layout already exported for this tag is left as it was' : '';
+  return { id: layoutIdOf(image), image, problems: image.problems, bytes: image.size, action: 'skip', files: [], fileCount: 0, reason: `${image.status}${kept}` };
+}
+
+/**
+ * With --verify-blobs from a bucket (resolving left the hashes to its caller), whether the layout write checks the
+ * image's blobs: it downloads every file of the layout and refuses one whose bytes do not hash to its digest, so a
+ * hash beforehand would fetch each blob twice. `writes`: the run writes the layouts it plans (not a dry run, nor
+ * `list`). Every other image (broken or skipped, blocked, or its layout kept unchanged) is hashed from the storage
+ * as resolving with --verify-blobs always did: the option still checks every blob of the storage the run reads,
+ * as it does on disk, where a kept layout's files are the storage's blobs themselves.
+ */
+export function layoutWriteVerifies(item: ExportItem, writes: boolean): boolean {
+  return writes && (item.action === 'create' || item.action === 'rebuild') && item.blocked === undefined;
+}
+
 /** Decides what to do with one image given what is already exported (or in the way of its layout). */
 export function planExportItem(image: ResolvedImage, found: OutputAt | undefined): ExportItem {
   const id = layoutIdOf(image);
@@ -183,10 +204,7 @@ export function planExportItem(image: ResolvedImage, found: OutputAt | undefined
       ? { id, image, problems: image.problems, bytes: image.size, action, files, fileCount }
       : { id, image, problems: image.problems, bytes: image.size, action, files, fileCount, reason };
   const existing = found !== undefined && 'names' in found ? found : undefined;
-  if (image.status !== 'ok') {
-    const kept = existing ? '; the layout already exported for this tag is left as it was' : '';
-    return item('skip', [], 0, `${image.status}${kept}`);
-  }
+  if (image.status !== 'ok') return planNotOk(image, existing !== undefined);
   const fileCount = image.files.length + 1;
   if (found !== undefined && 'inTheWay' in found) {
     return { ...item('create', image.files, fileCount), blocked: `${id}: ${inTheWayMessage(id, found)}` };

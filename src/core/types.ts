@@ -110,4 +110,20 @@ export interface ResolvedImage {
   size: number;
   /** The layout's files, deduplicated by name; empty unless `ok`. */
   files: LayoutFile[];
+  /**
+   * With --verify-blobs, when resolving left the hashing to its caller (ResolveOptions.deferHashes, a bucket): the
+   * configs and layers still to hash, for the layout write (which hashes what it downloads) or the resolver's own
+   * check (resolve-image.ts hashDeferred) to do, core/plan.ts layoutWriteVerifies says which.
+   */
+  unhashed?: BlobToHash[];
+}
+
+/** A blob the resolver would have hashed, with what its problem says of it (`repo:tag: layer 2 sha256:… of child …`). */
+export interface BlobToHash {
+  digest: Digest;
+  /** Its size (checked): a blob that fails its hash is not a file of the layout, nor counted in the image's size. */
+  size: number;
+  label: string;
+  /** Where it is, as problems name it (the `s3://` object). */
+  file: string;
 }

@@ -38,7 +38,9 @@ export interface LayoutStore {
   /**
    * Builds the layout and renames it into place (over the old one when `replace`); resolves to warnings (e.g.
    * link-limit fallbacks). Files whose source is a stream are copied whatever `mode` says, with their sha256
-   * and size checked on the way (BlobCheckError when they differ; nothing is renamed into place then).
+   * and size checked on the way (BlobCheckError when they differ; nothing is renamed into place then). They are
+   * placed one after the other in the order given: those before the file a BlobCheckError names were checked, those
+   * after it were not read.
    */
   write(id: string, files: LayoutFile[], mode: LinkMode, replace: boolean, io?: CopyIo): Promise<string[]>;
   /**
@@ -463,7 +465,7 @@ async function copyStreamed(f: LayoutFile, source: { url: string; open(signal?: 
   }
   if (size !== f.size) throw new BlobCheckError(`${f.digest} (${source.url}) is ${size} bytes, its descriptor says ${f.size}`, 'blob-size-mismatch', f.digest);
   const actual = `sha256:${hash.digest('hex')}`;
-  if (actual !== f.digest) throw new BlobCheckError(`${f.digest} (${source.url}) is corrupt: its content hashes to ${actual}`, 'blob-digest-mismatch', f.digest);
+  if (actual !== f.digest) throw new BlobCheckError(`${f.digest} (${source.url}) is corrupt: its content hashes to ${actual}`, 'blob-digest-mismatch', f.digest, actual);
 }
 
 function describeLinkError(code: string, f: LayoutFile, mode: LinkMode): string {

@@ -49,10 +49,13 @@ export class BlobCheckError extends Error {
   override readonly name = 'BlobCheckError';
   readonly code: 'blob-digest-mismatch' | 'blob-size-mismatch';
   readonly digest: string;
-  constructor(message: string, code: 'blob-digest-mismatch' | 'blob-size-mismatch', digest: string) {
+  /** What the bytes hash to (blob-digest-mismatch). */
+  readonly actual?: string;
+  constructor(message: string, code: 'blob-digest-mismatch' | 'blob-size-mismatch', digest: string, actual?: string) {
     super(message);
     this.code = code;
     this.digest = digest;
+    if (actual !== undefined) this.actual = actual;
   }
 }
 

@@ -7,13 +7,19 @@
 import { blobDataPath, hexOf, revisionLinkPath } from '../core/digest.js';
 import { artifactTypeOf, parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.js';
 import { repositoryNameProblem, tagProblem } from '../core/reference.js';
-import type { Digest, LayoutFile, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
+import type { BlobToHash, Digest, LayoutFile, Problem, ProblemCode, ResolvedImage, TagRef } from '../core/types.js';
 import { isBucketUrl } from './bucket-url.js';
 import type { LinkFact, StorageReader } from './storage-reader.js';
 
 export interface ResolveOptions {
   /** Stream every config and layer through sha256 (reads every byte). */
   verifyBlobs: boolean;
+  /**
+   * With verifyBlobs: list the configs and layers to hash on the image (ResolvedImage.unhashed) instead of hashing
+   * them here. From a bucket, a layout write downloads and hashes them anyway: hashing them first would fetch each
+   * twice. The caller has them hashed by the write, or by hashDeferred.
+   */
+  deferHashes?: boolean;
 }
 
 /** Resolves one tag into a ResolvedImage: status, problems and the layout's files. */
@@ -23,10 +29,11 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
   const image: ResolvedImage = { repository: ref.repository, tag: ref.tag, kind: 'unknown', status: 'ok', problems: [], warnings: [], size: 0, files: [] };
   if (referrer) image.subject = referrer.subject;
   const who = referrer ? `${ref.repository}@${referrer.digest}` : `${ref.repository}:${ref.tag}`;
-  const fail = (status: 'broken' | 'skipped', code: ProblemCode, message: string, extra: { digest?: string; file?: string } = {}) => {
+  const failWith = (status: 'broken' | 'skipped', problem: Problem) => {
     if (image.status !== 'skipped') image.status = status;
-    image.problems.push({ code, message: `${who}: ${message}`, ...extra });
+    image.problems.push(problem);
   };
+  const fail = (status: 'broken' | 'skipped', code: ProblemCode, message: string, extra: { digest?: string; file?: string } = {}) => failWith(status, { code, message: `${who}: ${message}`, ...extra });
 
   // Where the name was read from: a tag's directory, or a referrer's revision link.
   const tagDir = referrer ? revisionLinkPath(ref.repository, referrer.digest) : `repositories/${ref.repository}/_manifests/tags/${ref.tag}`;
@@ -77,7 +84,7 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     image.kind = 'schema1';
     return finish(image, new Map());
   }
-  const ctx: Walk = { reader, opts, files, fail, warn };
+  const ctx: Walk = { reader, opts, who, files, fail, failWith, warn };
   if (m.type === 'index') {
     image.kind = 'index';
     image.platforms = m.manifests.map((d) => d.platform ?? 'unknown');
@@ -88,7 +95,47 @@ export async function resolveImage(reader: StorageReader, ref: TagRef, opts: Res
     if (artifactType) image.artifactType = artifactType;
     await checkBlobs(ctx, m, '');
   }
+  if (ctx.unhashed) image.unhashed = ctx.unhashed;
   return finish(image, files);
+}
+
+/** The problem of a blob that does not hash to its digest or cannot be read; undefined when it is intact. */
+async function hashProblem(reader: StorageReader, blob: BlobToHash): Promise<Problem | undefined> {
+  let actual: string;
+  try {
+    actual = await reader.hashBlob(blob.digest);
+  } catch (error) {
+    return { code: 'blob-unreadable', message: `${blob.label} cannot be read: ${(error as Error).message} (${blob.file})`, digest: blob.digest, file: blob.file };
+  }
+  return actual === blob.digest ? undefined : mismatchProblem(blob, actual);
+}
+
+/** What the resolver says of a blob whose bytes hash to `actual`: also said when a layout write finds it. */
+export function mismatchProblem(blob: BlobToHash, actual: string): Problem {
+  return { code: 'blob-digest-mismatch', message: `${blob.label} is corrupt: its content hashes to ${actual} (${blob.file})`, digest: blob.digest, file: blob.file };
+}
+
+/**
+ * Does the hashing resolveImage left to its caller (ResolveOptions.deferHashes) for `blobs` (default: all of
+ * image.unhashed), with the problems and status resolving with --verify-blobs gives; image.unhashed is then gone.
+ */
+export async function hashDeferred(reader: StorageReader, image: ResolvedImage, blobs: readonly BlobToHash[] = image.unhashed ?? []): Promise<void> {
+  delete image.unhashed;
+  const found = await Promise.all(blobs.map(async (blob) => ({ blob, problem: await hashProblem(reader, blob) })));
+  breakWith(image, found.filter((f): f is { blob: BlobToHash; problem: Problem } => f.problem !== undefined));
+}
+
+/**
+ * Adds the problems of blobs found bad after resolving, with the status, order and size resolving would have given:
+ * a blob that failed its check is no file of the layout, so not in the image's size.
+ */
+export function breakWith(image: ResolvedImage, bad: ReadonlyArray<{ blob: BlobToHash; problem: Problem }>): void {
+  if (bad.length === 0) return;
+  if (image.status !== 'skipped') image.status = 'broken';
+  image.problems.push(...bad.map((b) => b.problem));
+  image.problems.sort((a, b) => a.message.localeCompare(b.message));
+  image.files = [];
+  for (const blob of new Map(bad.map((b) => [b.blob.digest, b.blob])).values()) image.size -= blob.size;
 }
 
 /**
@@ -102,9 +149,15 @@ function blobFile(reader: StorageReader, digest: Digest): string {
 interface Walk {
   reader: StorageReader;
   opts: ResolveOptions;
+  /** `repo:tag` (or `repo@digest` of a referrer), which every problem message starts with. */
+  who: string;
   files: Map<string, LayoutFile>;
   fail: (status: 'broken', code: ProblemCode, message: string, extra?: { digest?: string; file?: string }) => void;
+  /** fail, with the whole problem (its message already names `who`). */
+  failWith: (status: 'broken', problem: Problem) => void;
   warn: (code: ProblemCode, message: string, digest?: string) => void;
+  /** With deferHashes: the blobs left to hash. */
+  unhashed?: BlobToHash[];
 }
 
 type Loaded = { ok: true; manifest: ParsedManifest; size: number; identity?: string } | { ok: false; code: ProblemCode; message: string };
@@ -199,13 +252,12 @@ async function checkBlobs(ctx: Walk, m: Extract<ParsedManifest, { type: 'manifes
         return ctx.fail('broken', 'blob-size-mismatch', `${label} is ${fact.size} bytes ${isBucketUrl(ctx.reader.v2) ? 'in the storage' : 'on disk'}, the manifest says ${d.size} (${file})`, { digest: d.digest, file });
       }
       if (ctx.opts.verifyBlobs) {
-        let actual: string;
-        try {
-          actual = await ctx.reader.hashBlob(d.digest);
-        } catch (error) {
-          return ctx.fail('broken', 'blob-unreadable', `${label} cannot be read: ${(error as Error).message} (${file})`, { digest: d.digest, file });
+        const blob: BlobToHash = { digest: d.digest, size: fact.size, label: `${ctx.who}: ${label}`, file };
+        if (ctx.opts.deferHashes) (ctx.unhashed ??= []).push(blob);
+        else {
+          const problem = await hashProblem(ctx.reader, blob);
+          if (problem) return ctx.failWith('broken', problem);
         }
-        if (actual !== d.digest) return ctx.fail('broken', 'blob-digest-mismatch', `${label} is corrupt: its content hashes to ${actual} (${file})`, { digest: d.digest, file });
       }
       const hex = hexOf(d.digest);
       ctx.files.set(hex, { name: hex, digest: d.digest, size: fact.size, source: ctx.reader.blobSource(d.digest), ...identityFor(ctx.opts, fact.identity) });
