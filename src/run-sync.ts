@@ -16,8 +16,9 @@ import { mapOrdered } from './core/map-concurrent.js';
 import { retryWithBackoff, runKeyed } from './core/schedule.js';
 import { classifySkopeoFailure, cleanSkopeoOutput, failureAfterRetries, tailOfOutput } from './core/skopeo-failure.js';
 import { createBreaker, troubleOfSkopeoFailure, troubleOfStatus, type TargetTrouble } from './core/breaker.js';
-import { DIRECT_PUSH_COMMAND, planPush, type PushJob, type PushSettings, type SyncResult } from './core/sync-plan.js';
-import { pushIndexFromLayout } from './registry/push-index.js';
+import { DIRECT_PUSH_COMMAND, MANIFEST_ONLY_PUSH_COMMAND, planPush, type PushJob, type PushSettings, type SyncResult } from './core/sync-plan.js';
+import { Lru } from './core/lru.js';
+import { pushIndexFromLayout, pushManifestOnly } from './registry/push-index.js';
 import type { HarborApi } from './registry/harbor-api.js';
 import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
 import { notReachedOf, type ExportSummary } from './core/summary.js';
@@ -25,6 +26,7 @@ import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/c
 import { RegistryConnectionError, RegistryHttpError } from './registry/registry-errors.js';
 import { locateStorage } from './storage/scan-storage.js';
 import type { StorageReader } from './storage/storage-reader.js';
+import type { Digest } from './core/types.js';
 import { assertSkopeoPresent, preflightSkopeo, runSkopeo } from './registry/skopeo.js';
 import { connectTarget, createProjectGuard, resolveTargetAccess, type ProjectState, type TargetAccessOptions, type TargetConnection } from './registry/target-registry.js';
 import { createTargetState, type TagState, type TargetState } from './registry/target-state.js';
@@ -36,6 +38,12 @@ import { isBucketUrl } from './storage/bucket-url.js';
 
 /** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */
 export const CHECK_CONCURRENCY = 16;
+/**
+ * (target repository, digest) pairs this run pushed and verified, the most recent kept: a later tag of the same
+ * image in the same repository is then a manifest PUT only. A repository's tags come together in the walk and at
+ * most --concurrency (≤ 64) repositories push at once, so this many (~100 bytes each) is ample.
+ */
+export const PUSHED_REMEMBERED = 4096;
 /** Default --out: a directory on the storage volume, beside docker/. */
 export const DEFAULT_OUT_NAME = 'registry-rescue-export';
 const RETRY_BASE_MS = 2_000;
@@ -264,7 +272,13 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
     }
     // A run that stopped starting pushes downloads nothing more (push() then only says why).
     const withLayout = bucketScratch(run, settings, deps.signal);
-    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, (j) => (pusher.stopped() ? pusher.push(j.job, j.harbor) : withLayout(j.job, () => pusher.push(j.job, j.harbor))), (k) => {
+    // A further tag of an image already pushed into its repository is a manifest PUT: no layout, no skopeo;
+    // should the PUT fail, the image takes the usual way.
+    const pushOne = async (j: Checked): Promise<SyncResult> => {
+      if (pusher.stopped()) return pusher.push(j.job, j.harbor);
+      return (await pusher.pushManifestOnly(j.job)) ?? withLayout(j.job, () => pusher.push(j.job, j.harbor));
+    };
+    const pushing = runKeyed(toPush(), { concurrency: opts.concurrency, keyOf: (j) => j.job.targetRepository, signal: deps.signal }, pushOne, (k) => {
       checkedNotPushed.delete(k.item.job);
       if (k.status === 'done') record(k.value);
       else if (k.status === 'canceled') record(notStarted(k.item.job));
@@ -421,6 +435,9 @@ function createPusher(c: PusherContext) {
   // skopeo needs none of our secrets: not the target's password, nor the bucket's AWS credentials.
   const skopeoEnv = { [ENV_PASSWORD]: undefined, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined };
   const retry = { retries: c.opts.retries, baseMs: RETRY_BASE_MS, signal: c.signal, random: Math.random };
+  /** See PUSHED_REMEMBERED. `\n` occurs in neither a repository name nor a digest. */
+  const pushedHere = new Lru<string, true>(PUSHED_REMEMBERED);
+  const pushedKey = (job: PushJob) => `${job.targetRepository}\n${job.digest}`;
 
   /**
    * The target's digest for the tag (HEAD, or Harbor's artifact API when a policy refuses the HEAD), with the
@@ -464,16 +481,31 @@ function createPusher(c: PusherContext) {
     return r;
   };
 
-  /** After a push: the target's digest must be the source's. */
-  const verifyPushed = async (job: PushJob, attempts: number, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): Promise<SyncResult> => {
+  /**
+   * After a push: the target's digest must be the source's. `manifestOnly`: the push was a manifest PUT only, which
+   * its result says in `command` (a success included: it is the one thing that tells it from a skopeo push).
+   */
+  const verifyPushed = async (job: PushJob, attempts: number, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult, manifestOnly = false): Promise<SyncResult> => {
     const after = await lookup(job, true);
-    if (!after.known) return observe(done('synced', { attempts, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), undefined);
+    const how = manifestOnly ? { command: MANIFEST_ONLY_PUSH_COMMAND } : {};
+    if (!after.known) return observe(done('synced', { attempts, ...how, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), undefined);
     if (after.digest !== job.digest) {
       const got = after.digest !== undefined ? { targetDigest: after.digest } : {};
-      return observe(done('failed', { attempts, command: commandOf(c.opts.skopeo, job), code: 'digest-mismatch', ...got, reason: `pushed, but the target has ${after.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), undefined);
+      return observe(done('failed', { attempts, command: manifestOnly ? MANIFEST_ONLY_PUSH_COMMAND : commandOf(c.opts.skopeo, job), code: 'digest-mismatch', ...got, reason: `pushed, but the target has ${after.digest ?? 'no manifest'} for ${job.reference}, source ${job.digest}` }), undefined);
     }
     c.state.pushed(job.targetRepository, job.tag, job.digest);
-    return observe(done('synced', { attempts }), undefined);
+    pushedHere.set(pushedKey(job), true);
+    return observe(done('synced', { attempts, ...how }), undefined);
+  };
+  /** A push's error that is no result of its own: the run stopping, or a failure (of the push or of the HEAD after it). */
+  const failedBy = (error: unknown, pushed: number, command: string, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): SyncResult => {
+    // An abort ends the pending HEAD with the signal's reason: that is the run stopping, not this image failing.
+    if (c.signal.aborted) {
+      const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted before the push started';
+      return done('canceled', { code: 'interrupted', reason, attempts: pushed });
+    }
+    const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
+    return observe(done('failed', { code: codeOfError(error, 'target-error'), reason, attempts: pushed, ...(pushed > 0 ? { command } : {}) }), troubleOfError(error));
   };
 
   return {
@@ -558,13 +590,35 @@ function createPusher(c: PusherContext) {
         pushed = attempts;
         return await verifyPushed(job, attempts, done);
       } catch (error) {
-        // An abort ends the pending HEAD with the signal's reason: that is the run stopping, not this image failing.
-        if (c.signal.aborted) {
-          const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted before the push started';
-          return done('canceled', { code: 'interrupted', reason, attempts: pushed });
-        }
-        const reason = pushed > 0 ? `pushed, but the target could not be asked for its digest: ${(error as Error).message}` : (error as Error).message;
-        return observe(done('failed', { code: codeOfError(error, 'target-error'), reason, attempts: pushed, ...(pushed > 0 ? { command: commandOf(c.opts.skopeo, job) } : {}) }), troubleOfError(error));
+        return failedBy(error, pushed, commandOf(c.opts.skopeo, job), done);
+      }
+    },
+    /**
+     * A tag whose image this run already pushed (and verified) into the same target repository: its manifest bytes,
+     * read from the storage (hashed there), PUT under the tag, then verified as any push. Undefined when that is not
+     * so, or when the PUT failed (the caller then pushes it the usual way: layout and skopeo); a result otherwise.
+     * The same rules as any push hold, since check() already decided that the tag is to be pushed (missing, moved
+     * at the source, or --overwrite); a refusal of the PUT (Harbor's immutable 412 too) is for skopeo to meet again
+     * and report as it reports it.
+     */
+    async pushManifestOnly(job: PushJob): Promise<SyncResult | undefined> {
+      if (stopping || pushedHere.get(pushedKey(job)) === undefined) return undefined;
+      const started = performance.now();
+      const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
+      const stored = await c.reader.readManifest(job.digest as Digest);
+      if (!stored.ok) return undefined;
+      c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: 1 });
+      try {
+        await pushManifestOnly(c.conn.client, job.targetRepository, job.tag, stored.bytes);
+      } catch (error) {
+        if (c.signal.aborted) return done('canceled', { attempts: 1, code: 'interrupted', reason: 'interrupted while pushing its manifest', command: MANIFEST_ONLY_PUSH_COMMAND });
+        c.emit({ kind: 'warning', message: `${job.id}: the manifest PUT of an image already pushed into ${job.targetRepository} failed (${redact((error as Error).message, c.secrets)}); pushing it with skopeo instead` });
+        return undefined;
+      }
+      try {
+        return await verifyPushed(job, 1, done, true);
+      } catch (error) {
+        return failedBy(error, 1, MANIFEST_ONLY_PUSH_COMMAND, done);
       }
     },
     /**

@@ -65,6 +65,11 @@ export interface PushJob {
 
 /** What the dry run and reports show in place of a skopeo command for a direct push. */
 export const DIRECT_PUSH_COMMAND = 'registry-rescue pushes it itself through the Distribution API (blobs and children by digest, then the index bytes exactly as stored)';
+/**
+ * What a report shows for a tag pushed as a manifest PUT only: this run had already pushed (and verified) the same
+ * image into the same target repository under another tag, so its blobs and children are there.
+ */
+export const MANIFEST_ONLY_PUSH_COMMAND = 'registry-rescue PUT the manifest only (the same image was pushed into this repository earlier in the run)';
 
 export interface PushSettings {
   target: PushTarget;

@@ -3,7 +3,8 @@
  * push unchanged (descriptors carrying `artifactType` or `data`: the referrers "tag schema" index written by oras,
  * cosign and notation; storage-and-skopeo.md §5.4). Children first, each by digest (its blobs before it, uploaded
  * only when the repository lacks them), then the index bytes exactly as stored, under the tag. Nothing is parsed
- * into a new document: every manifest goes out byte for byte, so every digest stays.
+ * into a new document: every manifest goes out byte for byte, so every digest stays. Also sync's manifest-only push
+ * of a further tag of an image already pushed into the repository (pushManifestOnly).
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -41,10 +42,7 @@ export async function pushIndexFromLayout(client: RegistryClient, repository: st
   }
 
   async function pushManifest(bytes: Buffer, ref: string, what: string, depth: number): Promise<void> {
-    const parsed = parseManifest(bytes);
-    if (!parsed.ok) throw new Error(`${what} in ${layoutDir} cannot be parsed: ${parsed.reason}`);
-    const m = parsed.manifest;
-    if (m.type === 'schema1') throw new Error(`${what} in ${layoutDir} is Docker schema1`);
+    const m = manifestOf(bytes, `${what} in ${layoutDir}`);
     if (m.type === 'index') {
       if (depth > MAX_DEPTH) throw new Error(`${what} in ${layoutDir} nests indexes deeper than ${MAX_DEPTH}`);
       for (const d of m.manifests) {
@@ -63,4 +61,22 @@ export async function pushIndexFromLayout(client: RegistryClient, repository: st
 
   await pushManifest(await readFile(path.join(layoutDir, 'manifest.json')), reference, 'manifest.json', 1);
   return done;
+}
+
+/**
+ * PUTs a manifest's stored bytes under `reference`, and nothing else: for a repository that already holds every
+ * blob and child it refers to (sync: another tag of the same image, pushed there earlier in the run). The
+ * registry refuses it (400 MANIFEST_BLOB_UNKNOWN) should anything be missing after all.
+ */
+export async function pushManifestOnly(client: RegistryClient, repository: string, reference: string, bytes: Buffer): Promise<void> {
+  const m = manifestOf(bytes, `the manifest of ${repository}:${reference}`);
+  await client.putManifest(repository, reference, m.mediaType, bytes);
+}
+
+/** The parsed manifest, for its media type and what it refers to; schema1 is never pushed (the export skips it). */
+function manifestOf(bytes: Buffer, what: string) {
+  const parsed = parseManifest(bytes);
+  if (!parsed.ok) throw new Error(`${what} cannot be parsed: ${parsed.reason}`);
+  if (parsed.manifest.type === 'schema1') throw new Error(`${what} is Docker schema1`);
+  return parsed.manifest;
 }

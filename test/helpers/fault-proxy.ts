@@ -16,6 +16,8 @@ export interface ProxiedRequest {
   n: number;
   method: string;
   url: string;
+  /** The User-Agent header: skopeo's says `skopeo/…`, registry-rescue's own requests send none. */
+  userAgent?: string;
 }
 
 export interface FaultProxy {
@@ -50,7 +52,7 @@ export async function startFaultProxy(upstream: string, rule: FaultProxy['rule']
     req.pipe(up);
   };
   const server = http.createServer((req, res) => {
-    const seen: ProxiedRequest = { n: ++n, method: req.method ?? '', url: req.url ?? '' };
+    const seen: ProxiedRequest = { n: ++n, method: req.method ?? '', url: req.url ?? '', ...(req.headers['user-agent'] !== undefined ? { userAgent: req.headers['user-agent'] } : {}) };
     const entry = { ...seen, outcome: 'forwarded' };
     proxy.log.push(entry);
     const fault = proxy.rule(seen);
