@@ -10,7 +10,8 @@ import { MANIFEST_ONLY_PUSH_COMMAND } from '../src/core/sync-plan.js';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
 import { isManifest, startFaultProxy } from './helpers/fault-proxy.js';
 import { makeTempDir, requireTool, startRegistry } from './helpers/registry.js';
-import { byId, expectSameImage, getManifest, idOf, readRecord, readReport, RECORD_BIN, syncCalls, targetRepositoryOf, writeTagsFile } from './helpers/sync.js';
+import { startBucketServer } from './helpers/s3.js';
+import { byId, expectSameImage, getManifest, idOf, readRecord, readReport, RECORD_BIN, sourceManifest, syncCalls, targetRepositoryOf, writeTagsFile } from './helpers/sync.js';
 
 const REPO = 'library/alpine-like';
 const MIRROR = 'mirror/library/alpine-like';
@@ -85,6 +86,32 @@ describe('sync: further tags of an image already pushed into the repository', ()
       expect((await getManifest(reg, t.repository, t.tag)).header, idOf(t)).toBe(t.digest);
       expect(images.get(idOf(t)), idOf(t)).toMatchObject({ status: 'synced', digest: t.digest });
       expect(images.get(idOf(t))?.command, idOf(t)).toBeUndefined();
+    }
+  });
+
+  it('from a bucket, the further tags download nothing: each blob of the image at most once per repository', async () => {
+    const [reg, s3] = await Promise.all([startRegistry(), startBucketServer()]);
+    try {
+      await s3.upload(fx.storage, 'manifest-only/registry');
+      s3.clearLog();
+      const record = path.join(work, 'bucket.jsonl');
+      const report = path.join(work, 'bucket-report.json');
+      const args = ['sync', `s3://${s3.bucket}/manifest-only/registry`, '--s3-endpoint', s3.endpoint, '--s3-path-style', '--out', path.join(work, 'scratch'), '--to', reg.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--skopeo', RECORD_BIN];
+      const r = await cli(args, { env: { ...s3.env(), SKOPEO_RECORD_FILE: record } });
+      expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+      expect(syncCalls(await readRecord(record)).map(targetRepositoryOf).sort()).toEqual([REPO, MIRROR]);
+      for (const t of tags) expect((await getManifest(reg, t.repository, t.tag)).header, idOf(t)).toBe(t.digest);
+      expect([...byId(await readReport(report)).values()].map((i) => i.status)).toEqual(tags.map(() => 'synced'));
+      // Its config and layers: downloaded for library/alpine-like's one layout, and for the mirror's (unless it
+      // could link the first download), never for the other two tags.
+      const m = JSON.parse((await sourceManifest(fx.v2, tags[0]?.digest as string)).toString()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+      for (const { digest } of [m.config, ...m.layers]) {
+        const gets = s3.requests.filter((q) => q.method === 'GET' && q.url.includes(`/${digest.slice(7)}/data`)).length;
+        expect(gets, digest).toBeGreaterThanOrEqual(1);
+        expect(gets, digest).toBeLessThanOrEqual(2);
+      }
+    } finally {
+      await Promise.all([reg.stop(), s3.stop()]);
     }
   });
 });

@@ -27,6 +27,7 @@ import {
   readRecord,
   readReport,
   RECORD_BIN,
+  skopeoPushesFor,
   syncCalls,
   tagsOf,
   targetRepositoryOf,
@@ -86,10 +87,12 @@ describe('sync into a plain-http registry', () => {
       expect(got.status, `${idOf(t)} (${t.status}) must not be on the target`).toBe(404);
     }
 
-    // One skopeo sync per ok tag (plus the one `--version` preflight), each digest-preserving and --all.
+    // One skopeo sync per ok image and repository (plus the one `--version` preflight), each digest-preserving and
+    // --all: library/alpine-like:latest is 3.19's manifest, PUT on its own.
     firstRun = await readRecord(record);
     const syncs = syncCalls(firstRun);
-    expect(syncs).toHaveLength(ok.length);
+    expect(skopeoPushesFor(ok)).toBe(ok.length - 1);
+    expect(syncs).toHaveLength(skopeoPushesFor(ok));
     expect(firstRun.length - syncs.length).toBe(1);
     for (const argv of syncs) expect(argv).toEqual(expect.arrayContaining(['--all', '--preserve-digests', '--dest-tls-verify=false']));
     // Concurrent (default 4), but never two pushes into one target repository at once (§5.6).

@@ -145,6 +145,12 @@ export function targetRepositoryOf(argv: string[]): string {
   return [...destination.split('/').slice(1), layout.slice(0, layout.indexOf(':'))].join('/');
 }
 
+/**
+ * How many `skopeo sync` processes a run that pushes `tags` starts: one per image per target repository, since
+ * the further tags of an image already pushed into a repository are a manifest PUT only.
+ */
+export const skopeoPushesFor = (tags: Array<Pick<ExpectedTag, 'repository' | 'digest'>>): number => new Set(tags.map((t) => `${t.repository}@${t.digest}`)).size;
+
 /** Only the `skopeo sync` calls of a record (the preflight runs `skopeo --version`). */
 export const syncCalls = (argvs: string[][]): string[][] => argvs.filter((a) => a.includes('sync'));
 
