@@ -3,18 +3,17 @@
  * run: two tags of one image, or images sharing base layers, get hard links to the first download, and a
  * manifest is written from the bytes read to resolve it. The s3rver request log counts the GETs of each object.
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, copyFixture, FIXTURE_STORAGE, snapshotTree } from './helpers/cli.js';
 import { makeTempDir } from './helpers/registry.js';
-import { startBucketServer, type TestBucketServer } from './helpers/s3.js';
+import { corruptedCopy, SHARED_LAYER, SHARED_LAYER_REL, startBucketServer, type TestBucketServer } from './helpers/s3.js';
 
 const GOOD = 'dedupe/registry';
 const BAD = 'dedupe-corrupt/registry';
-/** A base layer of most fixture images (library/alpine-like:3.19 has three tags). */
-const SHARED = 'sha256:268e083b6909ca94213b6716066cacb14e43d41bf9b7f4aff633537ac219ea4e';
-const SHARED_REL = `docker/registry/v2/blobs/sha256/${SHARED.slice(7, 9)}/${SHARED.slice(7)}/data`;
+const SHARED = SHARED_LAYER;
+const SHARED_REL = SHARED_LAYER_REL;
 /** The broken/ images fail on purpose (a corrupt layer among them): here only healthy images share blobs. */
 const HEALTHY = ['--exclude', 'broken/**'];
 
@@ -23,10 +22,7 @@ beforeAll(async () => {
   s3 = await startBucketServer();
   await s3.upload(FIXTURE_STORAGE, GOOD);
   await s3.upload(FIXTURE_STORAGE, BAD);
-  // Same size, 8 bytes flipped: only hashing the download finds it (the resolver only HEADs layers).
-  const bytes = Buffer.from(await readFile(path.join(FIXTURE_STORAGE, SHARED_REL)));
-  for (let i = 0; i < 8; i++) bytes[(bytes.length >> 1) + i] = (bytes[(bytes.length >> 1) + i] as number) ^ 0xff;
-  await s3.put(`${BAD}/${SHARED_REL}`, bytes);
+  await s3.put(`${BAD}/${SHARED_REL}`, await corruptedCopy(path.join(FIXTURE_STORAGE, SHARED_REL)));
 }, 180_000);
 afterAll(async () => s3?.stop());
 

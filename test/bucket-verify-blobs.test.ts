@@ -5,20 +5,19 @@
  * `list --verify-blobs` (the resolver's check, untouched) is the reference the export and sync results are held to.
  * The s3rver request log counts the GETs of each object.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, FIXTURE_STORAGE } from './helpers/cli.js';
 import { makeTempDir, requireTool, startRegistry, type TestRegistry } from './helpers/registry.js';
-import { startBucketServer, type TestBucketServer } from './helpers/s3.js';
+import { corruptedCopy, SHARED_LAYER, SHARED_LAYER_REL, startBucketServer, type TestBucketServer } from './helpers/s3.js';
 
 const GOOD = 'verify/registry';
 const BAD = 'verify-corrupt/registry';
 /** Exported healthy, then its shared layer corrupted in the bucket: the kept layouts' case. */
 const LATER = 'verify-later/registry';
-/** A base layer of most fixture images. */
-const SHARED = 'sha256:268e083b6909ca94213b6716066cacb14e43d41bf9b7f4aff633537ac219ea4e';
-const SHARED_REL = `docker/registry/v2/blobs/sha256/${SHARED.slice(7, 9)}/${SHARED.slice(7)}/data`;
+const SHARED = SHARED_LAYER;
+const SHARED_REL = SHARED_LAYER_REL;
 /** The broken/ images fail on purpose (a corrupt layer among them): left out, so only SHARED is corrupt here. */
 const HEALTHY = ['--exclude', 'broken/**'];
 
@@ -27,9 +26,7 @@ let corruptBytes: Buffer;
 beforeAll(async () => {
   s3 = await startBucketServer();
   for (const prefix of [GOOD, BAD, LATER]) await s3.upload(FIXTURE_STORAGE, prefix);
-  // Same size, 8 bytes flipped: only hashing the bytes finds it (the resolver only HEADs layers).
-  corruptBytes = Buffer.from(await readFile(path.join(FIXTURE_STORAGE, SHARED_REL)));
-  for (let i = 0; i < 8; i++) corruptBytes[(corruptBytes.length >> 1) + i] = (corruptBytes[(corruptBytes.length >> 1) + i] as number) ^ 0xff;
+  corruptBytes = await corruptedCopy(path.join(FIXTURE_STORAGE, SHARED_REL));
   await s3.put(`${BAD}/${SHARED_REL}`, corruptBytes);
 }, 180_000);
 afterAll(async () => s3?.stop());

@@ -155,3 +155,18 @@ export async function startBucketServer(opts: { bucket?: string; tls?: { key: st
     },
   };
 }
+
+/** A base layer of most fixture images (library/alpine-like:3.19 has three tags): what bucket tests corrupt. */
+export const SHARED_LAYER = 'sha256:268e083b6909ca94213b6716066cacb14e43d41bf9b7f4aff633537ac219ea4e';
+/** Its data file below the storage root. */
+export const SHARED_LAYER_REL = `docker/registry/v2/blobs/sha256/${SHARED_LAYER.slice(7, 9)}/${SHARED_LAYER.slice(7)}/data`;
+
+/**
+ * The bytes of `file` with 8 bytes in the middle flipped: the same size, so only hashing them finds the damage
+ * (the resolver only HEADs layers).
+ */
+export async function corruptedCopy(file: string): Promise<Buffer> {
+  const bytes = Buffer.from(await readFile(file));
+  for (let i = 0; i < 8; i++) bytes[(bytes.length >> 1) + i] = (bytes[(bytes.length >> 1) + i] as number) ^ 0xff;
+  return bytes;
+}
