@@ -465,14 +465,16 @@ async function writeOne(store: LayoutStore, reader: StorageReader, item: ExportI
     result.warnings.push(...(await store.write(item.id, item.files, opts.link, item.action === 'rebuild', io)));
     result.outcome = item.action === 'create' ? 'created' : 'rebuilt';
   } catch (error) {
-    if (error instanceof BlobCheckError && unhashed !== undefined && error.actual !== undefined) {
-      // --verify-blobs, the write being the check: the problems resolving would have reported, the blobs the write
-      // never reached hashed as it would have (an image with more than one corrupt blob names them all).
+    // --verify-blobs, the write being the check (a blob the resolver left unhashed): the problems resolving would have
+    // reported, the blobs the write never reached hashed as it would have (an image with more than one corrupt blob
+    // names them all). A file the resolver hashed itself (a manifest read again from the bucket) takes the general way.
+    const left = error instanceof BlobCheckError && error.actual !== undefined ? (unhashed ?? []).filter((b) => b.digest === error.digest) : [];
+    if (error instanceof BlobCheckError && error.actual !== undefined && left.length > 0) {
       const at = item.files.findIndex((f) => f.digest === error.digest);
       const unread = new Set(item.files.slice(at + 1).map((f) => f.digest));
       const found = error.actual;
-      breakWith(image, unhashed.filter((b) => b.digest === error.digest).map((blob) => ({ blob, problem: mismatchProblem(blob, found) })));
-      await hashDeferred(reader, image, unhashed.filter((b) => b.digest !== error.digest && unread.has(b.digest)));
+      breakWith(image, left.map((blob) => ({ blob, problem: mismatchProblem(blob, found) })));
+      await hashDeferred(reader, image, (unhashed ?? []).filter((b) => b.digest !== error.digest && unread.has(b.digest)));
       Object.assign(result, { item: planNotOk(image, item.action === 'rebuild'), outcome: 'broken' });
     } else if (error instanceof BlobCheckError) {
       const file = blobDataPath(error.digest as Digest);

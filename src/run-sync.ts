@@ -421,6 +421,13 @@ const isTransientHttp = (error: unknown) =>
  * (checked before the first push, so an all-up-to-date run starts no process), the circuit breaker, and
  * --abort-on-error.
  */
+/** Makes `job`'s result with a status, what else it says, and the time since this was called. */
+type Done = (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult;
+function timedResult(job: PushJob): Done {
+  const started = performance.now();
+  return (status, extra = {}) => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
+}
+
 function createPusher(c: PusherContext) {
   let skopeoChecked: Promise<unknown> | undefined;
   let preflight: PreflightError | undefined;
@@ -485,7 +492,7 @@ function createPusher(c: PusherContext) {
    * After a push: the target's digest must be the source's. `manifestOnly`: the push was a manifest PUT only, which
    * its result says in `command` (a success included: it is the one thing that tells it from a skopeo push).
    */
-  const verifyPushed = async (job: PushJob, attempts: number, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult, manifestOnly = false): Promise<SyncResult> => {
+  const verifyPushed = async (job: PushJob, attempts: number, done: Done, manifestOnly = false): Promise<SyncResult> => {
     const after = await lookup(job, true);
     const how = manifestOnly ? { command: MANIFEST_ONLY_PUSH_COMMAND } : {};
     if (!after.known) return observe(done('synced', { attempts, ...how, code: 'unverified', reason: `pushed; not verified: ${after.why}` }), undefined);
@@ -498,7 +505,7 @@ function createPusher(c: PusherContext) {
     return observe(done('synced', { attempts, ...how }), undefined);
   };
   /** A push's error that is no result of its own: the run stopping, or a failure (of the push or of the HEAD after it). */
-  const failedBy = (error: unknown, pushed: number, command: string, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): SyncResult => {
+  const failedBy = (error: unknown, pushed: number, command: string, done: Done): SyncResult => {
     // An abort ends the pending HEAD with the signal's reason: that is the run stopping, not this image failing.
     if (c.signal.aborted) {
       const reason = pushed > 0 ? 'interrupted while verifying the pushed image on the target' : 'interrupted before the push started';
@@ -522,8 +529,7 @@ function createPusher(c: PusherContext) {
      */
     async check(job: PushJob): Promise<{ result: SyncResult } | { harbor: boolean }> {
       if (stopping) return { result: this.notAttempted(job) };
-      const started = performance.now();
-      const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
+      const done = timedResult(job);
       try {
         const project = c.guard ? await retried(() => c.guard!(job.project)) : undefined;
         if (project?.refusal) return { result: observe(done('failed', { code: 'project-refused', reason: project.refusal }), undefined) };
@@ -548,8 +554,7 @@ function createPusher(c: PusherContext) {
     /** Pushes an image that check() found missing or different on the target, then verifies its digest. */
     async push(job: PushJob, harbor: boolean): Promise<SyncResult> {
       if (stopping) return this.notAttempted(job);
-      const started = performance.now();
-      const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
+      const done = timedResult(job);
       /** Attempts of the push once skopeo succeeded (0: nothing pushed yet). */
       let pushed = 0;
       try {
@@ -603,8 +608,7 @@ function createPusher(c: PusherContext) {
      */
     async pushManifestOnly(job: PushJob): Promise<SyncResult | undefined> {
       if (stopping || pushedHere.get(pushedKey(job)) === undefined) return undefined;
-      const started = performance.now();
-      const done = (status: SyncResult['status'], extra: Partial<SyncResult> = {}): SyncResult => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
+      const done = timedResult(job);
       const stored = await c.reader.readManifest(job.digest as Digest);
       if (!stored.ok) return undefined;
       c.emit({ kind: 'push:attempt', id: job.id, target: job.reference, attempt: 1 });
@@ -625,7 +629,7 @@ function createPusher(c: PusherContext) {
      * An index skopeo cannot push unchanged, pushed through the Distribution API (push-index.ts) with the same
      * retries; a 412 on the manifest PUT is Harbor's immutable-tag rule.
      */
-    async pushDirect(job: PushJob, done: (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult): Promise<{ result: SyncResult } | { attempts: number }> {
+    async pushDirect(job: PushJob, done: Done): Promise<{ result: SyncResult } | { attempts: number }> {
       let n = 0;
       const { value, attempts } = await retryWithBackoff(
         () => {

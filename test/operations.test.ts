@@ -42,7 +42,8 @@ describe('one run per output directory', () => {
     const holder = await holdLock(out);
     const r = await cli(['export', storage, '--out', out, '-q']);
     expect(r.exitCode, r.stderr).toBe(75);
-    expect(r.stderr).toMatch(new RegExp(`another registry-rescue sync \\(pid ${holder.pid} on [^,]+, started [^)]+\\) holds the lock on ${out}/${LOCK}`));
+    // README, Exit codes: a run that could not start ends `registry-rescue: exit N, <reason>` too.
+    expect(r.stderr).toMatch(new RegExp(`^registry-rescue: exit 75, another registry-rescue sync \\(pid ${holder.pid} on [^,]+, started [^)]+\\) holds the lock on ${out}/${LOCK}`, 'm'));
     const waited = await cli(['export', storage, '--out', out, '-q', '--wait-lock', '1s']);
     expect(waited.exitCode).toBe(75);
     expect(waited.stderr).toContain('waited');
