@@ -8,14 +8,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, copyFixture, FIXTURE_STORAGE, snapshotTree } from './helpers/cli.js';
 import { makeTempDir } from './helpers/registry.js';
-import { corruptedCopy, SHARED_LAYER, SHARED_LAYER_REL, startBucketServer, type TestBucketServer } from './helpers/s3.js';
+import { blobGets as blobGetsIn, corruptedCopy, HEALTHY_ONLY as HEALTHY, SHARED_LAYER as SHARED, SHARED_LAYER_REL as SHARED_REL, startBucketServer, type TestBucketServer } from './helpers/s3.js';
 
 const GOOD = 'dedupe/registry';
 const BAD = 'dedupe-corrupt/registry';
-const SHARED = SHARED_LAYER;
-const SHARED_REL = SHARED_LAYER_REL;
-/** The broken/ images fail on purpose (a corrupt layer among them): here only healthy images share blobs. */
-const HEALTHY = ['--exclude', 'broken/**'];
 
 let s3: TestBucketServer;
 beforeAll(async () => {
@@ -28,15 +24,8 @@ afterAll(async () => s3?.stop());
 
 const bucketArgs = () => ['--s3-endpoint', s3.endpoint, '--s3-path-style'];
 
-/** GETs per blob object (`sha256:<hex>`) in the log since the last clearLog. */
-function blobGets(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const q of s3.requests) {
-    const m = /\/blobs\/sha256\/[0-9a-f]{2}\/([0-9a-f]{64})\/data/.exec(q.url);
-    if (q.method === 'GET' && m) counts.set(`sha256:${m[1]}`, (counts.get(`sha256:${m[1]}`) ?? 0) + 1);
-  }
-  return counts;
-}
+/** GETs per blob object in the log since the last clearLog. */
+const blobGets = () => blobGetsIn(s3.requests);
 
 /** Every layout file below `out` (not skopeo's `version`, ours): path → inode, size. */
 async function layoutFiles(out: string): Promise<Map<string, { ino: string; size: number }>> {

@@ -10,16 +10,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, FIXTURE_STORAGE } from './helpers/cli.js';
 import { makeTempDir, requireTool, startRegistry, type TestRegistry } from './helpers/registry.js';
-import { corruptedCopy, SHARED_LAYER, SHARED_LAYER_REL, startBucketServer, type TestBucketServer } from './helpers/s3.js';
+import { blobGets as blobGetsIn, corruptedCopy, HEALTHY_ONLY as HEALTHY, SHARED_LAYER as SHARED, SHARED_LAYER_REL as SHARED_REL, startBucketServer, type TestBucketServer } from './helpers/s3.js';
 
 const GOOD = 'verify/registry';
 const BAD = 'verify-corrupt/registry';
 /** Exported healthy, then its shared layer corrupted in the bucket: the kept layouts' case. */
 const LATER = 'verify-later/registry';
-const SHARED = SHARED_LAYER;
-const SHARED_REL = SHARED_LAYER_REL;
-/** The broken/ images fail on purpose (a corrupt layer among them): left out, so only SHARED is corrupt here. */
-const HEALTHY = ['--exclude', 'broken/**'];
 
 let s3: TestBucketServer;
 let corruptBytes: Buffer;
@@ -34,15 +30,8 @@ afterAll(async () => s3?.stop());
 const bucketArgs = () => ['--s3-endpoint', s3.endpoint, '--s3-path-style'];
 const url = (prefix: string) => `s3://${s3.bucket}/${prefix}`;
 
-/** GETs per blob object (`sha256:<hex>`) in the log since the last clearLog. */
-function blobGets(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const q of s3.requests) {
-    const m = /\/blobs\/sha256\/[0-9a-f]{2}\/([0-9a-f]{64})\/data/.exec(q.url);
-    if (q.method === 'GET' && m) counts.set(`sha256:${m[1]}`, (counts.get(`sha256:${m[1]}`) ?? 0) + 1);
-  }
-  return counts;
-}
+/** GETs per blob object in the log since the last clearLog. */
+const blobGets = () => blobGetsIn(s3.requests);
 
 const fetchedTwice = () => [...blobGets()].filter(([, n]) => n > 1);
 

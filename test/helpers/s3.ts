@@ -160,6 +160,18 @@ export async function startBucketServer(opts: { bucket?: string; tls?: { key: st
 export const SHARED_LAYER = 'sha256:268e083b6909ca94213b6716066cacb14e43d41bf9b7f4aff633537ac219ea4e';
 /** Its data file below the storage root. */
 export const SHARED_LAYER_REL = `docker/registry/v2/blobs/sha256/${SHARED_LAYER.slice(7, 9)}/${SHARED_LAYER.slice(7)}/data`;
+/** The fixture's broken/ images, which fail on purpose (a corrupt layer among them), left out. */
+export const HEALTHY_ONLY = ['--exclude', 'broken/**'];
+
+/** GETs per blob object (`sha256:<hex>`, manifests included) among `requests` (a server's log since its last clearLog). */
+export function blobGets(requests: ReadonlyArray<{ method: string; url: string }>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const q of requests) {
+    const m = /\/blobs\/sha256\/[0-9a-f]{2}\/([0-9a-f]{64})\/data/.exec(q.url);
+    if (q.method === 'GET' && m) counts.set(`sha256:${m[1]}`, (counts.get(`sha256:${m[1]}`) ?? 0) + 1);
+  }
+  return counts;
+}
 
 /**
  * The bytes of `file` with 8 bytes in the middle flipped: the same size, so only hashing them finds the damage
