@@ -76,6 +76,11 @@ export interface ExportOptions {
    * ExportRun.writeLayout (sync writes each just before its push and removes it after: bounded scratch).
    */
   deferDownloads?: boolean;
+  /**
+   * The main thread has work of its own besides resolving (sync's and verify's requests to the target): it
+   * resolves only the tags the worker cannot keep up with (storage/resolver.ts MainThreadShare).
+   */
+  mainThreadBusy?: boolean;
 }
 
 export interface ExportDeps {
@@ -185,7 +190,7 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
   // that get a layout to it (core/plan.ts layoutWriteVerifies) and has the others hashed after planning.
   const writes = store !== undefined && !opts.dryRun;
   const deferHashes = opts.verifyBlobs && storage.kind === 'bucket' && writes;
-  const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs, ...(deferHashes ? { deferHashes } : {}) }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, layouts);
+  const resolver = storage.resolver({ verifyBlobs: opts.verifyBlobs, ...(deferHashes ? { deferHashes } : {}) }, storage.kind === 'bucket' ? BUCKET_CONCURRENCY : FS_CONCURRENCY, layouts, opts.mainThreadBusy ? 'overflow' : 'share');
   const exportOne = (ref: TagRef) => exportImage(ref, { resolver, reader, store: deferred ? undefined : store, opts, emit: deps.emit, copyIo, keepFiles: deferred, writes });
   // Whether the walk saw every tag: not after an interrupt, nor when the consumer stopped early (list | head).
   let complete = false;

@@ -184,7 +184,7 @@ export async function openSync(opts: SyncOptions, deps: SyncDeps): Promise<SyncR
       else if (opts.createProjects) deps.emit({ kind: 'warning', message: `${target.host} is not a Harbor (no /api/v2.0/systeminfo); --create-projects does nothing there` });
     }
     // Oldest push first within a repository (the walk's order across repositories is kept).
-    const run = await openExport({ ...opts, out, waitLockStartedAt: started, pushOrder: true, keepBlobs: dryRun, deferDownloads: true }, deps);
+    const run = await openExport({ ...opts, out, waitLockStartedAt: started, pushOrder: true, keepBlobs: dryRun, deferDownloads: true, mainThreadBusy: !dryRun }, deps);
     /** Dry run: per target project, its images and bytes, each blob counted once per project (in fixed memory). */
     const projects = new Map<string, { images: number; bytes: number }>();
     let seen: SeenFilter | undefined;

@@ -64,7 +64,7 @@ export async function openVerify(
   const target: PushTarget = { ...parseTarget(opts.to), ...opts.naming };
   const run = await openExport(
     {
-      storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard',
+      storage: opts.storage, tagsFile: opts.tagsFile, exclude: opts.exclude, verifyBlobs: opts.verifyBlobs, dryRun: true, prune: false, link: 'hard', mainThreadBusy: true,
       ...(opts.shard ? { shard: opts.shard } : {}), ...(opts.bucket ? { bucket: opts.bucket } : {}),
     },
     deps,

@@ -177,4 +177,35 @@ describe('two-thread resolver', () => {
     expect(two.handled.here).toBe(tags.length);
     expect(performance.now() - started, 'no result waited for the worker').toBeLessThan(10_000);
   });
+
+  // sync and verify run every request to the target on the main thread: there it resolves only what the worker
+  // cannot keep up with. With a window below the worker's backlog mark (2 × parallel), that is nothing; the
+  // default equal share, given the same window, resolves part of the tags here.
+  it("in 'overflow' mode, the main thread resolves nothing while the worker keeps up", async () => {
+    const tags = await allTags();
+    const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: false }, 8), tags);
+    const inBatchesOf8 = async (resolver: Resolver) => {
+      try {
+        const out: ResolvedImage[] = [];
+        for (let i = 0; i < tags.length; i += 8) out.push(...(await Promise.all(tags.slice(i, i + 8).map(async (t) => (await resolver.resolve(t)).image))));
+        return out;
+      } finally {
+        await resolver.close();
+      }
+    };
+    const overflow = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { mainThread: 'overflow' });
+    await overflow.warm();
+    expect(await inBatchesOf8(overflow)).toEqual(one);
+    expect(overflow.handled).toEqual({ here: 0, worker: tags.length });
+
+    const share = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { mainThread: 'share' });
+    await share.warm();
+    expect(await inBatchesOf8(share)).toEqual(one);
+    expect(share.handled.here, 'the equal share resolves here too').toBeGreaterThan(0);
+    // A backlog past the mark (32 at once, 16 queued on the worker): this thread takes the rest.
+    const flooded = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { mainThread: 'overflow' });
+    await flooded.warm();
+    expect(await resolveAll(flooded, tags)).toEqual(one);
+    expect(flooded.handled.here).toBeGreaterThan(0);
+  });
 });

@@ -8,7 +8,7 @@ import { isBucketUrl, parseBucketUrl, type BucketSettings } from './bucket-url.j
 import { locateStorage, scanRepositories, type RepositoryTags } from './scan-storage.js';
 import { createStorageReader, type StorageReader } from './storage-reader.js';
 import type { ResolveOptions } from './resolve-image.js';
-import { localResolver, twoThreadResolver, type LayoutsToRead, type Resolver } from './resolver.js';
+import { localResolver, twoThreadResolver, type LayoutsToRead, type MainThreadShare, type Resolver } from './resolver.js';
 import { suggestIn, suggestionsFor, suggestionsIn } from './suggest-tag.js';
 
 export type { BucketSettings } from './bucket-url.js';
@@ -27,7 +27,7 @@ export interface StorageSource {
    * Resolves tags (resolve-image.ts) with about `parallel` in flight: a directory on two threads, a bucket here
    * (its reads wait on the network). Close it when the walk is done.
    */
-  resolver(opts: ResolveOptions, parallel: number, layouts?: LayoutsToRead): Resolver;
+  resolver(opts: ResolveOptions, parallel: number, layouts?: LayoutsToRead, mainThread?: MainThreadShare): Resolver;
   /** Every repository with its tags, in tree order; unreadable parts are reported through `onError`. */
   scanRepositories(onError: (message: string) => void): AsyncGenerator<RepositoryTags>;
   /** "Did you mean" for tags-file entries that matched nothing: the nearest repository and tag names. */
@@ -51,7 +51,7 @@ export async function openStorage(given: string, opts: OpenStorageOptions): Prom
     kind: 'filesystem',
     ...root,
     reader,
-    resolver: (resolve, parallel, layouts) => twoThreadResolver(reader, resolve, parallel, layouts ? { layouts } : {}),
+    resolver: (resolve, parallel, layouts, mainThread) => twoThreadResolver(reader, resolve, parallel, { ...(layouts ? { layouts } : {}), ...(mainThread ? { mainThread } : {}) }),
     scanRepositories: (onError) => scanRepositories(root.v2, onError),
     suggestions: (entries) => suggestionsFor(root.v2, entries),
     close() {},
