@@ -303,14 +303,15 @@ describe('sync into Harbor as an account that may push but not read its projects
 });
 
 describe('sync into Harbor while tokens expire quickly (loopback Harbor front)', () => {
-  // The token answers say `expires_in: 10`; the front honours each token for 1.5 s only. Our client keeps a token
-  // for 5 s (expires_in minus its margin), skopeo for at least 60 s (containers/image's minimum), and skopeo waits
-  // 2.5 s before each push (SKOPEO_RECORD_DELAY_MS). So the token our client got for the HEAD before a push is dead
-  // by the HEAD that verifies it: the front answers 401 error="invalid_token" with a fresh Bearer challenge, and our
-  // client must fetch a new token and retry. Each skopeo process fetches its own tokens and is done long before
-  // they die (it has no retry after a 401). With an honest short lifetime our client would drop its tokens itself
-  // before the front does, and the front's refusal would never be met.
-  const LIFETIME_MS = 1500;
+  // The token answers say `expires_in: 30`; the front honours each token for 3 s only. Our client keeps a token
+  // for 25 s (expires_in minus its 5 s margin), skopeo for at least 60 s (containers/image's minimum), and skopeo
+  // waits 4 s before each push (SKOPEO_RECORD_DELAY_MS). So the token our client got for the HEAD before a push is
+  // dead by the HEAD that verifies it: the front answers 401 error="invalid_token" with a fresh Bearer challenge,
+  // and our client must fetch a new token and retry. Each skopeo process fetches its own tokens and is done long
+  // before they die (it has no retry after a 401). With an honest short lifetime our client would drop its tokens
+  // itself before the front does, and the front's refusal would never be met. The margins are wide for a loaded
+  // machine: a push may take up to 3 s, and up to 21 s may pass between the two HEADs.
+  const LIFETIME_MS = 3000;
   let front: HarborFront;
   let fx: { dir: string; storage: string; v2: string };
   let work: string;
@@ -319,7 +320,7 @@ describe('sync into Harbor while tokens expire quickly (loopback Harbor front)',
   beforeAll(async () => {
     requireTool('skopeo');
     requireTool('docker-registry');
-    front = await startHarborFront({ projects: [{ name: 'library' }, { name: 'proj' }], tokenTtlSeconds: 10, tokenLifetimeMs: LIFETIME_MS });
+    front = await startHarborFront({ projects: [{ name: 'library' }, { name: 'proj' }], tokenTtlSeconds: 30, tokenLifetimeMs: LIFETIME_MS });
     fx = await copyFixture();
     work = await makeTempDir('rr-harbor-expiry');
     const ok = (await expectedTags()).filter((t) => t.status === 'ok');
@@ -345,7 +346,7 @@ describe('sync into Harbor while tokens expire quickly (loopback Harbor front)',
     const report = path.join(work, 'expiry-report.json');
     const tagsFile = await writeTagsFile(path.join(work, 'tags.txt'), selected);
     const args = ['sync', fx.storage, '--to', front.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--skopeo', RECORD_BIN];
-    const env = { REGISTRY_RESCUE_USERNAME: admin.username, REGISTRY_RESCUE_PASSWORD: admin.password, SKOPEO_RECORD_FILE: record, SKOPEO_RECORD_DELAY_MS: '2500' };
+    const env = { REGISTRY_RESCUE_USERNAME: admin.username, REGISTRY_RESCUE_PASSWORD: admin.password, SKOPEO_RECORD_FILE: record, SKOPEO_RECORD_DELAY_MS: '4000' };
     const r = await cli(args, { env });
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
     const images = byId(await readReport(report));
