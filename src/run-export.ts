@@ -473,13 +473,13 @@ async function writeOne(store: LayoutStore, reader: StorageReader, item: ExportI
     // --verify-blobs, the write being the check (a blob the resolver left unhashed): the problems resolving would have
     // reported, the blobs the write never reached hashed as it would have (an image with more than one corrupt blob
     // names them all). A file the resolver hashed itself (a manifest read again from the bucket) takes the general way.
-    const left = error instanceof BlobCheckError && error.actual !== undefined ? (unhashed ?? []).filter((b) => b.digest === error.digest) : [];
-    if (error instanceof BlobCheckError && error.actual !== undefined && left.length > 0) {
-      const at = item.files.findIndex((f) => f.digest === error.digest);
+    const mismatch = error instanceof BlobCheckError && error.actual !== undefined ? { digest: error.digest, found: error.actual } : undefined;
+    const left = mismatch ? (unhashed ?? []).filter((b) => b.digest === mismatch.digest) : [];
+    if (mismatch && left.length > 0) {
+      const at = item.files.findIndex((f) => f.digest === mismatch.digest);
       const unread = new Set(item.files.slice(at + 1).map((f) => f.digest));
-      const found = error.actual;
-      breakWith(image, left.map((blob) => ({ blob, problem: mismatchProblem(blob, found) })));
-      await hashDeferred(reader, image, (unhashed ?? []).filter((b) => b.digest !== error.digest && unread.has(b.digest)));
+      breakWith(image, left.map((blob) => ({ blob, problem: mismatchProblem(blob, mismatch.found) })));
+      await hashDeferred(reader, image, (unhashed ?? []).filter((b) => b.digest !== mismatch.digest && unread.has(b.digest)));
       Object.assign(result, { item: planNotOk(image, item.action === 'rebuild'), outcome: 'broken' });
     } else if (error instanceof BlobCheckError) {
       const file = blobDataPath(error.digest as Digest);

@@ -416,11 +416,6 @@ const codeOfError = (error: unknown, fallback: string): string => troubleOfError
 const isTransientHttp = (error: unknown) =>
   isConnectionFailure(error) || (error instanceof RegistryHttpError && (error.status >= 500 || error.status === 429 || error.status === 0));
 
-/**
- * Pushes images one at a time per call, and keeps what the run as a whole must know: the skopeo preflight
- * (checked before the first push, so an all-up-to-date run starts no process), the circuit breaker, and
- * --abort-on-error.
- */
 /** Makes `job`'s result with a status, what else it says, and the time since this was called. */
 type Done = (status: SyncResult['status'], extra?: Partial<SyncResult>) => SyncResult;
 function timedResult(job: PushJob): Done {
@@ -428,6 +423,11 @@ function timedResult(job: PushJob): Done {
   return (status, extra = {}) => ({ ...base(job), status, ms: Math.round(performance.now() - started), ...extra });
 }
 
+/**
+ * Pushes images one at a time per call, and keeps what the run as a whole must know: the skopeo preflight
+ * (checked before the first push, so an all-up-to-date run starts no process), the circuit breaker, and
+ * --abort-on-error.
+ */
 function createPusher(c: PusherContext) {
   let skopeoChecked: Promise<unknown> | undefined;
   let preflight: PreflightError | undefined;

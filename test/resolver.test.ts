@@ -24,11 +24,11 @@ async function allTags(): Promise<TagRef[]> {
   return tags;
 }
 
-/** Resolves every tag with `parallel` in flight at once, as the export's window does. */
-async function resolveAll(resolver: Resolver, tags: TagRef[]): Promise<ResolvedImage[]> {
+/** Resolves every tag with `window` in flight at once (by default the resolver's, as the export's window does). */
+async function resolveAll(resolver: Resolver, tags: TagRef[], window = resolver.parallel): Promise<ResolvedImage[]> {
   try {
     const out: ResolvedImage[] = [];
-    for (let i = 0; i < tags.length; i += resolver.parallel) out.push(...(await Promise.all(tags.slice(i, i + resolver.parallel).map(async (t) => (await resolver.resolve(t)).image))));
+    for (let i = 0; i < tags.length; i += window) out.push(...(await Promise.all(tags.slice(i, i + window).map(async (t) => (await resolver.resolve(t)).image))));
     return out;
   } finally {
     await resolver.close();
@@ -184,23 +184,14 @@ describe('two-thread resolver', () => {
   it("in 'overflow' mode, the main thread resolves nothing while the worker keeps up", async () => {
     const tags = await allTags();
     const one = await resolveAll(localResolver(createStorageReader(V2), { verifyBlobs: false }, 8), tags);
-    const inBatchesOf8 = async (resolver: Resolver) => {
-      try {
-        const out: ResolvedImage[] = [];
-        for (let i = 0; i < tags.length; i += 8) out.push(...(await Promise.all(tags.slice(i, i + 8).map(async (t) => (await resolver.resolve(t)).image))));
-        return out;
-      } finally {
-        await resolver.close();
-      }
-    };
     const overflow = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { mainThread: 'overflow' });
     await overflow.warm();
-    expect(await inBatchesOf8(overflow)).toEqual(one);
+    expect(await resolveAll(overflow, tags, 8)).toEqual(one);
     expect(overflow.handled).toEqual({ here: 0, worker: tags.length });
 
     const share = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { mainThread: 'share' });
     await share.warm();
-    expect(await inBatchesOf8(share)).toEqual(one);
+    expect(await resolveAll(share, tags, 8)).toEqual(one);
     expect(share.handled.here, 'the equal share resolves here too').toBeGreaterThan(0);
     // A backlog past the mark (32 at once, 16 queued on the worker): this thread takes the rest.
     const flooded = twoThreadResolver(createStorageReader(V2), { verifyBlobs: false }, 8, { mainThread: 'overflow' });
