@@ -78,8 +78,10 @@ Examples:
       progress.close();
       const issues = exportIssues(summary);
       if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted, ...(chosen.shard ? { shard: chosen.shard } : {}) }));
-      writeLastLine(io, summary.counts, issues, { json: flags.json === true });
+      // The document before the last line: a report that cannot be written at the end (a full disk) makes the run's
+      // one last line the error that says so (cli.ts), not an `exit 0` followed by it.
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary });
+      writeLastLine(io, summary.counts, issues, { json: flags.json === true });
       const exitCode = exitCodeForRun(summary.counts, issues);
       io.setExitCode(exitCode);
       await record({

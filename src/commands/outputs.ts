@@ -12,7 +12,7 @@ import { envVariableOf } from './shared.js';
 import { writeMetricsFile, writeMetricsFileSync } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
 import type { Io } from '../io.js';
-import { checkWritableDir, openAtomicFile, type AtomicFile } from '../output/write-atomic.js';
+import { checkWritableFile, openAtomicFile, type AtomicFile } from '../output/write-atomic.js';
 import { openJsonDocument, REPORT_VERSION, type JsonDocumentWriter } from '../report/json-stream.js';
 
 export interface Documents {
@@ -24,7 +24,7 @@ export interface Documents {
 export async function checkReportPath(io: Io, report: string | undefined): Promise<string | undefined> {
   if (report === undefined) return undefined;
   const file = path.resolve(io.cwd, report);
-  await checkWritableDir(path.dirname(file), '--report');
+  await checkWritableFile(file, '--report');
   return file;
 }
 
@@ -83,7 +83,7 @@ export async function checkMetricsPath(io: Io, metrics: string | undefined, dryR
     return undefined;
   }
   const file = path.resolve(io.cwd, metrics);
-  await checkWritableDir(path.dirname(file), '--metrics-file');
+  await checkWritableFile(file, '--metrics-file');
   return file;
 }
 

@@ -222,10 +222,11 @@ Examples:
       progress.event({ kind: 'run:done', ms: totals.ms });
       progress.close();
       if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, ...(chosen.shard ? { shard: chosen.shard } : {}) }));
-      writeLastLine(io, totals.counts, issues, { json: flags.json === true });
       const selection = selectionJson(exportSummary, { pruned: true });
-      // Written after the summary, so a full disk at the very end still leaves the person the results.
+      // Written after the summary, so a full disk at the very end still leaves the person the results; before the
+      // last line, so the run's one last line is then the error that says so (cli.ts), not an `exit 0` followed by it.
       doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } });
+      writeLastLine(io, totals.counts, issues, { json: flags.json === true });
       const exitCode = exitCodeForRun(totals.counts, issues);
       io.setExitCode(exitCode);
       await record({

@@ -1,7 +1,7 @@
 /** Writes a file so that readers see the old content or the new, never half of it. */
 import { randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { access, constants, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants, lstat, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { PreflightError } from '../errors.js';
 import path from 'node:path';
 
@@ -71,7 +71,18 @@ export function openAtomicFile(file: string, mode = 0o644): AtomicFile {
 }
 
 /** Throws a PreflightError unless `dir` is an existing, writable directory (where `what` will be written). */
-export async function checkWritableDir(dir: string, what: string): Promise<void> {
+/**
+ * Checks that `file` can be written by renaming a temp file over it: its directory exists and is writable, and `file`
+ * itself is not a directory (a rename cannot replace one). Without this a report or metrics file given as an existing
+ * directory failed only at the run's very end, after an hour of pushing.
+ */
+export async function checkWritableFile(file: string, what: string): Promise<void> {
+  await checkWritableDir(path.dirname(file), what);
+  const info = await lstat(file).catch(() => undefined);
+  if (info?.isDirectory()) throw new PreflightError(`${what}: ${file} is a directory; give the path of a file (it is written whole when the run ends)`);
+}
+
+async function checkWritableDir(dir: string, what: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) throw new PreflightError(`${what}: the directory ${dir} does not exist`);
   await access(dir, constants.W_OK).catch(() => {
