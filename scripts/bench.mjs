@@ -476,13 +476,14 @@ function withTargetCpu(registry, run) {
 
 /**
  * What the machine's cores allow a sync step, from its CPU seconds (registry-rescue, every skopeo it started, and
- * the target registry; a --rtt proxy's own are left out): how many cores it kept busy, and `limit` = cores / CPU
- * seconds per unit, the most units per second any concurrency could reach here if the work per unit stayed the same.
+ * the target registry; a --rtt proxy's own are left out): its CPU milliseconds per unit (image or tag), how many
+ * cores it kept busy, and `limit` = cores / CPU seconds per unit, the most units per second any concurrency could reach
+ * here if the work per unit stayed the same.
  */
 function cpuBound(step, units) {
   if (step.medianCpuSeconds === undefined || step.medianTargetCpuSeconds === undefined) return undefined;
   const cpu = step.medianCpuSeconds + step.medianTargetCpuSeconds;
-  return { cpu, busy: cpu / step.medianSeconds, limit: CORES / (cpu / units) };
+  return { msPerUnit: (cpu * 1000) / units, busy: cpu / step.medianSeconds, limit: CORES / (cpu / units) };
 }
 const CORES = os.availableParallelism();
 
@@ -557,7 +558,7 @@ if (syncResults) {
 /** `; CPU: … ms per <unit> (registry-rescue with skopeo, and the target) on N cores: <what that allows>`, or nothing. */
 function cpuNote(bound, unit, allows) {
   if (!bound) return '';
-  return `; CPU: ${fmt((bound.cpu * 1000) / (unit === 'tag' ? TAGS : SYNC_IMAGES), 1)} ms per ${unit} (registry-rescue${unit === 'image' ? ' with skopeo' : ''}, and the target registry) on ${CORES} cores: ${allows(bound)} here`;
+  return `; CPU: ${fmt(bound.msPerUnit, 1)} ms per ${unit} (registry-rescue${unit === 'image' ? ' with skopeo' : ''}, and the target registry) on ${CORES} cores: ${allows(bound)} here`;
 }
 console.log('\ntargets');
 const tw = Math.max(...targets.map((t) => t.target.length));

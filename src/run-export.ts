@@ -135,14 +135,14 @@ export async function openExport(opts: ExportOptions, deps: ExportDeps): Promise
 
 async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: ExportDeps): Promise<ExportRun> {
   const selection: Selection = { exclude: opts.exclude.map((e, i) => parseSelector(e, `--exclude #${i + 1}`)) };
-  let tagsFileContent: SelectionCounts['tagsFileContent'];
+  let tagsFile: SelectionCounts['tagsFile'];
   if (opts.tagsFile !== undefined) {
     const file = path.resolve(deps.cwd, opts.tagsFile);
     const raw = await readFile(file).catch((error: NodeJS.ErrnoException) => {
       throw new UsageError(`cannot read the tags file ${file}: ${error.code ?? error.message}`);
     });
     selection.include = parseTagsFile(raw.toString('utf8'), path.basename(file));
-    tagsFileContent = { path: file, entries: selection.include.length, bytes: raw.length };
+    tagsFile = { name: path.basename(file), path: file, entries: selection.include.length, bytes: raw.length };
   }
   let store: LayoutStore | undefined;
   let lock: RunLock | undefined;
@@ -262,8 +262,7 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
           unmatched,
           {
             scanned: summary.tags, selected: summary.selected, excluded: selector.tally().excluded, inOtherShards: unmatchedHere.length - unmatched.length,
-            ...(opts.tagsFile ? { tagsFile: path.basename(opts.tagsFile) } : {}),
-            ...(tagsFileContent ? { tagsFileContent } : {}),
+            ...(tagsFile ? { tagsFile } : {}),
           },
           await storage.suggestions(unmatched),
         );

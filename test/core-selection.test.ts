@@ -393,7 +393,7 @@ describe('selectionProblems', () => {
   ]);
 
   it('names each listed entry missing from storage (exit 4) and each unmatched glob (a warning)', () => {
-    const problems = selectionProblems(entries, { scanned: 10, selected: 3, excluded: 0, tagsFile: 'rescue.tags' }, suggestions);
+    const problems = selectionProblems(entries, { scanned: 10, selected: 3, excluded: 0, tagsFile: { name: 'rescue.tags', path: '/etc/rr/rescue.tags', entries: 1, bytes: 20 } }, suggestions);
     expect(problems.map((p) => [p.code, p.severity, p.where, p.message])).toEqual([
       ['listed-missing', 'partial', 'rescue.tags:1', 'rescue.tags:1: libary/alpine:3.19 is not in the storage (did you mean library/alpine:3.19?)'],
       ['glob-unmatched', 'warning', 'rescue.tags:2', 'rescue.tags:2: proj/*:v9 matched no tag in the storage'],
@@ -412,16 +412,16 @@ describe('selectionProblems', () => {
 
   it.each([
     [{ scanned: 0, selected: 0, excluded: 0 }, 'nothing selected: the storage holds no tags'],
-    [{ scanned: 12, selected: 0, excluded: 0, tagsFile: 'rescue.tags' }, 'nothing selected: no entry of rescue.tags matched any of the 12 tags in the storage'],
-    [{ scanned: 12, selected: 0, excluded: 3, tagsFile: 'rescue.tags' }, 'nothing selected: --exclude removed all 3 tags that rescue.tags listed'],
+    [{ scanned: 12, selected: 0, excluded: 0, tagsFile: { name: 'rescue.tags', path: '/etc/rr/rescue.tags', entries: 1, bytes: 20 } }, 'nothing selected: no entry of rescue.tags matched any of the 12 tags in the storage'],
+    [{ scanned: 12, selected: 0, excluded: 3, tagsFile: { name: 'rescue.tags', path: '/etc/rr/rescue.tags', entries: 1, bytes: 20 } }, 'nothing selected: --exclude removed all 3 tags that rescue.tags listed'],
     [{ scanned: 12, selected: 0, excluded: 12 }, 'nothing selected: --exclude removed all 12 tags in the storage'],
     [{ scanned: 1, selected: 0, excluded: 1 }, 'nothing selected: --exclude removed all 1 tag in the storage'],
     // A list without entries is the cause whatever the storage holds (a cron job writing it broke), named by its path.
-    [{ scanned: 30, selected: 0, excluded: 0, tagsFile: 'empty.txt', tagsFileContent: { path: '/etc/rr/empty.txt', entries: 0, bytes: 0 } },
+    [{ scanned: 30, selected: 0, excluded: 0, tagsFile: { name: 'empty.txt', path: '/etc/rr/empty.txt', entries: 0, bytes: 0 } },
       'nothing selected: the tags file /etc/rr/empty.txt is empty (0 bytes); the job that writes it may have failed'],
-    [{ scanned: 0, selected: 0, excluded: 0, tagsFile: 'r.tags', tagsFileContent: { path: '/etc/rr/r.tags', entries: 0, bytes: 12 } },
+    [{ scanned: 0, selected: 0, excluded: 0, tagsFile: { name: 'r.tags', path: '/etc/rr/r.tags', entries: 0, bytes: 12 } },
       'nothing selected: the tags file /etc/rr/r.tags holds no entry, only comments and blank lines (12 bytes); the job that writes it may have failed'],
-    [{ scanned: 30, selected: 0, excluded: 0, tagsFile: 'r.tags', tagsFileContent: { path: '/etc/rr/r.tags', entries: 2, bytes: 40 } },
+    [{ scanned: 30, selected: 0, excluded: 0, tagsFile: { name: 'r.tags', path: '/etc/rr/r.tags', entries: 2, bytes: 40 } },
       'nothing selected: no entry of r.tags matched any of the 30 tags in the storage'],
   ])('an empty selection is a partial run: %j', (counts, message) => {
     const problems = selectionProblems([], counts);
@@ -430,6 +430,6 @@ describe('selectionProblems', () => {
   });
 
   it('puts nothing-selected after the entries', () => {
-    expect(selectionProblems([gone], { scanned: 5, selected: 0, excluded: 0, tagsFile: 'rescue.tags' }).map((p) => p.code)).toEqual(['listed-missing', 'nothing-selected']);
+    expect(selectionProblems([gone], { scanned: 5, selected: 0, excluded: 0, tagsFile: { name: 'rescue.tags', path: '/etc/rr/rescue.tags', entries: 1, bytes: 20 } }).map((p) => p.code)).toEqual(['listed-missing', 'nothing-selected']);
   });
 });

@@ -85,7 +85,7 @@ describe('suggestionsFor + selectionProblems', () => {
     const entries = parseTagsFile(`library/alpine:3.19\nlibary/alpine:3.19\nproj/*:9\nlibary/nginx@sha256:${HEX}\nnothing/near:1\n`, 'rescue.tags');
     const unmatched = entries.slice(1);
     const suggestions = await suggestionsFor(v2, unmatched);
-    expect(selectionProblems(unmatched, { scanned: 9, selected: 1, excluded: 0, tagsFile: 'rescue.tags' }, suggestions).map((p) => p.message)).toEqual([
+    expect(selectionProblems(unmatched, { scanned: 9, selected: 1, excluded: 0, tagsFile: { name: 'rescue.tags', path: '/etc/rr/rescue.tags', entries: 5, bytes: 120 } }, suggestions).map((p) => p.message)).toEqual([
       'rescue.tags:2: libary/alpine:3.19 is not in the storage (did you mean library/alpine:3.19?)',
       'rescue.tags:3: proj/*:9 matched no tag in the storage',
       `rescue.tags:4: libary/nginx@sha256:${HEX} is not in the storage (no tag of libary/nginx points to it; did you mean library/nginx@sha256:${HEX}?)`,

@@ -377,13 +377,11 @@ export interface SelectionCounts {
   selected: number;
   /** Tags --exclude removed: selector.tally().excluded. */
   excluded: number;
-  /** The tags file's name, when there is one. */
-  tagsFile?: string;
   /**
-   * The tags file as a whole, when there is one: its path as the run resolved it, how many entries it holds, and its
-   * size in bytes. A file without entries selects nothing, whatever the storage holds.
+   * The tags file, when there is one: its name (messages about its entries), its path as the run resolved it, how many
+   * entries it holds, and its size in bytes. A file without entries selects nothing, whatever the storage holds.
    */
-  tagsFileContent?: { path: string; entries: number; bytes: number };
+  tagsFile?: { name: string; path: string; entries: number; bytes: number };
   /** Exact entries left out because they name repositories of other shards (--shard): the selection lies there. */
   inOtherShards?: number;
 }
@@ -417,7 +415,7 @@ export function selectionProblems(
   return problems;
 }
 
-function nothingSelected({ scanned, excluded, tagsFile, tagsFileContent: file }: SelectionCounts): string {
+function nothingSelected({ scanned, excluded, tagsFile: file }: SelectionCounts): string {
   const tags = (n: number) => `${n} tag${n === 1 ? '' : 's'}`;
   // First: whatever the storage holds, an empty list is the cause, and in a cron job it means the job that writes
   // the list broke (`no entry … matched any of the 30 tags` read as a list naming the wrong tags).
@@ -427,12 +425,12 @@ function nothingSelected({ scanned, excluded, tagsFile, tagsFileContent: file }:
   }
   if (scanned === 0) return 'nothing selected: the storage holds no tags';
   if (excluded > 0) {
-    return tagsFile !== undefined
-      ? `nothing selected: --exclude removed all ${tags(excluded)} that ${tagsFile} listed`
+    return file !== undefined
+      ? `nothing selected: --exclude removed all ${tags(excluded)} that ${file.name} listed`
       : `nothing selected: --exclude removed all ${tags(excluded)} in the storage`;
   }
-  return tagsFile !== undefined
-    ? `nothing selected: no entry of ${tagsFile} matched any of the ${tags(scanned)} in the storage`
+  return file !== undefined
+    ? `nothing selected: no entry of ${file.name} matched any of the ${tags(scanned)} in the storage`
     : 'nothing selected';
 }
 

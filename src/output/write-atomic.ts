@@ -70,7 +70,6 @@ export function openAtomicFile(file: string, mode = 0o644): AtomicFile {
   };
 }
 
-/** Throws a PreflightError unless `dir` is an existing, writable directory (where `what` will be written). */
 /**
  * Checks that `file` can be written by renaming a temp file over it: its directory exists and is writable, and `file`
  * itself is not a directory (a rename cannot replace one). Without this a report or metrics file given as an existing
@@ -82,6 +81,7 @@ export async function checkWritableFile(file: string, what: string): Promise<voi
   if (info?.isDirectory()) throw new PreflightError(`${what}: ${file} is a directory; give the path of a file (it is written whole when the run ends)`);
 }
 
+/** Throws a PreflightError unless `dir` is an existing, writable directory (where `what` will be written). */
 async function checkWritableDir(dir: string, what: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);
   if (!info?.isDirectory()) throw new PreflightError(`${what}: the directory ${dir} does not exist`);
