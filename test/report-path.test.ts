@@ -2,7 +2,8 @@
 // never take that rename (an existing directory) is refused before anything runs, and a report that still cannot be
 // written at the very end (here: its path made a directory while the run pushes) gives the run one last line, the
 // error, never an `exit 0` line followed by it.
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, open, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
@@ -30,6 +31,29 @@ describe('--report and --metrics-file naming a directory', () => {
 });
 
 describe('a report that cannot be written when the run ends', () => {
+  it('export: the summary, then one last line, the report error (exit 3); the layouts are written', async () => {
+    const { dir, storage } = await copyFixture();
+    const report = path.join(dir, 'r.json');
+    const out = path.join(dir, 'out');
+    // The tags file is a FIFO: the run checks --report first, then blocks reading the list until it is written. The
+    // report's path is made a directory in between, so only the final rename can fail.
+    const fifo = path.join(dir, 'rescue.tags');
+    execFileSync('mkfifo', [fifo]);
+    const run = cli(['export', storage, '--out', out, '-q', '--tags-file', fifo, '--report', report]);
+    const writer = await open(fifo, 'w'); // returns once the run has opened the list for reading
+    await mkdir(path.join(report, 'inside'), { recursive: true });
+    await writer.writeFile('proj/a/app:1.0\n');
+    await writer.close();
+    const r = await run;
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/1 selected: 1 created/);
+    expect(lastLines(r.stderr)).toEqual([`registry-rescue: exit 3, cannot write the report ${report}: EISDIR`]);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`registry-rescue: exit 3, cannot write the report ${report}: EISDIR`);
+    expect(await readdir(path.join(out, 'proj/a'))).toEqual(['app:1.0']);
+    expect(await readdir(report)).toEqual(['inside']);
+    expect((await readdir(dir)).filter((n) => n.includes('r.json') && n !== 'r.json')).toEqual([]);
+  }, TIMEOUT);
+
   it('sync: the summary is printed, then one last line, the report error (exit 3), not `exit 0` before it', async () => {
     const reg = await startRegistry();
     const { dir, storage } = await copyFixture();
