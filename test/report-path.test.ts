@@ -1,6 +1,6 @@
 // Where --report and --metrics-file are written: both are renamed into place when the run ends, so a path that can
 // never take that rename (an existing directory) is refused before anything runs, and a report that still cannot be
-// written at the very end (here: its path made a directory while the run pushes) gives the run one last line, the
+// written at the very end (here: its path made a directory while the run works) gives the run one last line, the
 // error, never an `exit 0` line followed by it.
 import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, open, readdir, writeFile } from 'node:fs/promises';
