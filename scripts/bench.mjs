@@ -16,6 +16,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { generateStorage } from './bench/generate-storage.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -437,8 +438,10 @@ if (has('--sync')) {
 
   // Everything on the target, at scale: a read-only docker-registry serving the big tree itself is a target
   // that already holds every tag. The ceiling is the same registry answering a bare keep-alive HEAD loop at
-  // the same concurrency (16, CHECK_CONCURRENCY in src/run-sync.ts) from this process: no run can check faster
+  // the same concurrency (CHECK_CONCURRENCY in src/run-sync.ts) from this process: no run can check faster
   // than its target answers, and on a 2-core machine the registry and registry-rescue share the CPU.
+  // As many HEADs in flight as registry-rescue keeps (one per connection), read from the build the steps run.
+  const { CHECK_CONCURRENCY } = await import(pathToFileURL(path.join(root, 'dist/run-sync.js')).href);
   const served = await syncTarget('served', storage);
   const atScale = syncStep('sync-all-there', `sync, all ${TAGS} tags already on target`);
   atScale.tags = TAGS;
@@ -448,7 +451,7 @@ if (has('--sync')) {
     atScale.runs.push(withTargetCpu(served, () => measure(atScale.label, ...rr('sync', storage, '--to', served.host, '--dest-tls-verify=false', '--out', out('unchanged'), '-q'), { okCodes: [0] })));
     const cpu0 = served.cpuSeconds();
     const started = performance.now();
-    await headLoop(served.host, tagList, 16);
+    await headLoop(served.host, tagList, CHECK_CONCURRENCY);
     ceiling.runs.push({ seconds: (performance.now() - started) / 1000, targetCpuSeconds: served.cpuSeconds() - cpu0 });
     ceiling.registryCpuMsPerHead = ((served.cpuSeconds() - cpu0) * 1000) / tagList.length;
     console.log(`  run ${run}: sync ${atScale.runs.at(-1).seconds.toFixed(1)} s, bare HEAD loop ${ceiling.runs.at(-1).seconds.toFixed(1)} s (registry: ${ceiling.registryCpuMsPerHead.toFixed(2)} ms CPU per HEAD)`);

@@ -24,6 +24,7 @@ import { formatCommand, parseTarget, type PushTarget } from './core/target.js';
 import { notReachedOf, type ExportSummary } from './core/summary.js';
 import { redact, secretsOf, writeTempAuthFile, ENV_PASSWORD } from './registry/credentials.js';
 import { RegistryConnectionError, RegistryHttpError } from './registry/registry-errors.js';
+import { MAX_SOCKETS_PER_HOST } from './registry/http-transport.js';
 import { locateStorage } from './storage/scan-storage.js';
 import type { StorageReader } from './storage/storage-reader.js';
 import type { Digest } from './core/types.js';
@@ -36,8 +37,11 @@ import { exportIssues, openExport, type ExportOptions, type ExportRun } from './
 import { checkRunLock, waitForRunLock } from './output/run-lock.js';
 import { isBucketUrl } from './storage/bucket-url.js';
 
-/** HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target. */
-export const CHECK_CONCURRENCY = 16;
+/**
+ * HEAD requests (and Harbor project checks) in flight at once before pushes: cheap for the target, and one per
+ * connection the transport keeps (more would only queue for a connection).
+ */
+export const CHECK_CONCURRENCY = MAX_SOCKETS_PER_HOST;
 /**
  * (target repository, digest) pairs this run pushed and verified, the most recent kept: a later tag of the same
  * image in the same repository is then a manifest PUT only. A repository's tags come together in the walk and at

@@ -1,8 +1,12 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../src/registry/credentials.js';
 import { parseChallenges } from '../src/registry/registry-auth.js';
 import { MANIFEST_MEDIA_TYPES, createRegistryClient, type RegistryClientOptions } from '../src/registry/registry-client.js';
 import { RegistryAuthError, RegistryConnectionError, RegistryTlsError } from '../src/registry/registry-errors.js';
+import { createTransport, MAX_SOCKETS_PER_HOST } from '../src/registry/http-transport.js';
+import { CHECK_CONCURRENCY } from '../src/run-sync.js';
 import { startFakeHarbor, type FakeHarbor } from './helpers/fake-harbor.js';
 import { closedPort, startRegistry } from './helpers/registry.js';
 
@@ -147,5 +151,52 @@ describe('registry client: connection and TLS errors', () => {
     const error = await createRegistryClient({ host: reg.host, tlsVerify: true, timeoutMs: 10_000 }).ping().catch((e: unknown) => e);
     expect(error).toMatchObject({ reason: 'not-tls' });
     expect((error as Error).message).toMatch(new RegExp(`^${reg.host} does not speak TLS .*use http://${reg.host}`));
+  });
+});
+
+describe('transport connections', () => {
+  it("keeps as many requests in flight as sync's up-to-date checks, each on its own kept-alive connection, reused", async () => {
+    // A loopback server that holds each request until CHECK_CONCURRENCY of them are open at once (or 1 s has
+    // passed): a transport keeping fewer connections would queue the rest behind them, and `most` would say so.
+    const sockets = new Set<unknown>();
+    let open = 0;
+    let most = 0;
+    let held: Array<() => void> = [];
+    const answerAll = () => {
+      const now = held;
+      held = [];
+      for (const answer of now) answer();
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const server = http.createServer((_req, res) => {
+      open++;
+      most = Math.max(most, open);
+      held.push(() => {
+        open--;
+        res.writeHead(200, { 'content-length': 0 });
+        res.end();
+      });
+      clearTimeout(timer);
+      if (held.length >= CHECK_CONCURRENCY) answerAll();
+      else timer = setTimeout(answerAll, 1000);
+    });
+    server.on('connection', (socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const transport = createTransport({ baseUrl: new URL(`http://127.0.0.1:${port}`), tlsVerify: false, timeoutMs: 10_000, flags: 'dest-' });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const answers = await Promise.all(Array.from({ length: CHECK_CONCURRENCY }, (_, i) => transport.request({ method: 'HEAD', url: `/v2/app/manifests/t${i}` })));
+        expect(answers.map((a) => a.status)).toEqual(Array(CHECK_CONCURRENCY).fill(200));
+      }
+    } finally {
+      transport.close();
+      clearTimeout(timer);
+      server.close();
+    }
+    expect(most).toBe(CHECK_CONCURRENCY);
+    // Three rounds, one connection per request in flight: the later rounds reused the first round's connections.
+    expect(sockets.size).toBe(CHECK_CONCURRENCY);
+    expect(MAX_SOCKETS_PER_HOST).toBe(CHECK_CONCURRENCY);
   });
 });

@@ -18,8 +18,14 @@ import {
   type FlagPrefix,
 } from './registry-errors.js';
 
-/** Connections kept per host: enough for a few parallel verifications. */
-const MAX_SOCKETS_PER_HOST = 8;
+/**
+ * Connections kept per host, each carrying one request at a time: sync's up-to-date checks keep this many HEADs in
+ * flight (run-sync.ts CHECK_CONCURRENCY), so a target a round trip of R away answers at most this many per R. A
+ * 10k-tag sync with every tag on a target 30 ms away took 21 s with 16 and 11.8 s with 32 (with 8 connections under
+ * 16 checks, a 10 ms round trip took 16-17 s against 9.5 s with 16). A HEAD costs Harbor little; 32 stays far from
+ * what its nginx and core take.
+ */
+export const MAX_SOCKETS_PER_HOST = 32;
 /** Manifests are at most 4 MiB in Distribution; catalog pages and API pages are far smaller. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
