@@ -141,8 +141,9 @@ async function openExportOn(storage: StorageSource, opts: ExportOptions, deps: E
     const raw = await readFile(file).catch((error: NodeJS.ErrnoException) => {
       throw new UsageError(`cannot read the tags file ${file}: ${error.code ?? error.message}`);
     });
-    selection.include = parseTagsFile(raw.toString('utf8'), path.basename(file));
-    tagsFile = { name: path.basename(file), path: file, entries: selection.include.length, bytes: raw.length };
+    const name = path.basename(file);
+    selection.include = parseTagsFile(raw.toString('utf8'), name);
+    tagsFile = { name, path: file, entries: selection.include.length, bytes: raw.length };
   }
   let store: LayoutStore | undefined;
   let lock: RunLock | undefined;

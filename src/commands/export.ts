@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics, writeLastLine } from './outputs.js';
+import { checkMetricsPath, checkReportPath, endRun, openDocuments, withRunMetrics } from './outputs.js';
 import { parseDuration } from '../core/duration.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
@@ -78,10 +78,7 @@ Examples:
       progress.close();
       const issues = exportIssues(summary);
       if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted, ...(chosen.shard ? { shard: chosen.shard } : {}) }));
-      // The document before the last line: a report that cannot be written at the end (a full disk) makes the run's
-      // one last line the error that says so (cli.ts), not an `exit 0` followed by it.
-      doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary });
-      writeLastLine(io, summary.counts, issues, { json: flags.json === true });
+      endRun(io, doc, { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary }, summary.counts, issues, { json: flags.json === true });
       const exitCode = exitCodeForRun(summary.counts, issues);
       io.setExitCode(exitCode);
       await record({

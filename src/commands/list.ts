@@ -5,7 +5,7 @@ import type { Io } from '../io.js';
 import { imageJson, listHeader, listLine, renderSummaryText, selectionLines } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { openDocuments, writeLastLine } from './outputs.js';
+import { endRun, openDocuments } from './outputs.js';
 import { addSelectionOptions, selectionOf, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface ListFlags extends SelectionFlags {
@@ -55,7 +55,6 @@ Examples:
     const outputClosed = io.stdoutClosed();
     progress.event({ kind: 'run:done', ms: performance.now() - started, ...(outputClosed ? { outputClosed } : {}) });
     progress.close();
-    doc?.end({ interrupted: io.signal.aborted, summary });
     // Cut short by the reader, the counts cover what was read, not the storage: the progress line says so instead.
     const issues = exportIssues(summary);
     const shard = chosen.shard ? { shard: chosen.shard } : {};
@@ -70,7 +69,7 @@ Examples:
       io.stderr(renderSummaryText(summary, { command: 'list', dryRun: true, stopped: io.signal.aborted, ...shard }));
     }
     // After an interrupt the last line comes also when the reader left or reads JSON: it carries the exit code.
-    writeLastLine(io, summary.counts, issues, { json: outputClosed || flags.json === true });
+    endRun(io, doc, { interrupted: io.signal.aborted, summary }, summary.counts, issues, { json: outputClosed || flags.json === true });
     io.setExitCode(exitCodeForRun(summary.counts, issues));
   });
 }

@@ -61,11 +61,22 @@ export function openDocuments(io: Io, opts: { json: boolean; reportFile?: string
 }
 
 /**
+ * Ends the run: its JSON documents (`doc`, with `tail`), then its outcome line on stderr, in that order. A report that
+ * cannot be written when the run ends (a full disk) throws here, before the outcome line, so the run's one last line
+ * is the error that says so (cli.ts), never an `exit 0` followed by it. Whatever the command prints as its summary
+ * goes before this.
+ */
+export function endRun(io: Io, doc: Documents | undefined, tail: Record<string, unknown>, counts: Counts, issues: RunIssues, opts: { json?: boolean } = {}): void {
+  doc?.end(tail);
+  writeLastLine(io, counts, issues, opts);
+}
+
+/**
  * Ends the run's stderr with its outcome line. A finished run's (outcomeLine) is left out with --json, whose
  * stdout is the document a monitor reads; an interrupted run's (interruptedLine) never is: it carries the signal's
  * exit code, which the document does not, and what was done before the signal.
  */
-export function writeLastLine(io: Io, counts: Counts, issues: RunIssues, opts: { json?: boolean } = {}): void {
+function writeLastLine(io: Io, counts: Counts, issues: RunIssues, opts: { json?: boolean } = {}): void {
   const reason: unknown = io.signal.aborted ? io.signal.reason : undefined;
   if (reason instanceof InterruptedError) io.outcome(interruptedLine({ exitCode: reason.exitCode, what: reason.message }, counts, issues));
   else if (opts.json !== true) io.outcome(outcomeLine(counts, issues));

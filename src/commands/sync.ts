@@ -13,7 +13,7 @@ import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
 import { selectionJson } from '../report/render-export.js';
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, MAX_SYNC_CONCURRENCY } from '../core/sync-plan.js';
-import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics, writeLastLine } from './outputs.js';
+import { checkMetricsPath, checkReportPath, endRun, openDocuments, withRunMetrics } from './outputs.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
@@ -223,10 +223,8 @@ Examples:
       progress.close();
       if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, ...(chosen.shard ? { shard: chosen.shard } : {}) }));
       const selection = selectionJson(exportSummary, { pruned: true });
-      // Written after the summary, so a full disk at the very end still leaves the person the results; before the
-      // last line, so the run's one last line is then the error that says so (cli.ts), not an `exit 0` followed by it.
-      doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } });
-      writeLastLine(io, totals.counts, issues, { json: flags.json === true });
+      // After the summary, so a full disk at the very end still leaves the person the results.
+      endRun(io, doc, { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } }, totals.counts, issues, { json: flags.json === true });
       const exitCode = exitCodeForRun(totals.counts, issues);
       io.setExitCode(exitCode);
       await record({

@@ -6,7 +6,7 @@ import { createProgress } from '../report/progress.js';
 import { selectionJson, selectionLines } from '../report/render-export.js';
 import { exportIssues } from '../run-export.js';
 import type { VerifyResult } from '../run-verify.js';
-import { checkMetricsPath, checkReportPath, openDocuments, withRunMetrics, writeLastLine } from './outputs.js';
+import { checkMetricsPath, checkReportPath, endRun, openDocuments, withRunMetrics } from './outputs.js';
 import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 import { addTargetOptions, namingOf, targetAccess, type TargetFlags } from './sync.js';
 
@@ -63,14 +63,13 @@ Examples:
       // As sync's: the tags file's bookkeeping (listed tags the storage lacks, what it left out), which can make
       // the run partial; with --json the document is all a monitor reads.
       const selection = selectionJson(exportSummary);
-      doc?.end({ finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } });
       const issues = exportIssues(exportSummary);
       if (!flags.json) {
         io.stderr(`${plural(checked, 'tag')} checked against ${flags.to}: ${c.ok} ok, ${c.missing} missing, ${c.different} different, ${c.drift} drift, ${c.broken} broken at source, ${c.skipped} skipped, ${c.failed} failed\n`);
         const notes = selectionLines(exportSummary, selectionOf(flags).shard, { stopped: io.signal.aborted });
         if (notes.length > 0) io.stderr(`${notes.join('\n')}\n`);
       }
-      writeLastLine(io, c, issues, { json: flags.json === true });
+      endRun(io, doc, { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } }, c, issues, { json: flags.json === true });
       const exitCode = exitCodeForRun(c, issues);
       io.setExitCode(exitCode);
       await record({
