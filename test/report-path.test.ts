@@ -1,9 +1,9 @@
 // Where --report and --metrics-file are written: both are renamed into place when the run ends, so a path that can
 // never take that rename (an existing directory) is refused before anything runs, and a report that still cannot be
 // written at the very end (here: its path made a directory while the run works) gives the run one last line, the
-// error, never an `exit 0` line followed by it.
+// error, never an `exit 0` line followed by it; the metrics file still records the run's counts, with that exit 3.
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, open, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, copyFixture, expectedTags, type ExpectedTag } from './helpers/cli.js';
@@ -12,6 +12,9 @@ import { idOf, writeTagsFile } from './helpers/sync.js';
 
 const TIMEOUT = 120_000;
 const lastLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('registry-rescue: exit'));
+/** The samples of a metrics file (Prometheus text), `name{labels}` → value. */
+const samples = async (file: string) =>
+  new Map((await readFile(file, 'utf8')).split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]));
 
 describe('--report and --metrics-file naming a directory', () => {
   for (const flag of ['--report', '--metrics-file'] as const) {
@@ -39,7 +42,8 @@ describe('a report that cannot be written when the run ends', () => {
     // report's path is made a directory in between, so only the final rename can fail.
     const fifo = path.join(dir, 'rescue.tags');
     execFileSync('mkfifo', [fifo]);
-    const run = cli(['export', storage, '--out', out, '-q', '--tags-file', fifo, '--report', report]);
+    const metrics = path.join(dir, 'rescue.prom');
+    const run = cli(['export', storage, '--out', out, '-q', '--tags-file', fifo, '--report', report, '--metrics-file', metrics]);
     const writer = await open(fifo, 'w'); // returns once the run has opened the list for reading
     await mkdir(path.join(report, 'inside'), { recursive: true });
     await writer.writeFile('proj/a/app:1.0\n');
@@ -50,6 +54,12 @@ describe('a report that cannot be written when the run ends', () => {
     expect(lastLines(r.stderr)).toEqual([`registry-rescue: exit 3, cannot write the report ${report}: EISDIR`]);
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`registry-rescue: exit 3, cannot write the report ${report}: EISDIR`);
     expect(await readdir(path.join(out, 'proj/a'))).toEqual(['app:1.0']);
+    // The metrics file records what was done, with the exit code the process ended with.
+    const m = await samples(metrics);
+    expect(m.get('registry_rescue_last_run_exit_code{command="export"}')).toBe(3);
+    expect(m.get('registry_rescue_last_run_success{command="export"}')).toBe(0);
+    expect(m.get('registry_rescue_images{command="export",status="created"}')).toBe(1);
+    expect(m.get('registry_rescue_tags_selected{command="export"}')).toBe(1);
     expect(await readdir(report)).toEqual(['inside']);
     expect((await readdir(dir)).filter((n) => n.includes('r.json') && n !== 'r.json')).toEqual([]);
   }, TIMEOUT);
@@ -65,11 +75,17 @@ describe('a report that cannot be written when the run ends', () => {
     const skopeo = path.join(dir, 'skopeo-blocks-report');
     await writeFile(skopeo, `#!/bin/sh\nmkdir -p '${report}/inside'\nexec skopeo "$@"\n`);
     await chmod(skopeo, 0o755);
-    const r = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--skopeo', skopeo]);
+    const metrics = path.join(dir, 'rescue.prom');
+    const r = await cli(['sync', storage, '--to', reg.host, '--dest-tls-verify=false', '--tags-file', tagsFile, '--report', report, '--metrics-file', metrics, '--skopeo', skopeo]);
     expect(r.exitCode, r.stderr).toBe(3);
     expect(r.stderr).toMatch(/1 synced/);
     expect(lastLines(r.stderr)).toEqual([`registry-rescue: exit 3, cannot write the report ${report}: EISDIR`]);
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`registry-rescue: exit 3, cannot write the report ${report}: EISDIR`);
+    const m = await samples(metrics);
+    expect(m.get('registry_rescue_last_run_exit_code{command="sync"}')).toBe(3);
+    expect(m.get('registry_rescue_last_run_success{command="sync"}')).toBe(0);
+    expect(m.get('registry_rescue_images{command="sync",status="synced"}')).toBe(1);
+    expect(m.get('registry_rescue_last_run_bytes_pushed{command="sync"}')).toBeGreaterThan(0);
     // The rename never happened: the directory holds only what was put there, no half-written report.
     expect(await readdir(report)).toEqual(['inside']);
     expect((await readdir(dir)).filter((n) => n.includes('r.json') && n !== 'r.json')).toEqual([]);

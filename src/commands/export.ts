@@ -1,11 +1,10 @@
 /** `registry-rescue export <storage> --out DIR`: one skopeo dir: layout per tag, made of links to the blobs. */
 import { Command } from 'commander';
-import { exitCodeForRun } from '../core/results.js';
 import type { Io } from '../io.js';
 import { exportLine, imageJson, renderSummaryText } from '../report/render-export.js';
 import { createProgress } from '../report/progress.js';
 import { exportIssues, openExport } from '../run-export.js';
-import { checkMetricsPath, checkReportPath, endRun, openDocuments, withRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, finishRun, openDocuments, withRunMetrics } from './outputs.js';
 import { parseDuration } from '../core/duration.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
@@ -78,12 +77,8 @@ Examples:
       progress.close();
       const issues = exportIssues(summary);
       if (!flags.json) io.stderr(renderSummaryText(summary, { command: 'export', dryRun, stopped: io.signal.aborted, ...(chosen.shard ? { shard: chosen.shard } : {}) }));
-      endRun(io, doc, { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary }, summary.counts, issues, { json: flags.json === true });
-      const exitCode = exitCodeForRun(summary.counts, issues);
-      io.setExitCode(exitCode);
-      await record({
-        exitCode, counts: summary.counts, bytesPushed: 0, bytesDownloaded: summary.bytesDownloaded, tagsSelected: summary.selected, tagsInStorage: summary.tags,
-      });
+      const figures = { counts: summary.counts, bytesPushed: 0, bytesDownloaded: summary.bytesDownloaded, tagsSelected: summary.selected, tagsInStorage: summary.tags };
+      await finishRun(io, doc, { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, summary }, figures, issues, { json: flags.json === true }, record);
     });
   });
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { InterruptedError, PreflightError, UsageError, exitCodeFor } from '../errors.js';
 import { parseShard } from '../core/shard.js';
-import { interruptedLine, outcomeLine, type Counts, type RunIssues } from '../core/results.js';
+import { exitCodeForRun, interruptedLine, outcomeLine, type Counts, type RunIssues } from '../core/results.js';
 import { envVariableOf } from './shared.js';
 import { writeMetricsFile, writeMetricsFileSync } from '../output/write-metrics.js';
 import { renderMetrics, type RunMetrics } from '../report/metrics.js';
@@ -69,6 +69,27 @@ export function openDocuments(io: Io, opts: { json: boolean; reportFile?: string
 export function endRun(io: Io, doc: Documents | undefined, tail: Record<string, unknown>, counts: Counts, issues: RunIssues, opts: { json?: boolean } = {}): void {
   doc?.end(tail);
   writeLastLine(io, counts, issues, opts);
+}
+
+/**
+ * Ends a run that keeps a metrics file (export, sync, verify): endRun, then the run's exit code, then its metrics.
+ * A report that cannot be written at the very end still leaves the run's counts in the metrics file, with the
+ * report error's exit code (3), which is the code the process ends with: a monitor sees what was done and that the
+ * run did not succeed. The metrics file failing too is not reported over the report error.
+ */
+export async function finishRun(
+  io: Io, doc: Documents | undefined, tail: Record<string, unknown>, figures: Omit<RunFigures, 'exitCode' | 'counts'> & { counts: Counts }, issues: RunIssues, opts: { json?: boolean },
+  record: (figures: RunFigures) => Promise<void>,
+): Promise<void> {
+  try {
+    endRun(io, doc, tail, figures.counts, issues, opts);
+  } catch (error) {
+    await record({ ...figures, exitCode: exitCodeFor(error) }).catch(() => undefined);
+    throw error;
+  }
+  const exitCode = exitCodeForRun(figures.counts, issues);
+  io.setExitCode(exitCode);
+  await record({ ...figures, exitCode });
 }
 
 /**

@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parseDuration } from '../core/duration.js';
-import { exitCodeForRun } from '../core/results.js';
 import { parseProjectNaming, parseTarget, type PushTarget } from '../core/target.js';
 import { UsageError } from '../errors.js';
 import { ENV_USERNAME } from '../registry/credentials.js';
@@ -13,7 +12,7 @@ import { createProgress } from '../report/progress.js';
 import { createAttention, renderSyncLine, renderSyncSummary } from '../report/render-sync.js';
 import { selectionJson } from '../report/render-export.js';
 import { DEFAULT_BREAKER, DEFAULT_RETRIES, DEFAULT_SYNC_CONCURRENCY, MAX_SYNC_CONCURRENCY } from '../core/sync-plan.js';
-import { checkMetricsPath, checkReportPath, endRun, openDocuments, withRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, finishRun, openDocuments, withRunMetrics } from './outputs.js';
 import { addLinkOption, addRunFileOptions, addSelectionOptions, collect, parseBool, positiveInt, selectionOf, type LinkFlags, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 
 interface SyncFlags extends SelectionFlags, LinkFlags, TargetFlags, RunFileFlags {
@@ -224,12 +223,9 @@ Examples:
       if (!flags.json) io.stderr(renderSyncSummary(totals, attention.lines(), { dryRun, target: flags.to, selection: exportSummary, ...(chosen.shard ? { shard: chosen.shard } : {}) }));
       const selection = selectionJson(exportSummary, { pruned: true });
       // After the summary, so a full disk at the very end still leaves the person the results.
-      endRun(io, doc, { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } }, totals.counts, issues, { json: flags.json === true });
-      const exitCode = exitCodeForRun(totals.counts, issues);
-      io.setExitCode(exitCode);
-      await record({
-        exitCode, counts: totals.counts, bytesPushed: totals.bytesSynced, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags,
-      });
+      const figures = { counts: totals.counts, bytesPushed: totals.bytesSynced, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: totals.selected, tagsInStorage: exportSummary.tags };
+      const tail = { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { ...totals, bytesDownloaded: exportSummary.bytesDownloaded } };
+      await finishRun(io, doc, tail, figures, issues, { json: flags.json === true }, record);
     });
   });
 }

@@ -1,12 +1,12 @@
 /** `registry-rescue verify <storage> --to …`: is every source tag in the target, with the same digest? */
 import { Command } from 'commander';
-import { exitCodeForRun, localReason, plural } from '../core/results.js';
+import { localReason, plural } from '../core/results.js';
 import type { Io } from '../io.js';
 import { createProgress } from '../report/progress.js';
 import { selectionJson, selectionLines } from '../report/render-export.js';
 import { exportIssues } from '../run-export.js';
 import type { VerifyResult } from '../run-verify.js';
-import { checkMetricsPath, checkReportPath, endRun, openDocuments, withRunMetrics } from './outputs.js';
+import { checkMetricsPath, checkReportPath, finishRun, openDocuments, withRunMetrics } from './outputs.js';
 import { addRunFileOptions, addSelectionOptions, selectionOf, type RunFileFlags, type SelectionFlags , newCommand, STORAGE_ARGUMENT } from './shared.js';
 import { addTargetOptions, namingOf, targetAccess, type TargetFlags } from './sync.js';
 
@@ -69,12 +69,9 @@ Examples:
         const notes = selectionLines(exportSummary, selectionOf(flags).shard, { stopped: io.signal.aborted });
         if (notes.length > 0) io.stderr(`${notes.join('\n')}\n`);
       }
-      endRun(io, doc, { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } }, c, issues, { json: flags.json === true });
-      const exitCode = exitCodeForRun(c, issues);
-      io.setExitCode(exitCode);
-      await record({
-        exitCode, counts: c, bytesPushed: 0, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: checked, tagsInStorage: exportSummary.tags,
-      });
+      const figures = { counts: c, bytesPushed: 0, bytesDownloaded: exportSummary.bytesDownloaded, tagsSelected: checked, tagsInStorage: exportSummary.tags };
+      const tail = { finishedAt: new Date().toISOString(), interrupted: io.signal.aborted, selection, summary: { counts: c, selected: checked, unreadable: exportSummary.unreadable } };
+      await finishRun(io, doc, tail, figures, issues, { json: flags.json === true }, record);
     });
   });
 }
