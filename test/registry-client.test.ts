@@ -9,6 +9,7 @@ import { createTransport } from '../src/registry/http-transport.js';
 import { CHECK_CONCURRENCY } from '../src/run-sync.js';
 import { startFakeHarbor, type FakeHarbor } from './helpers/fake-harbor.js';
 import { closedPort, startRegistry } from './helpers/registry.js';
+import { requestGate } from './helpers/request-gate.js';
 
 const ADMIN = { username: 'admin', password: 'Harbor12345-secret' };
 const creds = (username: string, password: string): Credentials => ({ username, password, source: 'test' });
@@ -159,27 +160,13 @@ describe('transport connections', () => {
     // A loopback server that holds each request until CHECK_CONCURRENCY of them are open at once (or 1 s has
     // passed): a transport keeping fewer connections would queue the rest behind them, and `most` would say so.
     const sockets = new Set<unknown>();
-    let open = 0;
-    let most = 0;
-    let held: Array<() => void> = [];
-    const answerAll = () => {
-      const now = held;
-      held = [];
-      for (const answer of now) answer();
-    };
-    let timer: NodeJS.Timeout | undefined;
-    const server = http.createServer((_req, res) => {
-      open++;
-      most = Math.max(most, open);
-      held.push(() => {
-        open--;
+    const gate = requestGate(CHECK_CONCURRENCY, 1000);
+    const server = http.createServer((_req, res) =>
+      gate.hold(() => {
         res.writeHead(200, { 'content-length': 0 });
         res.end();
-      });
-      clearTimeout(timer);
-      if (held.length >= CHECK_CONCURRENCY) answerAll();
-      else timer = setTimeout(answerAll, 1000);
-    });
+      }),
+    );
     server.on('connection', (socket) => sockets.add(socket));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
@@ -191,10 +178,10 @@ describe('transport connections', () => {
       }
     } finally {
       transport.close();
-      clearTimeout(timer);
+      gate.stop();
       server.close();
     }
-    expect(most).toBe(CHECK_CONCURRENCY);
+    expect(gate.most).toBe(CHECK_CONCURRENCY);
     // Three rounds, one connection per request in flight: the later rounds reused the first round's connections.
     expect(sockets.size).toBe(CHECK_CONCURRENCY);
   });

@@ -11,24 +11,16 @@
 // Every answer has a content-length, as Distribution's do (a HEAD's is the manifest's size): without one, Node's
 // server ends each HEAD by closing the connection, and every check paid a new TCP connection.
 import http from 'node:http';
-import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { tagHeads } from './tag-heads.mjs';
 
 const [storage, tagsFile] = process.argv.slice(2);
 if (!storage || !tagsFile) {
   console.error('usage: head-stub.mjs <storage> <tags file>');
   process.exit(2);
 }
-const v2 = path.join(storage, 'docker/registry/v2');
 /** `/v2/<repository>/manifests/<tag>` → [digest, manifest size]. */
-const manifests = new Map();
-for (const line of readFileSync(tagsFile, 'utf8').trim().split('\n')) {
-  const at = line.lastIndexOf(':');
-  const [repository, tag] = [line.slice(0, at), line.slice(at + 1)];
-  const digest = readFileSync(path.join(v2, 'repositories', repository, '_manifests/tags', tag, 'current/link'), 'utf8').trim();
-  const hex = digest.slice('sha256:'.length);
-  manifests.set(`/v2/${repository}/manifests/${tag}`, [digest, statSync(path.join(v2, 'blobs/sha256', hex.slice(0, 2), hex, 'data')).size]);
-}
+const manifests = tagHeads(path.join(storage, 'docker/registry/v2'), tagsFile);
 const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   if (req.method === 'GET' && req.url === '/v2/') {
     res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0', 'content-type': 'application/json', 'content-length': 2 });
